@@ -1,0 +1,176 @@
+using System.Security.Cryptography;
+using Causeway.Api.V1;
+using Causeway.ControlPlane.Admin;
+using Causeway.ControlPlane.Registry;
+using Causeway.ControlPlane.Security;
+using Causeway.Core.Resources;
+using Causeway.Core.Resources.Specs;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Causeway.ControlPlane.Discovery;
+
+/// <summary>
+/// Serves the discovery stream of proxy/discovery.proto: checks the proxy's token against the identity it claims and
+/// its revision, sends a complete configuration, then a new one whenever the topology changes what this proxy sees,
+/// and records every ACK and NACK.
+/// </summary>
+public sealed class DiscoveryService(
+    ControlPlaneOptions options,
+    CallerAuthentication auth,
+    PushScheduler scheduler,
+    ConnectedProxies proxies,
+    LocalRegistry local,
+    ProxyConfigBuilder builder,
+    ControlPlaneMetrics metrics,
+    ILogger<DiscoveryService> logger) : Api.V1.Discovery.DiscoveryBase
+{
+    /// <summary>The namespace label that binds a namespace's workloads to one control-plane revision.</summary>
+    public const string RevisionLabel = "istio.io/rev";
+
+    public override async Task StreamConfig(IAsyncStreamReader<DiscoveryRequest> requestStream, IServerStreamWriter<DiscoveryResponse> responseStream, ServerCallContext context)
+    {
+        var grant = auth.Require(context, AccessGrant.Workload);
+        var cancellation = context.CancellationToken;
+        if (!await requestStream.MoveNext(cancellation))
+        {
+            return;
+        }
+
+        var node = requestStream.Current.Node ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "the first request must carry the proxy's node"));
+        CheckIdentity(node, grant);
+        var connection = new ProxyConnection(node, Labels(node), DateTimeOffset.UtcNow);
+        var id = proxies.Add(connection);
+        metrics.ProxyConnected();
+        logger.LogInformation("proxy {Proxy} ({Namespace}/{Workload}, network {Network}, {Role}) connected", node.Id, node.Namespace, node.WorkloadName, node.Network, node.Role);
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        try
+        {
+            connection.Offer(scheduler.Current);
+            var reader = ReadAcksAsync(requestStream, connection, node, done);
+            try
+            {
+                await foreach (var topology in connection.Pending.ReadAllAsync(done.Token))
+                {
+                    var config = builder.Build(topology, node, connection.Labels);
+                    var hash = SHA256.HashData(config.ToByteArray());
+                    if (hash.AsSpan().SequenceEqual(connection.LastSentHash))
+                    {
+                        continue;
+                    }
+
+                    var response = new DiscoveryResponse
+                    {
+                        VersionInfo = topology.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        Nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
+                        Config = config,
+                    };
+                    await responseStream.WriteAsync(response, done.Token);
+                    connection.LastSentHash = hash;
+                    connection.LastSentVersion = response.VersionInfo;
+                    connection.LastSentNonce = response.Nonce;
+                    connection.LastSentAt = DateTimeOffset.UtcNow;
+                    metrics.Pushed();
+                }
+            }
+            catch (OperationCanceledException) when (done.IsCancellationRequested)
+            {
+            }
+
+            await reader;
+        }
+        finally
+        {
+            proxies.Remove(id);
+            metrics.ProxyDisconnected();
+            logger.LogInformation("proxy {Proxy} disconnected", node.Id);
+        }
+    }
+
+    private async Task ReadAcksAsync(IAsyncStreamReader<DiscoveryRequest> requests, ProxyConnection connection, ProxyNode node, CancellationTokenSource done)
+    {
+        try
+        {
+            while (await requests.MoveNext(done.Token))
+            {
+                var request = requests.Current;
+                if (request.Node is not null && !request.Node.Equals(node))
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, "the node may not change during a stream"));
+                }
+
+                if (request.ResponseNonce != connection.LastSentNonce)
+                {
+                    // An answer to a response that a newer one has replaced: only the newest matters.
+                    continue;
+                }
+
+                if (request.ErrorDetail.Length > 0)
+                {
+                    connection.LastNack = request.ErrorDetail;
+                    metrics.Rejected();
+                    logger.LogWarning("proxy {Proxy} rejected version {Version}: {Error}", node.Id, request.VersionInfo, request.ErrorDetail);
+                }
+                else
+                {
+                    connection.LastNack = null;
+                    connection.LastAckedVersion = request.VersionInfo;
+                    connection.LastAckedAt = DateTimeOffset.UtcNow;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (IOException)
+        {
+        }
+        finally
+        {
+            await done.CancelAsync();
+        }
+    }
+
+    private void CheckIdentity(ProxyNode node, AccessGrant grant)
+    {
+        if (node.Namespace != grant.Namespace || node.ServiceAccount != grant.ServiceAccount)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"the proxy claims {node.Namespace}/{node.ServiceAccount} but its token grants {grant.Namespace}/{grant.ServiceAccount}"));
+        }
+
+        var revision = node.Revision.Length == 0 ? "default" : node.Revision;
+        if (revision != options.Revision)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"the proxy is of revision '{revision}' but this control plane serves revision '{options.Revision}'; start the proxy with --revision {options.Revision} or point it at the control plane of revision '{revision}'"));
+        }
+
+        if (local.Current.TryGetValue(new ResourceKey(ResourceKinds.Namespace.Name, "", node.Namespace), out var ns) &&
+            ns.Label(RevisionLabel) is { } nsRevision && nsRevision != options.Revision)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"namespace '{node.Namespace}' is labelled {RevisionLabel}={nsRevision}, but this control plane serves revision '{options.Revision}'; relabel the namespace or use that revision's control plane"));
+        }
+
+        if (node.Network.Length > 0 && node.Network != options.Network && node.Role == ProxyRole.Gateway)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"the gateway says it is on network '{node.Network}' but this cluster's network is '{options.Network}'"));
+        }
+    }
+
+    /// <summary>The workload's labels from its WorkloadEntry when registered, else those the proxy reported.</summary>
+    private IReadOnlyDictionary<string, string> Labels(ProxyNode node)
+    {
+        var key = new ResourceKey(ResourceKinds.WorkloadEntry.Name, node.Namespace, node.WorkloadName);
+        if (local.Current.TryGetValue(key, out var entry))
+        {
+            var spec = entry.SpecAs<WorkloadEntrySpec>();
+            return spec.Labels.Count > 0 ? spec.Labels : entry.Metadata.Labels;
+        }
+
+        return node.Labels.ToDictionary(l => l.Key, l => l.Value);
+    }
+}

@@ -1,0 +1,154 @@
+using Causeway.Api.V1;
+using Causeway.ControlPlane.Topology;
+using Causeway.Core.Naming;
+using Causeway.Core.Resources;
+using Causeway.Core.Resources.Specs;
+
+namespace Causeway.ControlPlane.Discovery;
+
+/// <summary>Builds the whole configuration one proxy needs from a topology: services and endpoints as its network sees them, policies, trust bundle.</summary>
+public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trustBundlePem)
+{
+    /// <summary>Istio's root namespace: policies there apply to the whole mesh.</summary>
+    public const string RootNamespace = "istio-system";
+
+    public ProxyConfig Build(MeshTopology topology, ProxyNode node, IReadOnlyDictionary<string, string> labels)
+    {
+        var config = new ProxyConfig
+        {
+            MeshId = options.MeshId,
+            TrustDomain = options.TrustDomain,
+            Cluster = options.Cluster,
+            Network = node.Network,
+            TrustBundlePem = trustBundlePem,
+            PeerAuthenticationMode = PeerAuthenticationMode(topology, node.Namespace, labels),
+        };
+
+        var view = new NetworkEndpointView(topology);
+        IReadOnlySet<string>? networkView = node.RequestedNetworkView.Count > 0 ? node.RequestedNetworkView.ToHashSet() : null;
+        var withheld = new Dictionary<(string Host, string Network), (HashSet<string> Endpoints, string Reason)>();
+        var rules = topology.Local.OfKind(ResourceKinds.DestinationRule).ToList();
+        foreach (var service in topology.Services.Values)
+        {
+            var sc = new MeshServiceConfig { Hostname = service.Hostname, Name = service.Name, Namespace = service.Namespace };
+            if (rules.FirstOrDefault(r => Hostname(r.SpecAs<DestinationRuleSpec>().Host, r.Metadata.Namespace) == service.Hostname) is { } rule)
+            {
+                var dr = rule.SpecAs<DestinationRuleSpec>();
+                sc.LoadBalancer = dr.TrafficPolicy?.LoadBalancer?.Simple?.ToUpperInvariant() switch
+                {
+                    null => "ROUND_ROBIN",
+                    "LEAST_CONN" => "LEAST_REQUEST",
+                    var s => s,
+                };
+                foreach (var subset in dr.Subsets)
+                {
+                    var s = new SubsetConfig { Name = subset.Name };
+                    foreach (var (k, v) in subset.Labels)
+                    {
+                        s.Labels[k] = v;
+                    }
+
+                    sc.Subsets.Add(s);
+                }
+            }
+            else
+            {
+                sc.LoadBalancer = "ROUND_ROBIN";
+            }
+
+            foreach (var port in service.Ports)
+            {
+                var pc = new ServicePortConfig { Number = port.Number, Name = port.Name, Protocol = port.Protocol };
+                pc.Endpoints.AddRange(view.Endpoints(service, port, node.Network, networkView, withheld));
+                sc.Ports.Add(pc);
+            }
+
+            config.Services.Add(sc);
+        }
+
+        foreach (var ((host, network), (endpoints, reason)) in withheld.OrderBy(w => w.Key.Host, StringComparer.Ordinal))
+        {
+            config.Withheld.Add(new WithheldEndpoints { Hostname = host, Network = network, Count = (uint)endpoints.Count, Reason = reason });
+        }
+
+        foreach (var policy in topology.Local.OfKind(ResourceKinds.AuthorizationPolicy).OrderBy(p => p.Key.Namespace).ThenBy(p => p.Key.Name))
+        {
+            var spec = policy.SpecAs<AuthorizationPolicySpec>();
+            if (Applies(policy.Metadata.Namespace, spec.Selector, node.Namespace, labels))
+            {
+                config.AuthorizationPolicies.Add(ToConfig(policy, spec));
+            }
+        }
+
+        if (node.Role == ProxyRole.Gateway)
+        {
+            foreach (var gateway in topology.Local.OfKind(ResourceKinds.Gateway).OrderBy(g => g.Key.Namespace).ThenBy(g => g.Key.Name))
+            {
+                var spec = gateway.SpecAs<GatewaySpec>();
+                if (spec.Selector.Count == 0 || !spec.Selector.All(s => labels.TryGetValue(s.Key, out var v) && v == s.Value))
+                {
+                    continue;
+                }
+
+                foreach (var server in spec.Servers)
+                {
+                    var exposed = new ExposedHosts { Port = server.Port!.Number, Gateway = gateway.Key.ToString() };
+                    exposed.Hosts.AddRange(server.Hosts);
+                    config.ExposedHosts.Add(exposed);
+                }
+            }
+        }
+
+        return config;
+    }
+
+    private static string Hostname(string host, string? ns) =>
+        host.Contains('.', StringComparison.Ordinal) && host.EndsWith(ServiceHostname.DefaultDomain, StringComparison.Ordinal)
+            ? host
+            : ServiceHostname.ToFqdn(host, ns ?? "default") ?? host;
+
+    private static bool Applies(string? policyNamespace, LabelSelector? selector, string ns, IReadOnlyDictionary<string, string> labels) =>
+        (policyNamespace == RootNamespace && selector is null) ||
+        (policyNamespace == ns && (selector is null || selector.MatchLabels.All(s => labels.TryGetValue(s.Key, out var v) && v == s.Value)));
+
+    /// <summary>The most specific PeerAuthentication wins: workload, then namespace, then mesh; STRICT when none says otherwise.</summary>
+    private static string PeerAuthenticationMode(MeshTopology topology, string ns, IReadOnlyDictionary<string, string> labels)
+    {
+        var policies = topology.Local.OfKind(ResourceKinds.PeerAuthentication).ToList();
+        string? Mode(Func<Resource, bool> where) => policies.Where(where)
+            .Select(p => p.SpecAs<PeerAuthenticationSpec>().Mtls?.Mode?.ToUpperInvariant())
+            .FirstOrDefault(m => m is not null and not "UNSET");
+
+        return Mode(p => p.Metadata.Namespace == ns && p.SpecAs<PeerAuthenticationSpec>().Selector is { } s && s.MatchLabels.All(m => labels.TryGetValue(m.Key, out var v) && v == m.Value))
+            ?? Mode(p => p.Metadata.Namespace == ns && p.SpecAs<PeerAuthenticationSpec>().Selector is null)
+            ?? Mode(p => p.Metadata.Namespace == RootNamespace && p.SpecAs<PeerAuthenticationSpec>().Selector is null)
+            ?? "STRICT";
+    }
+
+    private static AuthorizationPolicyConfig ToConfig(Resource policy, AuthorizationPolicySpec spec)
+    {
+        var config = new AuthorizationPolicyConfig { Name = policy.Metadata.Name, Namespace = policy.Metadata.Namespace ?? "", Action = (spec.Action ?? "ALLOW").ToUpperInvariant() };
+        foreach (var rule in spec.Rules)
+        {
+            var rc = new AuthorizationRuleConfig { MatchAll = rule.From.Count == 0 && rule.To.Count == 0 };
+            foreach (var from in rule.From)
+            {
+                rc.Principals.AddRange(from.Source?.Principals ?? []);
+                rc.NotPrincipals.AddRange(from.Source?.NotPrincipals ?? []);
+                rc.Namespaces.AddRange(from.Source?.Namespaces ?? []);
+                rc.NotNamespaces.AddRange(from.Source?.NotNamespaces ?? []);
+            }
+
+            foreach (var to in rule.To)
+            {
+                rc.Ports.AddRange((to.Operation?.Ports ?? []).Select(uint.Parse));
+                rc.Methods.AddRange(to.Operation?.Methods ?? []);
+                rc.Paths.AddRange(to.Operation?.Paths ?? []);
+            }
+
+            config.Rules.Add(rc);
+        }
+
+        return config;
+    }
+}

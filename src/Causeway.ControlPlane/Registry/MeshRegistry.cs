@@ -1,0 +1,142 @@
+using System.Collections.Immutable;
+using Causeway.Core.Resources;
+using Causeway.Core.Resources.Specs;
+using Microsoft.Extensions.Logging;
+
+namespace Causeway.ControlPlane.Registry;
+
+/// <summary>
+/// Merges the local registry with every remote cluster named by a RemoteSecret into one <see cref="MeshSnapshot"/>,
+/// replaced atomically on each change. It starts, restarts and stops remote watchers as remote secrets come and go.
+/// </summary>
+public sealed class MeshRegistry : IAsyncDisposable
+{
+    private readonly LocalRegistry _local;
+    private readonly ControlPlaneOptions _options;
+    private readonly string _rootPem;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<ResourceKey, (string Json, RemoteClusterWatcher Watcher)> _watchers = [];
+    private MeshSnapshot _current;
+    private long _version;
+    private bool _disposed;
+
+    public MeshRegistry(LocalRegistry local, ControlPlaneOptions options, string rootPem, ILoggerFactory loggers)
+    {
+        _local = local;
+        _options = options;
+        _rootPem = rootPem;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger<MeshRegistry>();
+        _current = new MeshSnapshot(0, LocalState(), ImmutableSortedDictionary<string, ClusterState>.Empty);
+        _local.Changed += OnLocalChanged;
+        ReconcileWatchers();
+    }
+
+    /// <summary>Raised after each new snapshot; handlers must be quick (the push scheduler only records the request).</summary>
+    public event Action? Changed;
+
+    public MeshSnapshot Current => Volatile.Read(ref _current);
+
+    public async ValueTask DisposeAsync()
+    {
+        List<RemoteClusterWatcher> watchers;
+        lock (_gate)
+        {
+            _disposed = true;
+            _local.Changed -= OnLocalChanged;
+            watchers = _watchers.Values.Select(w => w.Watcher).ToList();
+            _watchers.Clear();
+        }
+
+        foreach (var w in watchers)
+        {
+            await w.DisposeAsync();
+        }
+    }
+
+    private ClusterState LocalState() => new()
+    {
+        Cluster = _options.Cluster,
+        Network = _options.Network,
+        IsLocal = true,
+        Synced = true,
+        Resources = _local.Current,
+        LastUpdate = DateTimeOffset.UtcNow,
+    };
+
+    private void OnLocalChanged()
+    {
+        Update(s => s with { Local = LocalState() });
+        ReconcileWatchers();
+    }
+
+    private void Update(Func<MeshSnapshot, MeshSnapshot> change)
+    {
+        lock (_gate)
+        {
+            Volatile.Write(ref _current, change(_current) with { Version = Interlocked.Increment(ref _version) });
+        }
+
+        Changed?.Invoke();
+    }
+
+    private void ReconcileWatchers()
+    {
+        var stopped = new List<RemoteClusterWatcher>();
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            var secrets = _local.Current.Values.Where(r => r.Kind == ResourceKinds.RemoteSecret.Name).ToDictionary(r => r.Key);
+            foreach (var (key, entry) in _watchers.ToList())
+            {
+                if (!secrets.TryGetValue(key, out var secret) || ResourceDocuments.ToJson(secret) is var json && json != entry.Json)
+                {
+                    stopped.Add(entry.Watcher);
+                    _watchers.Remove(key);
+                }
+            }
+
+            foreach (var (key, secret) in secrets)
+            {
+                if (_watchers.ContainsKey(key))
+                {
+                    continue;
+                }
+
+                var spec = secret.SpecAs<RemoteSecretSpec>();
+                if (spec.Cluster == _options.Cluster)
+                {
+                    _logger.LogError("remote secret {Secret} names this cluster ({Cluster}); it is ignored", key, spec.Cluster);
+                    continue;
+                }
+
+                var watcher = new RemoteClusterWatcher(key.ToString(), spec, _options, _rootPem, state => Update(s => s with { Remotes = s.Remotes.SetItem(state.Cluster, state) }), _loggers.CreateLogger<RemoteClusterWatcher>());
+                _watchers[key] = (ResourceDocuments.ToJson(secret), watcher);
+                watcher.Start();
+            }
+        }
+
+        if (stopped.Count > 0)
+        {
+            _ = StopAsync(stopped);
+        }
+    }
+
+    private async Task StopAsync(List<RemoteClusterWatcher> stopped)
+    {
+        foreach (var watcher in stopped)
+        {
+            await watcher.DisposeAsync();
+        }
+
+        // Remote states whose secret is gone leave the mesh: removing a remote secret is how an operator unlinks a cluster.
+        var wanted = _local.Current.Values.Where(r => r.Kind == ResourceKinds.RemoteSecret.Name).Select(r => r.SpecAs<RemoteSecretSpec>().Cluster).ToHashSet();
+        Update(s => s with { Remotes = s.Remotes.RemoveRange(s.Remotes.Keys.Where(k => !wanted.Contains(k)).ToList()) });
+    }
+}

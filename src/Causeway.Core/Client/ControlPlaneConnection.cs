@@ -1,0 +1,80 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Causeway.Api.V1;
+using Causeway.Core.Security;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Causeway.Core.Client;
+
+/// <summary>
+/// A gRPC channel to a control plane's port 15012 that trusts only the mesh root and sends a bearer token on every
+/// call; the typed clients of the three contracts hang off it.
+/// </summary>
+public sealed class ControlPlaneConnection : IDisposable
+{
+    private readonly GrpcChannel _channel;
+
+    private ControlPlaneConnection(Uri address, GrpcChannel channel)
+    {
+        Address = address;
+        _channel = channel;
+        Registry = new Registry.RegistryClient(channel);
+        Discovery = new Discovery.DiscoveryClient(channel);
+        Certificates = new Certificates.CertificatesClient(channel);
+    }
+
+    public Uri Address { get; }
+
+    public Registry.RegistryClient Registry { get; }
+
+    public Discovery.DiscoveryClient Discovery { get; }
+
+    public Certificates.CertificatesClient Certificates { get; }
+
+    /// <summary>Opens a channel to <paramref name="address"/> (https://host:15012) trusting <paramref name="rootPem"/> only.</summary>
+    public static ControlPlaneConnection Create(Uri address, string rootPem, string? token, TimeSpan? connectTimeout = null)
+    {
+        var roots = MeshTrust.LoadBundle(rootPem);
+        if (roots.Count == 0)
+        {
+            throw new ArgumentException("the CA bundle holds no certificate; pass the mesh root in PEM", nameof(rootPem));
+        }
+
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(5),
+            EnableMultipleHttp2Connections = true,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(15),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+                    certificate is X509Certificate2 leaf &&
+                    (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None &&
+                    MeshTrust.TryValidate(leaf, chain?.ChainElements.Select(e => e.Certificate).Skip(1) ?? [], roots, out string _),
+            },
+        };
+
+        var options = new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = 64 * 1024 * 1024,
+        };
+        if (token is not null)
+        {
+            options.Credentials = ChannelCredentials.Create(ChannelCredentials.SecureSsl, CallCredentials.FromInterceptor((_, metadata) =>
+            {
+                metadata.Add("authorization", "Bearer " + token);
+                return Task.CompletedTask;
+            }));
+        }
+
+        return new ControlPlaneConnection(address, GrpcChannel.ForAddress(address, options));
+    }
+
+    public void Dispose() => _channel.Dispose();
+}

@@ -1,0 +1,55 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace Causeway.Core.Security;
+
+/// <summary>Validates a certificate chain against the mesh roots only: no system store, no downloads, any chain error is failure.</summary>
+public static class MeshTrust
+{
+    /// <summary>False with every chain problem named when <paramref name="leaf"/> does not chain to one of <paramref name="roots"/>.</summary>
+    public static bool TryValidate(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, X509Certificate2Collection roots, out string error, DateTime? at = null)
+    {
+        using var chain = new X509Chain();
+        var policy = chain.ChainPolicy;
+        policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        policy.CustomTrustStore.AddRange(roots);
+        foreach (var c in intermediates)
+        {
+            policy.ExtraStore.Add(c);
+        }
+
+        policy.RevocationMode = X509RevocationMode.NoCheck;
+        policy.DisableCertificateDownloads = true;
+        policy.VerificationFlags = X509VerificationFlags.NoFlag;
+        if (at is { } time)
+        {
+            policy.VerificationTime = time;
+        }
+
+        // CVE-2024-0057: never trust Build()'s result alone; any status is a failure.
+        var built = chain.Build(leaf);
+        var problems = chain.ChainStatus.Where(s => s.Status != X509ChainStatusFlags.NoError).Select(s => s.StatusInformation.Trim()).ToList();
+        if (!built || problems.Count > 0)
+        {
+            error = problems.Count > 0 ? string.Join("; ", problems) : "the chain does not end at a mesh root";
+            return false;
+        }
+
+        var top = chain.ChainElements[^1].Certificate;
+        if (!roots.Cast<X509Certificate2>().Any(r => r.RawDataMemory.Span.SequenceEqual(top.RawDataMemory.Span)))
+        {
+            error = "the chain does not end at a mesh root";
+            return false;
+        }
+
+        error = "";
+        return true;
+    }
+
+    /// <summary>Reads every certificate of a PEM bundle.</summary>
+    public static X509Certificate2Collection LoadBundle(string pem)
+    {
+        var collection = new X509Certificate2Collection();
+        collection.ImportFromPem(pem);
+        return collection;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Causeway.Core.Yaml;
+
+/// <summary>
+/// Turns YAML documents into JSON nodes, remembering the line of every field so that errors found later, against
+/// the JSON, can still point at the user's YAML. Plain scalars get YAML 1.2 core-schema types; quoted ones stay strings.
+/// </summary>
+internal static class YamlJsonConverter
+{
+    /// <summary>One YAML document as JSON, with the line of each field path (<c>spec.servers[0].tls</c>).</summary>
+    public sealed record Document(int Index, int Line, JsonNode? Root, IReadOnlyDictionary<string, int> Lines);
+
+    /// <summary>Reads every document in a YAML stream; a YAML syntax error throws <see cref="YamlException"/> with its position.</summary>
+    public static List<Document> Read(string yaml)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(yaml));
+        var documents = new List<Document>();
+        for (var i = 0; i < stream.Documents.Count; i++)
+        {
+            var root = stream.Documents[i].RootNode;
+            var lines = new Dictionary<string, int>();
+            var json = Convert(root, "", lines);
+            documents.Add(new Document(i + 1, (int)root.Start.Line, json, lines));
+        }
+
+        return documents;
+    }
+
+    private static JsonNode? Convert(YamlNode node, string path, Dictionary<string, int> lines)
+    {
+        lines.TryAdd(path, (int)node.Start.Line);
+        switch (node)
+        {
+            case YamlMappingNode mapping:
+                var obj = new JsonObject();
+                foreach (var (keyNode, valueNode) in mapping.Children)
+                {
+                    var key = ((YamlScalarNode)keyNode).Value ?? "";
+                    var childPath = path.Length == 0 ? key : $"{path}.{key}";
+                    if (obj.ContainsKey(key))
+                    {
+                        throw new YamlException(keyNode.Start, keyNode.End, $"field '{childPath}' appears twice");
+                    }
+
+                    obj[key] = Convert(valueNode, childPath, lines);
+                }
+
+                return obj;
+            case YamlSequenceNode sequence:
+                var array = new JsonArray();
+                for (var i = 0; i < sequence.Children.Count; i++)
+                {
+                    array.Add(Convert(sequence.Children[i], $"{path}[{i}]", lines));
+                }
+
+                return array;
+            case YamlScalarNode scalar:
+                return Scalar(scalar);
+            default:
+                throw new YamlException(node.Start, node.End, "aliases are not supported in resource documents");
+        }
+    }
+
+    private static JsonValue? Scalar(YamlScalarNode scalar)
+    {
+        var text = scalar.Value ?? "";
+        if (scalar.Style is not ScalarStyle.Plain)
+        {
+            return JsonValue.Create(text);
+        }
+
+        switch (text)
+        {
+            case "" or "~" or "null" or "Null" or "NULL":
+                return null;
+            case "true" or "True" or "TRUE":
+                return JsonValue.Create(true);
+            case "false" or "False" or "FALSE":
+                return JsonValue.Create(false);
+        }
+
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
+        {
+            return JsonValue.Create(l);
+        }
+
+        if (text.Any(char.IsAsciiDigit) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && !text.Contains(':', StringComparison.Ordinal))
+        {
+            return JsonValue.Create(d);
+        }
+
+        return JsonValue.Create(text);
+    }
+}
