@@ -85,7 +85,14 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             k.Listen(options.DiscoveryEndpoint, l =>
             {
                 l.Protocols = HttpProtocols.Http2;
-                l.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificate = serving, SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13, HandshakeTimeout = TimeSpan.FromSeconds(10) });
+                l.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = serving,
+                    // Clients trust only the mesh root, so the intermediate must travel with the leaf.
+                    ServerCertificateChain = ca.Chain,
+                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    HandshakeTimeout = TimeSpan.FromSeconds(10),
+                });
             });
         });
 

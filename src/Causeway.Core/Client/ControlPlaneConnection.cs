@@ -54,7 +54,7 @@ public sealed class ControlPlaneConnection : IDisposable
                 RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
                     certificate is X509Certificate2 leaf &&
                     (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None &&
-                    MeshTrust.TryValidate(leaf, chain?.ChainElements.Select(e => e.Certificate).Skip(1) ?? [], roots, out string _),
+                    MeshTrust.TryValidate(leaf, chain?.ChainPolicy.ExtraStore ?? [], roots, out string _),
             },
         };
 

@@ -4,7 +4,8 @@ namespace Causeway.Core.Naming;
 
 /// <summary>
 /// The SNI of a mesh mTLS connection, Istio's DNS-SRV form of an outbound cluster:
-/// <c>outbound_.&lt;port&gt;_.&lt;subset&gt;_.&lt;fqdn&gt;</c>, with subset <c>_</c> when there is none.
+/// <c>outbound_.&lt;port&gt;_.&lt;subset&gt;_.&lt;fqdn&gt;</c>; with no subset the two separators meet, giving
+/// <c>outbound_.5000_._.helloworld.sample.svc.cluster.local</c> (Istio's BuildDNSSrvSubsetKey).
 /// </summary>
 public readonly record struct MeshSni(int Port, string Subset, string Host)
 {
@@ -18,7 +19,7 @@ public readonly record struct MeshSni(int Port, string Subset, string Host)
 
     /// <summary>Formats the SNI for a port, a subset (empty for none) and a service FQDN.</summary>
     public static string Format(int port, string? subset, string host) =>
-        string.Create(CultureInfo.InvariantCulture, $"{Prefix}{port}_.{(string.IsNullOrEmpty(subset) ? "_" : subset)}_.{host}");
+        string.Create(CultureInfo.InvariantCulture, $"{Prefix}{port}_.{subset}_.{host}");
 
     /// <summary>Parses an SNI strictly: the prefix, a port 1-65535, a subset label, and a host; false on anything else.</summary>
     public static bool TryParse(ReadOnlySpan<char> sni, out MeshSni result)
@@ -38,29 +39,24 @@ public readonly record struct MeshSni(int Port, string Subset, string Host)
 
         rest = rest[(portEnd + 2)..];
         var subsetEnd = rest.IndexOf("_.", StringComparison.Ordinal);
-        if (subsetEnd <= 0)
+        if (subsetEnd < 0)
         {
             return false;
         }
 
         var subset = rest[..subsetEnd];
         var host = rest[(subsetEnd + 2)..];
-        if (!IsDnsName(subset, allowUnderscoreOnly: true) || host.Length == 0 || !IsDnsName(host, allowUnderscoreOnly: false))
+        if ((subset.Length > 0 && !IsDnsName(subset)) || host.Length == 0 || !IsDnsName(host))
         {
             return false;
         }
 
-        result = new MeshSni(port, subset.SequenceEqual("_") ? "" : subset.ToString(), host.ToString());
+        result = new MeshSni(port, subset.ToString(), host.ToString());
         return true;
     }
 
-    private static bool IsDnsName(ReadOnlySpan<char> name, bool allowUnderscoreOnly)
+    private static bool IsDnsName(ReadOnlySpan<char> name)
     {
-        if (allowUnderscoreOnly && name is "_")
-        {
-            return true;
-        }
-
         if (name[0] == '.' || name[^1] == '.' || name[0] == '-')
         {
             return false;

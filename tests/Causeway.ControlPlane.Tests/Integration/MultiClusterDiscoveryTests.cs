@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Causeway.Api.V1;
+using Causeway.Core.Identity;
+using Causeway.Core.Security;
+using Causeway.Testing;
+using Grpc.Core;
+using Xunit.Abstractions;
+
+namespace Causeway.ControlPlane.Tests.Integration;
+
+/// <summary>Two real control-plane processes joined into one mesh by remote secrets, observed through the discovery API.</summary>
+public class MultiClusterDiscoveryTests(ITestOutputHelper output)
+{
+    private const string Host = "helloworld.sample.svc.cluster.local";
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+
+    private const string HelloworldService = """
+        apiVersion: networking.istio.io/v1beta1
+        kind: ServiceEntry
+        metadata: {name: helloworld, namespace: sample, labels: {app: helloworld, service: helloworld}}
+        spec:
+          hosts: [helloworld.sample.svc.cluster.local]
+          ports: [{number: 5000, name: http, protocol: HTTP}]
+          workloadSelector: {labels: {app: helloworld}}
+        """;
+
+    private static string Workload(string name, string address, string version) => $$"""
+        apiVersion: networking.istio.io/v1beta1
+        kind: WorkloadEntry
+        metadata: {name: {{name}}, namespace: sample}
+        spec:
+          address: {{address}}
+          ports: {http: 5000}
+          labels: {app: helloworld, version: "{{version}}"}
+          serviceAccount: helloworld
+        """;
+
+    private static string EastWestGateway(string address, string network) => $$"""
+        apiVersion: networking.istio.io/v1beta1
+        kind: ServiceEntry
+        metadata:
+          name: istio-eastwestgateway
+          namespace: istio-system
+          labels: {topology.istio.io/network: "{{network}}"}
+        spec:
+          hosts: [istio-eastwestgateway.istio-system.svc.cluster.local]
+          ports: [{number: 15443, name: tls, protocol: TLS}]
+          workloadSelector:
+            labels: {istio: eastwestgateway}
+        ---
+        apiVersion: networking.istio.io/v1beta1
+        kind: WorkloadEntry
+        metadata: {name: istio-eastwestgateway, namespace: istio-system}
+        spec:
+          address: {{address}}
+          labels: {istio: eastwestgateway}
+          serviceAccount: istio-eastwestgateway
+        """;
+
+    private static ProxyNode Sleep(int cluster) => new()
+    {
+        Id = $"sleep-{cluster}.sample",
+        WorkloadName = "sleep",
+        Namespace = "sample",
+        ServiceAccount = "sleep",
+        Network = $"network{cluster}",
+        Revision = "default",
+        Role = ProxyRole.Sidecar,
+    };
+
+    private static List<LbEndpoint> Endpoints(ProxyConfig config) =>
+        config.Services.FirstOrDefault(s => s.Hostname == Host)?.Ports.Single().Endpoints.ToList() ?? [];
+
+    [Fact]
+    public async Task ASidecarInCluster1_SeesLocalEndpointsDirectly_AndCluster2sThroughItsGateway_AndGetsPushedChanges()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        await lab.LinkAsync();
+        await lab.Cluster1.ApplyAsync(HelloworldService + "\n---\n" + Workload("helloworld-v1", "127.11.1.10", "v1") + "\n---\n" + EastWestGateway("127.11.1.30", "network1"));
+        await lab.Cluster2.ApplyAsync(HelloworldService + "\n---\n" + Workload("helloworld-v2", "127.11.2.10", "v2") + "\n---\n" + EastWestGateway("127.11.2.30", "network2"));
+
+        var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
+        await using var sleep = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1));
+
+        var first = await sleep.WaitForAsync(c => Endpoints(c).Count == 2, Wait, "v1 direct and cluster 2's gateway");
+        var endpoints = Endpoints(first.Config);
+        Assert.Contains(endpoints, e => e is { Address: "127.11.1.10", Port: 5000, Weight: 1, ViaGateway: false, Network: "network1", WorkloadName: "helloworld-v1" });
+        Assert.Contains(endpoints, e => e is { Address: "127.11.2.30", Port: 15443, Weight: 1, ViaGateway: true, Network: "network2", Cluster: "cluster2" });
+        Assert.Empty(first.Config.Withheld);
+        Assert.Contains("BEGIN CERTIFICATE", first.Config.TrustBundlePem, StringComparison.Ordinal);
+
+        // A second v2 replica in cluster 2: the gateway now stands for two endpoints.
+        var stopwatch = Stopwatch.StartNew();
+        await lab.Cluster2.ApplyAsync(Workload("helloworld-v2-b", "127.11.2.11", "v2"));
+        await sleep.WaitForAsync(c => Endpoints(c).Any(e => e.ViaGateway && e.Weight == 2), Wait, "the gateway weighted 2");
+        output.WriteLine($"cluster 2 add -> cluster 1 sidecar push: {stopwatch.ElapsedMilliseconds} ms");
+
+        // Deregistering the remote endpoints removes the gateway from the view, by push.
+        stopwatch.Restart();
+        await lab.Cluster2.DeleteAsync("WorkloadEntry", "sample", "helloworld-v2");
+        await lab.Cluster2.DeleteAsync("WorkloadEntry", "sample", "helloworld-v2-b");
+        var last = await sleep.WaitForAsync(c => Endpoints(c).Count == 1, Wait, "only v1 left");
+        output.WriteLine($"cluster 2 delete -> cluster 1 sidecar push: {stopwatch.ElapsedMilliseconds} ms");
+        Assert.Equal("127.11.1.10", Endpoints(last.Config).Single().Address);
+
+        // The control plane saw our ACK of the newest version.
+        await Eventually(async () =>
+        {
+            var syncz = JsonDocument.Parse(await lab.Cluster1.Http.GetStringAsync("/debug/syncz")).RootElement;
+            var proxy = syncz.EnumerateArray().Single(p => p.GetProperty("proxy").GetString() == "sleep-1.sample");
+            return proxy.GetProperty("status").GetString() == "synced" && proxy.GetProperty("lastAckedVersion").GetString() == last.VersionInfo;
+        }, "syncz shows the sidecar synced at the last version");
+
+        var clusterz = await lab.Cluster1.Http.GetStringAsync("/debug/clusterz");
+        Assert.Contains("\"cluster\":\"cluster2\"", clusterz, StringComparison.Ordinal);
+        Assert.Contains("\"status\":\"synced\"", clusterz, StringComparison.Ordinal);
+        Assert.Contains("causeway_remote_cluster_synced{cluster=\"cluster2\"} 1", await lab.Cluster1.Http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnUnreachableRemoteKeepsItsEndpointsMarkedStale_AndResyncsWhenItReturns()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        await lab.LinkAsync();
+        await lab.Cluster1.ApplyAsync(HelloworldService + "\n---\n" + Workload("helloworld-v1", "127.11.1.10", "v1"));
+        await lab.Cluster2.ApplyAsync(HelloworldService + "\n---\n" + Workload("helloworld-v2", "127.11.2.10", "v2") + "\n---\n" + EastWestGateway("127.11.2.30", "network2"));
+        var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
+        await using var sleep = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1));
+        await sleep.WaitForAsync(c => Endpoints(c).Count == 2, Wait, "both clusters' endpoints");
+
+        await lab.Cluster2.StopAsync();
+        await Eventually(async () => (await lab.Cluster1.Http.GetStringAsync("/debug/clusterz")).Contains("\"status\":\"stale\"", StringComparison.Ordinal), "cluster 2 marked stale");
+        Assert.Contains("\"stale\":true", await lab.Cluster1.Http.GetStringAsync("/debug/endpointz"), StringComparison.Ordinal);
+        var pushedWhileDown = sleep.Received.Count;
+        await Task.Delay(500);
+        Assert.Equal(2, Endpoints(sleep.Received[^1].Config).Count);
+        Assert.Equal(pushedWhileDown, sleep.Received.Count);
+
+        await lab.Cluster2.DisposeAsync();
+        lab.Cluster2 = await lab.StartClusterAsync(2);
+        await Eventually(async () => (await lab.Cluster1.Http.GetStringAsync("/debug/clusterz")).Contains("\"status\":\"synced\"", StringComparison.Ordinal), "cluster 2 synced again");
+        await lab.Cluster2.ApplyAsync(Workload("helloworld-v2-b", "127.11.2.11", "v2"));
+        await sleep.WaitForAsync(c => Endpoints(c).Any(e => e.ViaGateway && e.Weight == 2), Wait, "a change made after the return");
+    }
+
+    [Fact]
+    public async Task ARestartedControlPlaneKeepsEveryResource_AndRelinks()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        await lab.LinkAsync();
+        await lab.Cluster1.ApplyAsync(HelloworldService + "\n---\n" + Workload("helloworld-v1", "127.11.1.10", "v1") + "\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: sample, labels: {istio.io/rev: default}}");
+        await lab.Cluster2.ApplyAsync(HelloworldService + "\n---\n" + Workload("helloworld-v2", "127.11.2.10", "v2") + "\n---\n" + EastWestGateway("127.11.2.30", "network2"));
+        var before = await lab.Cluster1.Admin.Registry.ListAsync(new ListRequest());
+
+        await lab.Cluster1.StopAsync();
+        await lab.Cluster1.DisposeAsync();
+        lab.Cluster1 = await lab.StartClusterAsync(1);
+
+        var after = await lab.Cluster1.Admin.Registry.ListAsync(new ListRequest());
+        Assert.Equal(before.Resources.Select(r => (r.Kind, r.Namespace, r.Name, r.DocumentJson)), after.Resources.Select(r => (r.Kind, r.Namespace, r.Name, r.DocumentJson)));
+        Assert.Equal(4, after.Resources.Count);
+        Assert.Contains(after.Resources, r => r.Kind == "RemoteSecret");
+
+        var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
+        await using var sleep = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1));
+        await sleep.WaitForAsync(c => Endpoints(c).Count == 2, Wait, "local and remote endpoints after the restart");
+    }
+
+    [Fact]
+    public async Task ForgedIdentitiesWrongRevisionsAndForeignCsrsAreRefused_WithTheReason()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        var cp = lab.Cluster1;
+        var sleepToken = await cp.WorkloadTokenAsync("sample", "sleep");
+
+        var claimsIstiod = Sleep(1);
+        claimsIstiod.ServiceAccount = "istiod";
+        await using (var forged = await DiscoveryStream.OpenAsync(cp.Discovery, cp.RootPem, sleepToken, claimsIstiod))
+        {
+            var e = await forged.WaitForErrorAsync(Wait);
+            Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
+            Assert.Contains("token grants sample/sleep", e.Status.Detail, StringComparison.Ordinal);
+        }
+
+        var wrongRevision = Sleep(1);
+        wrongRevision.Revision = "asm-1134-4";
+        await using (var stream = await DiscoveryStream.OpenAsync(cp.Discovery, cp.RootPem, sleepToken, wrongRevision))
+        {
+            var e = await stream.WaitForErrorAsync(Wait);
+            Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+            Assert.Contains("revision 'asm-1134-4'", e.Status.Detail, StringComparison.Ordinal);
+        }
+
+        await cp.ApplyAsync("apiVersion: v1\nkind: Namespace\nmetadata: {name: sample, labels: {istio.io/rev: canary}}");
+        await using (var stream = await DiscoveryStream.OpenAsync(cp.Discovery, cp.RootPem, sleepToken, Sleep(1)))
+        {
+            var e = await stream.WaitForErrorAsync(Wait);
+            Assert.Contains("labelled istio.io/rev=canary", e.Status.Detail, StringComparison.Ordinal);
+        }
+
+        using var connection = Causeway.Core.Client.ControlPlaneConnection.Create(cp.Discovery, cp.RootPem, sleepToken);
+        var (key, csr) = WorkloadCsr.Create(new SpiffeId("cluster.local", "istio-system", "istiod"));
+        key.Dispose();
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await connection.Certificates.SignAsync(new SignRequest { CsrPem = csr }));
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains("may only have spiffe://cluster.local/ns/sample/sa/sleep", refused.Status.Detail, StringComparison.Ordinal);
+
+        var (ownKey, ownCsr) = WorkloadCsr.Create(new SpiffeId("cluster.local", "sample", "sleep"));
+        using (ownKey)
+        {
+            var signed = await connection.Certificates.SignAsync(new SignRequest { CsrPem = ownCsr });
+            var leaf = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(signed.CertChainPem[0]);
+            Assert.True(MeshTrust.TryValidate(leaf, signed.CertChainPem.Skip(1).Select(p => System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(p)), MeshTrust.LoadBundle(cp.RootPem), out var error), error);
+        }
+
+        // A workload token may not write the registry, and a bad token is not a token at all.
+        var denied = await Assert.ThrowsAsync<RpcException>(async () => await connection.Registry.ApplyAsync(new ApplyRequest()));
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        using var bad = Causeway.Core.Client.ControlPlaneConnection.Create(cp.Discovery, cp.RootPem, "cw1.forged.token");
+        Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(async () => await bad.Registry.ListAsync(new ListRequest()))).StatusCode);
+
+        // Invalid YAML content is refused whole, with the field named.
+        var invalid = await Assert.ThrowsAsync<RpcException>(async () => await cp.Admin.Registry.ApplyAsync(new ApplyRequest
+        {
+            Resources = { new ResourceDocument { Kind = "Gateway", Namespace = "istio-system", Name = "x", DocumentJson = """{"apiVersion":"networking.istio.io/v1beta1","kind":"Gateway","metadata":{"name":"x","namespace":"istio-system"},"spec":{"servers":[{"port":{"number":15443,"protocol":"TLS"},"hosts":["*.local"],"tls":{"mode":"AUTO_PASSTHROUGH","credentialName":"c"}}]}}""" } },
+        }));
+        Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
+        Assert.Contains("credentialName", invalid.Status.Detail, StringComparison.Ordinal);
+    }
+
+    private static async Task Eventually(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("timed out waiting until " + what);
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}
