@@ -12,11 +12,13 @@ public sealed class DiscoveryStream : IAsyncDisposable
     private readonly List<DiscoveryResponse> _received = [];
     private readonly SemaphoreSlim _arrived = new(0);
     private readonly Task _reader;
+    private readonly Func<DiscoveryResponse, string?> _verdict;
 
-    private DiscoveryStream(ControlPlaneConnection connection, AsyncDuplexStreamingCall<DiscoveryRequest, DiscoveryResponse> call)
+    private DiscoveryStream(ControlPlaneConnection connection, AsyncDuplexStreamingCall<DiscoveryRequest, DiscoveryResponse> call, Func<DiscoveryResponse, string?> verdict)
     {
         _connection = connection;
         _call = call;
+        _verdict = verdict;
         _reader = Task.Run(ReadAsync);
     }
 
@@ -32,12 +34,13 @@ public sealed class DiscoveryStream : IAsyncDisposable
         }
     }
 
-    public static async Task<DiscoveryStream> OpenAsync(Uri address, string rootPem, string token, ProxyNode node)
+    /// <summary>Opens the stream; <paramref name="verdict"/> returns an error to NACK a response with, or null to ACK it.</summary>
+    public static async Task<DiscoveryStream> OpenAsync(Uri address, string rootPem, string token, ProxyNode node, Func<DiscoveryResponse, string?>? verdict = null)
     {
         var connection = ControlPlaneConnection.Create(address, rootPem, token);
         var call = connection.Discovery.StreamConfig();
         await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = node });
-        return new DiscoveryStream(connection, call);
+        return new DiscoveryStream(connection, call, verdict ?? (_ => null));
     }
 
     /// <summary>Waits for a configuration satisfying <paramref name="condition"/>; fails with the last one seen.</summary>
@@ -104,7 +107,7 @@ public sealed class DiscoveryStream : IAsyncDisposable
                 _received.Add(response);
             }
 
-            await _call.RequestStream.WriteAsync(new DiscoveryRequest { VersionInfo = response.VersionInfo, ResponseNonce = response.Nonce });
+            await _call.RequestStream.WriteAsync(new DiscoveryRequest { VersionInfo = response.VersionInfo, ResponseNonce = response.Nonce, ErrorDetail = _verdict(response) ?? "" });
             _arrived.Release();
         }
     }

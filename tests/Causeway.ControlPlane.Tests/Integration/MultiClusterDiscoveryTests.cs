@@ -229,6 +229,19 @@ public class MultiClusterDiscoveryTests(ITestOutputHelper output)
         Assert.Contains("credentialName", invalid.Status.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ANackIsRecorded_WithTheProxysReason_AndCounted()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
+        await using var sleep = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1), _ => "listener 15001: cannot bind");
+        await sleep.WaitForAsync(_ => true, Wait, "a first configuration");
+
+        await Eventually(async () => (await lab.Cluster1.Http.GetStringAsync("/debug/syncz")).Contains("\"status\":\"nacked\"", StringComparison.Ordinal), "syncz shows the NACK");
+        Assert.Contains("listener 15001: cannot bind", await lab.Cluster1.Http.GetStringAsync("/debug/syncz"), StringComparison.Ordinal);
+        Assert.Contains("pilot_total_xds_rejects 1", await lab.Cluster1.Http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
     private static async Task Eventually(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow + Wait;
