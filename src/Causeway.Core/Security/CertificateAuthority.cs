@@ -92,8 +92,13 @@ public sealed class CertificateAuthority : IDisposable
         using var cert = request.Create(Signer.SubjectName, Generator(), now - ClockSkew, notAfter, NewSerial());
         var withKey = cert.CopyWithPrivateKey(key);
         var chain = new X509Certificate2Collection { withKey };
-        chain.AddRange(Chain);
-        return new CertificateAuthority(withKey, chain, Root);
+        foreach (var parent in Chain)
+        {
+            // The intermediate owns (and disposes) its own copies: the parent may be disposed first, or after.
+            chain.Add(X509CertificateLoader.LoadCertificate(parent.RawData));
+        }
+
+        return new CertificateAuthority(withKey, chain, chain[^1]);
     }
 
     /// <summary>

@@ -163,6 +163,22 @@ public class CertificateAuthorityTests
     }
 
     [Fact]
+    public void AnIntermediateAndItsRootMayBeDisposedInEitherOrder()
+    {
+        var root = CertificateAuthority.CreateRoot();
+        using (root.CreateIntermediate("cluster1"))
+        {
+        }
+
+        Assert.Contains("BEGIN CERTIFICATE", root.RootPem, StringComparison.Ordinal);
+        using var cluster2 = root.CreateIntermediate("cluster2");
+        root.Dispose();
+        var (key, csr) = WorkloadCsr.Create(Sleep);
+        key.Dispose();
+        Assert.Equal(3, cluster2.SignWorkload(csr, Sleep).Count);
+    }
+
+    [Fact]
     public void IssueServing_CoversTheNamesAndAddressesClientsDial()
     {
         using var root = CertificateAuthority.CreateRoot();

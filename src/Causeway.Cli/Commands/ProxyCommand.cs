@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Net;
+using System.Runtime.InteropServices;
+using Causeway.Api.V1;
+using Causeway.Proxy;
+
+namespace Causeway.Cli.Commands;
+
+/// <summary><c>causeway proxy</c>: runs a sidecar or an east-west gateway until SIGTERM or Ctrl+C.</summary>
+public static class ProxyCommand
+{
+    private static readonly Option<string> Role = new("--role") { Description = "sidecar or gateway.", DefaultValueFactory = _ => "sidecar" };
+    private static readonly Option<string> ControlPlane = new("--control-plane") { Description = "The control plane's discovery address, e.g. https://127.0.1.1:15012.", Required = true };
+    private static readonly Option<string> CaFile = new("--ca-file") { Description = "The mesh root certificate (root-cert.pem).", Required = true };
+    private static readonly Option<string> TokenFile = new("--token-file") { Description = "A file holding the workload token the control plane issued for this namespace and service account.", Required = true };
+    private static readonly Option<string> Workload = new("--workload") { Description = "The workload's name (its WorkloadEntry's name).", Required = true };
+    private static readonly Option<string> Namespace = new("--namespace", "-n") { Description = "The workload's namespace.", Required = true };
+    private static readonly Option<string> ServiceAccount = new("--service-account") { Description = "The workload's service account: its identity.", DefaultValueFactory = _ => "default" };
+    private static readonly Option<string> Network = new("--network") { Description = "The network this proxy is on.", Required = true };
+    private static readonly Option<string> Cluster = new("--cluster") { Description = "The cluster this proxy belongs to." , DefaultValueFactory = _ => "" };
+    private static readonly Option<string> Revision = new("--revision") { Description = "The control-plane revision to join.", DefaultValueFactory = _ => "default" };
+    private static readonly Option<string> Address = new("--address") { Description = "The pod address every listener binds.", DefaultValueFactory = _ => "127.0.0.1" };
+    private static readonly Option<string?> AppAddress = new("--app-address") { Description = "Where the application listens; the pod address by default." };
+    private static readonly Option<string[]> Labels = new("--label") { Description = "A workload label key=value (repeatable); gateways are selected by them.", AllowMultipleArgumentsPerToken = true };
+
+    public static Command Create()
+    {
+        var command = new Command("proxy", "Run a sidecar (outbound 15001, inbound 15006) or an east-west gateway (15443).");
+        foreach (var option in new Option[] { Role, ControlPlane, CaFile, TokenFile, Workload, Namespace, ServiceAccount, Network, Cluster, Revision, Address, AppAddress, Labels })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(RunAsync);
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        var role = parse.GetValue(Role) switch
+        {
+            "sidecar" => ProxyRole.Sidecar,
+            "gateway" => ProxyRole.Gateway,
+            _ => (ProxyRole?)null,
+        };
+        if (role is null)
+        {
+            return ControlPlaneCommand.Fail($"--role '{parse.GetValue(Role)}' is not a role; use sidecar or gateway");
+        }
+
+        if (!IPAddress.TryParse(parse.GetValue(Address), out var address))
+        {
+            return ControlPlaneCommand.Fail($"--address '{parse.GetValue(Address)}' is not an IP address");
+        }
+
+        IPAddress? appAddress = null;
+        if (parse.GetValue(AppAddress) is { } app && !IPAddress.TryParse(app, out appAddress))
+        {
+            return ControlPlaneCommand.Fail($"--app-address '{app}' is not an IP address");
+        }
+
+        var labels = new Dictionary<string, string>();
+        foreach (var label in parse.GetValue(Labels) ?? [])
+        {
+            var eq = label.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                return ControlPlaneCommand.Fail($"--label '{label}' is not key=value");
+            }
+
+            labels[label[..eq]] = label[(eq + 1)..];
+        }
+
+        ProxyOptions options;
+        try
+        {
+            options = new ProxyOptions
+            {
+                ControlPlane = new Uri(parse.GetValue(ControlPlane)!),
+                RootCaPem = await File.ReadAllTextAsync(parse.GetValue(CaFile)!, cancellationToken),
+                Token = (await File.ReadAllTextAsync(parse.GetValue(TokenFile)!, cancellationToken)).Trim(),
+                WorkloadName = parse.GetValue(Workload)!,
+                Namespace = parse.GetValue(Namespace)!,
+                ServiceAccount = parse.GetValue(ServiceAccount)!,
+                Network = parse.GetValue(Network)!,
+                Cluster = parse.GetValue(Cluster)!,
+                Revision = parse.GetValue(Revision)!,
+                Role = role.Value,
+                Labels = labels,
+                Address = address,
+                AppAddress = appAddress,
+            };
+        }
+        catch (Exception e) when (e is IOException or UriFormatException or UnauthorizedAccessException)
+        {
+            return ControlPlaneCommand.Fail(e.Message);
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            stop.Cancel();
+        });
+        ProxyServer server;
+        try
+        {
+            server = await ProxyServer.StartAsync(options, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return ExitCodes.Ok;
+        }
+        catch (IOException e)
+        {
+            return ControlPlaneCommand.Fail($"cannot listen on {address}: {e.Message}. Is another proxy using this address?");
+        }
+
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await server.DisposeAsync();
+        return ExitCodes.Ok;
+    }
+}

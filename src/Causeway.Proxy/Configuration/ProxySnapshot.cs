@@ -1,0 +1,125 @@
+using System.Collections.Frozen;
+using System.Security.Cryptography.X509Certificates;
+using Causeway.Api.V1;
+using Causeway.Core.Naming;
+using Causeway.Core.Security;
+using Causeway.Proxy.LoadBalancing;
+
+namespace Causeway.Proxy.Configuration;
+
+/// <summary>
+/// A configuration the proxy accepted, compiled for the hot path: routes by (FQDN, port) in a frozen dictionary,
+/// pickers built, roots parsed. Replaced whole on each push; readers take a reference and never lock.
+/// </summary>
+public sealed class ProxySnapshot
+{
+    private readonly FrozenDictionary<(string Host, uint Port), ServiceRoute> _routes;
+
+    private ProxySnapshot(string version, ProxyConfig config, FrozenDictionary<(string, uint), ServiceRoute> routes, X509Certificate2Collection roots)
+    {
+        Version = version;
+        Config = config;
+        _routes = routes;
+        Roots = roots;
+    }
+
+    public string Version { get; }
+
+    /// <summary>The configuration as the control plane sent it, for /config_dump.</summary>
+    public ProxyConfig Config { get; }
+
+    public X509Certificate2Collection Roots { get; }
+
+    public IEnumerable<ServiceRoute> Routes => _routes.Values;
+
+    public bool Strict => Config.PeerAuthenticationMode != "PERMISSIVE";
+
+    public ServiceRoute? Find(string fqdn, uint port) => _routes.GetValueOrDefault((fqdn, port));
+
+    /// <summary>
+    /// Compiles a configuration; throws <see cref="InvalidDataException"/> (the proxy NACKs with its message) when it
+    /// cannot be used. <paramref name="previous"/> endpoints are reused so their health counters survive.
+    /// </summary>
+    public static ProxySnapshot Compile(string version, ProxyConfig config, ProxySnapshot? previous)
+    {
+        var roots = new X509Certificate2Collection();
+        try
+        {
+            roots.ImportFromPem(config.TrustBundlePem);
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            throw new InvalidDataException($"the trust bundle cannot be read: {e.Message}");
+        }
+
+        if (roots.Count == 0)
+        {
+            throw new InvalidDataException("the trust bundle holds no root certificate");
+        }
+
+        var known = new Dictionary<(string, uint, bool), UpstreamEndpoint>();
+        foreach (var route in previous?._routes.Values ?? [])
+        {
+            foreach (var e in route.Picker.Endpoints)
+            {
+                known.TryAdd((e.Address, e.Port, e.ViaGateway), e);
+            }
+        }
+
+        var routes = new Dictionary<(string, uint), ServiceRoute>();
+        foreach (var service in config.Services)
+        {
+            if (!ServiceHostname.TrySplit(service.Hostname, out _, out _) && !service.Hostname.Contains('.', StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"service host '{service.Hostname}' is not a DNS name");
+            }
+
+            foreach (var port in service.Ports)
+            {
+                var endpoints = new UpstreamEndpoint[port.Endpoints.Count];
+                for (var i = 0; i < endpoints.Length; i++)
+                {
+                    var e = port.Endpoints[i];
+                    if (!known.TryGetValue((e.Address, e.Port, e.ViaGateway), out var upstream) || upstream.Weight != e.Weight)
+                    {
+                        upstream = new UpstreamEndpoint(e.Address, e.Port, e.Weight, e.ViaGateway, e.Cluster, e.Network, e.WorkloadName);
+                        known[(e.Address, e.Port, e.ViaGateway)] = upstream;
+                    }
+
+                    endpoints[i] = upstream;
+                }
+
+                routes[(service.Hostname, port.Number)] = new ServiceRoute(service.Hostname, service.Namespace, port.Number, port.Protocol, EndpointPicker.Create(service.LoadBalancer, endpoints));
+            }
+        }
+
+        return new ProxySnapshot(version, config, routes.ToFrozenDictionary(), roots);
+    }
+
+    /// <summary>True when a gateway exposes <paramref name="host"/> on <paramref name="port"/> (a Gateway resource's hosts).</summary>
+    public bool Exposes(string host, uint port)
+    {
+        foreach (var exposed in Config.ExposedHosts)
+        {
+            if (exposed.Port != port)
+            {
+                continue;
+            }
+
+            foreach (var pattern in exposed.Hosts)
+            {
+                var bare = pattern.Contains('/', StringComparison.Ordinal) ? pattern[(pattern.IndexOf('/', StringComparison.Ordinal) + 1)..] : pattern;
+                if (ServiceHostname.MatchesPattern(host, bare))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Validates a peer chain against this snapshot's roots.</summary>
+    public bool TrustsChain(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, out string error) =>
+        MeshTrust.TryValidate(leaf, intermediates, Roots, out error);
+}

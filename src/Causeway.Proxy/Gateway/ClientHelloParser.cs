@@ -1,0 +1,349 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Causeway.Proxy.Gateway;
+
+/// <summary>
+/// Reads a TLS ClientHello (RFC 8446 §4.1.2, RFC 6066 §3 SNI, RFC 7301 ALPN) without terminating TLS. The handshake
+/// message may span several records. Every length is checked against what contains it; an SNI must be exactly one
+/// host_name of printable ASCII; repeated extensions are refused. Nothing here trusts the peer.
+/// </summary>
+public static class ClientHelloParser
+{
+    private const byte HandshakeRecord = 0x16;
+    private const byte ClientHelloType = 0x01;
+    private const int RecordHeader = 5;
+    private const int MaxRecordPayload = 16384 + 2048;
+
+    /// <summary>Parses what has arrived; <paramref name="reason"/> says what is wrong when the status is not Complete or Incomplete.</summary>
+    public static ClientHelloStatus TryParse(ReadOnlySequence<byte> data, int maxBytes, out ClientHello? hello, out string reason)
+    {
+        hello = null;
+        reason = "";
+        if (data.IsEmpty)
+        {
+            return ClientHelloStatus.Incomplete;
+        }
+
+        if (data.FirstSpan[0] != HandshakeRecord)
+        {
+            reason = $"first byte 0x{data.FirstSpan[0]:x2} is not a TLS handshake record";
+            return ClientHelloStatus.NotTls;
+        }
+
+        var length = (int)Math.Min(data.Length, maxBytes + (RecordHeader * 8));
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        var handshake = ArrayPool<byte>.Shared.Rent(maxBytes + 4);
+        try
+        {
+            data.Slice(0, length).CopyTo(rented);
+            var bytes = rented.AsSpan(0, length);
+            var assembled = 0;
+            var offset = 0;
+            int messageLength = -1;
+            while (true)
+            {
+                if (messageLength >= 0 && assembled >= messageLength + 4)
+                {
+                    return ParseBody(handshake.AsSpan(4, messageLength), out hello, out reason);
+                }
+
+                if (bytes.Length - offset < RecordHeader)
+                {
+                    return TooLargeOrIncomplete(data.Length, maxBytes, ref reason);
+                }
+
+                var record = bytes.Slice(offset, RecordHeader);
+                if (record[0] != HandshakeRecord || record[1] != 0x03)
+                {
+                    reason = record[0] != HandshakeRecord ? "a non-handshake record interrupts the ClientHello" : $"record version 0x{record[1]:x2}{record[2]:x2} is not TLS";
+                    return ClientHelloStatus.Malformed;
+                }
+
+                var recordLength = BinaryPrimitives.ReadUInt16BigEndian(record[3..]);
+                if (recordLength == 0 || recordLength > MaxRecordPayload)
+                {
+                    reason = $"record length {recordLength} is out of range";
+                    return ClientHelloStatus.Malformed;
+                }
+
+                if (bytes.Length - offset - RecordHeader < recordLength)
+                {
+                    // The handshake header is in the first record's first bytes; check its type and size early.
+                    if (messageLength < 0 && bytes.Length - offset - RecordHeader >= 4 && assembled == 0)
+                    {
+                        var header = bytes.Slice(offset + RecordHeader, 4);
+                        if (header[0] != ClientHelloType)
+                        {
+                            reason = $"handshake type {header[0]} is not ClientHello";
+                            return ClientHelloStatus.Malformed;
+                        }
+
+                        if (((header[1] << 16) | (header[2] << 8) | header[3]) > maxBytes)
+                        {
+                            reason = $"the ClientHello is longer than {maxBytes} bytes";
+                            return ClientHelloStatus.TooLarge;
+                        }
+                    }
+
+                    return TooLargeOrIncomplete(data.Length, maxBytes, ref reason);
+                }
+
+                var fragment = bytes.Slice(offset + RecordHeader, recordLength);
+                if (assembled + fragment.Length > maxBytes + 4)
+                {
+                    reason = $"the ClientHello is longer than {maxBytes} bytes";
+                    return ClientHelloStatus.TooLarge;
+                }
+
+                fragment.CopyTo(handshake.AsSpan(assembled));
+                assembled += fragment.Length;
+                offset += RecordHeader + recordLength;
+                if (messageLength < 0 && assembled >= 4)
+                {
+                    if (handshake[0] != ClientHelloType)
+                    {
+                        reason = $"handshake type {handshake[0]} is not ClientHello";
+                        return ClientHelloStatus.Malformed;
+                    }
+
+                    messageLength = (handshake[1] << 16) | (handshake[2] << 8) | handshake[3];
+                    if (messageLength > maxBytes)
+                    {
+                        reason = $"the ClientHello is longer than {maxBytes} bytes";
+                        return ClientHelloStatus.TooLarge;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+            ArrayPool<byte>.Shared.Return(handshake);
+        }
+    }
+
+    private static ClientHelloStatus TooLargeOrIncomplete(long available, int maxBytes, ref string reason)
+    {
+        if (available > maxBytes + (RecordHeader * 8))
+        {
+            reason = $"the ClientHello is longer than {maxBytes} bytes";
+            return ClientHelloStatus.TooLarge;
+        }
+
+        return ClientHelloStatus.Incomplete;
+    }
+
+    private static ClientHelloStatus ParseBody(ReadOnlySpan<byte> body, out ClientHello? hello, out string reason)
+    {
+        hello = null;
+        var r = new SpanReader(body);
+        if (!r.Skip(2 + 32))
+        {
+            return Malformed("too short for version and random", out reason);
+        }
+
+        if (!r.ReadU8(out var sessionLength) || sessionLength > 32 || !r.Skip(sessionLength))
+        {
+            return Malformed("session id length is wrong", out reason);
+        }
+
+        if (!r.ReadU16(out var suitesLength) || suitesLength < 2 || suitesLength % 2 != 0 || !r.Skip(suitesLength))
+        {
+            return Malformed("cipher suites length is wrong", out reason);
+        }
+
+        if (!r.ReadU8(out var compressionLength) || compressionLength < 1 || !r.Skip(compressionLength))
+        {
+            return Malformed("compression methods length is wrong", out reason);
+        }
+
+        string? serverName = null;
+        var alpn = new List<string>();
+        if (r.Remaining == 0)
+        {
+            hello = new ClientHello(null, alpn);
+            reason = "";
+            return ClientHelloStatus.Complete;
+        }
+
+        if (!r.ReadU16(out var extensionsLength) || extensionsLength != r.Remaining)
+        {
+            return Malformed("extensions length does not match the message", out reason);
+        }
+
+        Span<ushort> seen = stackalloc ushort[64];
+        var seenCount = 0;
+        while (r.Remaining > 0)
+        {
+            if (!r.ReadU16(out var type) || !r.ReadU16(out var length) || !r.Slice(length, out var ext))
+            {
+                return Malformed("an extension overruns the message", out reason);
+            }
+
+            if (seen[..seenCount].Contains((ushort)type))
+            {
+                return Malformed($"extension {type} appears twice", out reason);
+            }
+
+            if (seenCount < seen.Length)
+            {
+                seen[seenCount++] = (ushort)type;
+            }
+
+            if (type == 0 && !ReadServerName(ext, out serverName, out reason))
+            {
+                return ClientHelloStatus.Malformed;
+            }
+
+            if (type == 16 && !ReadAlpn(ext, alpn, out reason))
+            {
+                return ClientHelloStatus.Malformed;
+            }
+        }
+
+        hello = new ClientHello(serverName, alpn);
+        reason = "";
+        return ClientHelloStatus.Complete;
+    }
+
+    private static bool ReadServerName(ReadOnlySpan<byte> ext, out string? name, out string reason)
+    {
+        name = null;
+        var r = new SpanReader(ext);
+        if (!r.ReadU16(out var listLength) || listLength != r.Remaining || listLength == 0)
+        {
+            reason = "server_name list length is wrong";
+            return false;
+        }
+
+        while (r.Remaining > 0)
+        {
+            if (!r.ReadU8(out var nameType) || !r.ReadU16(out var length) || !r.Slice(length, out var value))
+            {
+                reason = "a server_name entry overruns the list";
+                return false;
+            }
+
+            if (nameType != 0)
+            {
+                continue;
+            }
+
+            if (name is not null)
+            {
+                reason = "two host_name entries";
+                return false;
+            }
+
+            if (length is 0 or > 255)
+            {
+                reason = $"host_name length {length} is out of range";
+                return false;
+            }
+
+            foreach (var b in value)
+            {
+                if (b is < 0x21 or > 0x7E)
+                {
+                    reason = "host_name holds a byte that is not printable ASCII";
+                    return false;
+                }
+            }
+
+            name = Encoding.ASCII.GetString(value);
+        }
+
+        reason = "";
+        return true;
+    }
+
+    private static bool ReadAlpn(ReadOnlySpan<byte> ext, List<string> protocols, out string reason)
+    {
+        var r = new SpanReader(ext);
+        if (!r.ReadU16(out var listLength) || listLength != r.Remaining || listLength == 0)
+        {
+            reason = "ALPN list length is wrong";
+            return false;
+        }
+
+        while (r.Remaining > 0)
+        {
+            if (!r.ReadU8(out var length) || length == 0 || !r.Slice(length, out var value))
+            {
+                reason = "an ALPN entry overruns the list";
+                return false;
+            }
+
+            protocols.Add(Encoding.ASCII.GetString(value));
+        }
+
+        reason = "";
+        return true;
+    }
+
+    private static ClientHelloStatus Malformed(string why, out string reason)
+    {
+        reason = why;
+        return ClientHelloStatus.Malformed;
+    }
+
+    /// <summary>Bounds-checked big-endian reads over a span.</summary>
+    private ref struct SpanReader(ReadOnlySpan<byte> data)
+    {
+        private ReadOnlySpan<byte> _data = data;
+
+        public readonly int Remaining => _data.Length;
+
+        public bool Skip(int n)
+        {
+            if (n > _data.Length)
+            {
+                return false;
+            }
+
+            _data = _data[n..];
+            return true;
+        }
+
+        public bool ReadU8(out int value)
+        {
+            value = 0;
+            if (_data.Length < 1)
+            {
+                return false;
+            }
+
+            value = _data[0];
+            _data = _data[1..];
+            return true;
+        }
+
+        public bool ReadU16(out int value)
+        {
+            value = 0;
+            if (_data.Length < 2)
+            {
+                return false;
+            }
+
+            value = BinaryPrimitives.ReadUInt16BigEndian(_data);
+            _data = _data[2..];
+            return true;
+        }
+
+        public bool Slice(int n, out ReadOnlySpan<byte> slice)
+        {
+            slice = default;
+            if (n > _data.Length)
+            {
+                return false;
+            }
+
+            slice = _data[..n];
+            _data = _data[n..];
+            return true;
+        }
+    }
+}

@@ -1,0 +1,177 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Causeway.Core.Naming;
+using Causeway.Proxy.Admin;
+using Causeway.Proxy.Configuration;
+using Causeway.Proxy.LoadBalancing;
+using Causeway.Proxy.Security;
+using Causeway.Proxy.Transport;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Causeway.Proxy.Gateway;
+
+/// <summary>
+/// The east-west gateway's listener (15443): reads the ClientHello without terminating TLS, accepts only a mesh SNI
+/// for a host a Gateway resource exposes with AUTO_PASSTHROUGH and a mesh ALPN, picks an endpoint of that service in
+/// this network, and splices the still-encrypted bytes both ways. Everything else is closed with nothing forwarded,
+/// and counted by reason.
+/// </summary>
+public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, ProxyMetrics metrics, ILogger<SniRouter> logger) : ConnectionHandler
+{
+    public const string Listener = "gateway";
+
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        var input = connection.Transport.Input;
+        ClientHello? hello;
+        // Not linked to ConnectionClosed: Kestrel fires it on the client's FIN, possibly before its last bytes are read.
+        using (var timeout = new CancellationTokenSource(options.ClientHelloTimeout))
+        {
+            while (true)
+            {
+                ReadResult result;
+                try
+                {
+                    result = await input.ReadAsync(timeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    Refuse(connection, "hello_timeout", "no complete ClientHello in time");
+                    return;
+                }
+
+                var status = ClientHelloParser.TryParse(result.Buffer, options.MaxClientHelloBytes, out hello, out var reason);
+                if (status == ClientHelloStatus.Complete)
+                {
+                    // Keep every byte: the ClientHello goes upstream untouched.
+                    input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
+                    break;
+                }
+
+                if (status != ClientHelloStatus.Incomplete)
+                {
+                    Refuse(connection, status switch
+                    {
+                        ClientHelloStatus.NotTls => "not_tls",
+                        ClientHelloStatus.TooLarge => "hello_too_large",
+                        _ => "hello_malformed",
+                    }, reason);
+                    return;
+                }
+
+                if (result.IsCompleted)
+                {
+                    Refuse(connection, "hello_truncated", "the connection ended inside the ClientHello");
+                    return;
+                }
+
+                input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            }
+        }
+
+        if (hello!.ServerName is null)
+        {
+            Refuse(connection, "no_sni", "the ClientHello names no host");
+            return;
+        }
+
+        if (!MeshSni.TryParse(hello.ServerName, out var sni))
+        {
+            Refuse(connection, "bad_sni", $"'{hello.ServerName}' is not a mesh SNI");
+            return;
+        }
+
+        if (!HasMeshAlpn(hello))
+        {
+            Refuse(connection, "no_mesh_alpn", "only mesh mTLS may cross networks");
+            return;
+        }
+
+        var snapshot = config.Current;
+        if (snapshot is null || !snapshot.Exposes(sni.Host, (uint)options.GatewayPort))
+        {
+            Refuse(connection, "not_exposed", $"no Gateway exposes {sni.Host}");
+            return;
+        }
+
+        var route = snapshot.Find(sni.Host, (uint)sni.Port);
+        if (route is null)
+        {
+            Refuse(connection, "no_endpoint", $"{sni.Host}:{sni.Port} has no endpoint in this network");
+            return;
+        }
+
+        await ForwardAsync(connection, route);
+    }
+
+    private async Task ForwardAsync(ConnectionContext connection, ServiceRoute route)
+    {
+        UpstreamEndpoint? previous = null;
+        for (var attempt = 0; attempt <= options.MaxRetries; attempt++)
+        {
+            var endpoint = route.Picker.Pick(previous);
+            if (endpoint is null || endpoint.ViaGateway)
+            {
+                Refuse(connection, "no_endpoint", $"{route.Hostname}:{route.Port} has no endpoint in this network");
+                return;
+            }
+
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+                {
+                    timeout.CancelAfter(options.ConnectTimeout);
+                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Parse(endpoint.Address), options.InboundPort), timeout.Token);
+                }
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                socket.Dispose();
+                endpoint.Failed(options.OutlierConsecutiveFailures, options.OutlierBaseEjectionTime, Environment.TickCount64 * TimeSpan.TicksPerMillisecond);
+                previous = endpoint;
+                continue;
+            }
+
+            endpoint.Succeeded();
+            metrics.Connection(Listener, "forwarded");
+            endpoint.RequestStarted();
+            try
+            {
+                var (received, sent) = await Splice.RunAsync(connection.Transport, socket);
+                metrics.Bytes(received, sent);
+            }
+            finally
+            {
+                endpoint.RequestEnded();
+                socket.Dispose();
+            }
+
+            return;
+        }
+
+        Refuse(connection, "upstream_connect_failed", $"no endpoint of {route.Hostname} accepted a connection");
+    }
+
+    private static bool HasMeshAlpn(ClientHello hello)
+    {
+        foreach (var protocol in hello.ApplicationProtocols)
+        {
+            if (MeshTls.MeshAlpn.Contains(protocol))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void Refuse(ConnectionContext connection, string outcome, string reason)
+    {
+        metrics.Connection(Listener, outcome);
+        logger.LogDebug("gateway refused {Remote}: {Reason}", connection.RemoteEndPoint, reason);
+        connection.Abort(new ConnectionAbortedException(reason));
+    }
+}

@@ -1,0 +1,39 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using Causeway.Proxy.Security;
+
+namespace Causeway.Proxy.Outbound;
+
+/// <summary>Opens mesh connections: TCP to the endpoint's sidecar or a gateway, then mTLS with the mesh SNI and ALPN.</summary>
+public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTargets targets)
+{
+    /// <summary>SocketsHttpHandler's ConnectCallback: the request's host is an <see cref="UpstreamTargets"/> name.</summary>
+    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var target = targets.Resolve(context.DnsEndPoint.Host) ?? throw new HttpRequestException($"unknown upstream '{context.DnsEndPoint.Host}'");
+        return await ConnectAsync(target, cancellationToken);
+    }
+
+    public async Task<SslStream> ConnectAsync(UpstreamTarget target, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                timeout.CancelAfter(options.ConnectTimeout);
+                await socket.ConnectAsync(IPAddress.Parse(target.Address), target.Port, timeout.Token);
+            }
+
+            var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
+            await ssl.AuthenticateAsClientAsync(tls.Client(target.Sni, target.Http), cancellationToken);
+            return ssl;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

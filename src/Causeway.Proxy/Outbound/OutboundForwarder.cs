@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Net;
+using Causeway.Core.Naming;
+using Causeway.Proxy.Admin;
+using Causeway.Proxy.Configuration;
+using Causeway.Proxy.LoadBalancing;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Causeway.Proxy.Outbound;
+
+/// <summary>
+/// The sidecar's outbound HTTP (port 15001): resolves the request's authority to a mesh service, picks an endpoint
+/// per request, and forwards over mTLS HTTP/2 to the endpoint's sidecar or to its network's east-west gateway.
+/// A request that never reached an application (the connection failed) is retried on another endpoint.
+/// </summary>
+public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder config, IHttpForwarder forwarder, HttpMessageInvoker client, UpstreamTargets targets, ProxyMetrics metrics, ILogger<OutboundForwarder> logger)
+{
+    private static readonly ForwarderRequestConfig RequestConfig = new()
+    {
+        Version = HttpVersion.Version20,
+        VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        ActivityTimeout = TimeSpan.FromMinutes(5),
+    };
+
+    private static readonly MeshRequestTransformer Transformer = new();
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var snapshot = config.Current;
+        if (snapshot is null)
+        {
+            await Reply(context, StatusCodes.Status503ServiceUnavailable, "causeway: no configuration from the control plane yet\n");
+            return;
+        }
+
+        var host = context.Request.Host;
+        var port = (uint)(host.Port ?? 80);
+        var fqdn = ServiceHostname.ToFqdn(host.Host, options.Namespace);
+        var route = fqdn is null ? null : snapshot.Find(fqdn, port);
+        if (route is null)
+        {
+            await Reply(context, StatusCodes.Status404NotFound, $"causeway: '{host.Value}' is not a mesh service this sidecar knows\n");
+            return;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var sni = MeshSni.Format((int)route.Port, "", route.Hostname);
+        var canRetry = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true;
+        UpstreamEndpoint? previous = null;
+        for (var attempt = 0; ; attempt++)
+        {
+            var endpoint = route.Picker.Pick(previous);
+            if (endpoint is null)
+            {
+                await Reply(context, StatusCodes.Status503ServiceUnavailable, "no healthy upstream\n");
+                Record(route, null, context.Response.StatusCode, started);
+                return;
+            }
+
+            var target = new UpstreamTarget(endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : options.InboundPort, sni, Http: true);
+            endpoint.RequestStarted();
+            ForwarderError error;
+            try
+            {
+                error = await forwarder.SendAsync(context, $"http://{targets.NameOf(target)}:{target.Port}", client, RequestConfig, Transformer);
+            }
+            finally
+            {
+                endpoint.RequestEnded();
+            }
+
+            if (error == ForwarderError.None)
+            {
+                endpoint.Succeeded();
+                Record(route, endpoint, context.Response.StatusCode, started);
+                return;
+            }
+
+            logger.LogWarning("{Method} {Host}{Path} to {Endpoint} (attempt {Attempt}) failed: {Error} {Reason}", context.Request.Method, host.Value, context.Request.Path.Value,
+                endpoint, attempt + 1, error, context.Features.Get<IForwarderErrorFeature>()?.Exception?.GetBaseException().Message);
+
+            // The request never reached an application when the connection could not be made or was refused.
+            var unreached = error is ForwarderError.Request && !context.Response.HasStarted;
+            if (unreached)
+            {
+                endpoint.Failed(options.OutlierConsecutiveFailures, options.OutlierBaseEjectionTime, Environment.TickCount64 * TimeSpan.TicksPerMillisecond);
+            }
+
+            if (!unreached || !canRetry || attempt >= options.MaxRetries)
+            {
+                Record(route, endpoint, context.Response.StatusCode, started);
+                return;
+            }
+
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Features.Set<IForwarderErrorFeature>(null);
+            previous = endpoint;
+        }
+    }
+
+    private void Record(ServiceRoute route, UpstreamEndpoint? endpoint, int status, long started) =>
+        metrics.Request(new ProxyMetrics.RequestKey("source", options.WorkloadName, options.Namespace, $"spiffe://cluster.local/ns/{options.Namespace}/sa/{options.ServiceAccount}",
+            route.Hostname, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+
+    private static async Task Reply(HttpContext context, int status, string body)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain";
+        await context.Response.WriteAsync(body);
+    }
+}

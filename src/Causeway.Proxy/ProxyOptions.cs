@@ -1,0 +1,83 @@
+using System.Net;
+using Causeway.Api.V1;
+
+namespace Causeway.Proxy;
+
+/// <summary>A proxy's bootstrap and limits; each limit names its default and where it comes from.</summary>
+public sealed record ProxyOptions
+{
+    public const int DefaultOutboundPort = 15001;
+    public const int DefaultInboundPort = 15006;
+    public const int DefaultAdminPort = 15000;
+    public const int DefaultHealthPort = 15021;
+    public const int DefaultGatewayPort = 15443;
+
+    /// <summary>The control plane's discovery address, e.g. https://127.0.1.1:15012.</summary>
+    public required Uri ControlPlane { get; init; }
+
+    /// <summary>The mesh root (PEM) that the control plane's serving certificate chains to.</summary>
+    public required string RootCaPem { get; init; }
+
+    /// <summary>The workload token that proves this proxy's namespace and service account.</summary>
+    public required string Token { get; init; }
+
+    public required string WorkloadName { get; init; }
+
+    public required string Namespace { get; init; }
+
+    public string ServiceAccount { get; init; } = "default";
+
+    public required string Network { get; init; }
+
+    public string Cluster { get; init; } = "";
+
+    public string Revision { get; init; } = "default";
+
+    public ProxyRole Role { get; init; } = ProxyRole.Sidecar;
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The pod's address: every listener binds it, so ports keep their real numbers on a shared host.</summary>
+    public IPAddress Address { get; init; } = IPAddress.Loopback;
+
+    /// <summary>Where the application listens; the pod's address unless said otherwise.</summary>
+    public IPAddress? AppAddress { get; init; }
+
+    public int OutboundPort { get; init; } = DefaultOutboundPort;
+
+    public int InboundPort { get; init; } = DefaultInboundPort;
+
+    public int AdminPort { get; init; } = DefaultAdminPort;
+
+    public int HealthPort { get; init; } = DefaultHealthPort;
+
+    public int GatewayPort { get; init; } = DefaultGatewayPort;
+
+    /// <summary>Envoy's and Istio's default connect timeout.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a gateway waits for a complete ClientHello: Kestrel's TLS handshake timeout (Envoy's listener filters wait 15 s).</summary>
+    public TimeSpan ClientHelloTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The largest ClientHello a gateway buffers; post-quantum key shares make real ones about 2 KiB.</summary>
+    public int MaxClientHelloBytes { get; init; } = 32 * 1024;
+
+    /// <summary>Istio's default: 2 retries (3 tries) of requests that never reached an application.</summary>
+    public int MaxRetries { get; init; } = 2;
+
+    /// <summary>Consecutive connect failures or 5xx-free resets after which an endpoint is ejected (Istio's consecutive5xxErrors default is 5).</summary>
+    public int OutlierConsecutiveFailures { get; init; } = 5;
+
+    /// <summary>Istio's baseEjectionTime default.</summary>
+    public TimeSpan OutlierBaseEjectionTime { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Envoy's max_connections analogue for each listener; Kestrel's default is unlimited.</summary>
+    public long MaxConnections { get; init; } = 20_000;
+
+    /// <summary>Istio's terminationDrainDuration.</summary>
+    public TimeSpan DrainTime { get; init; } = TimeSpan.FromSeconds(5);
+
+    public IPAddress AppAddressOrDefault => AppAddress ?? Address;
+
+    public string Id => $"{WorkloadName}.{Namespace}";
+}

@@ -1,0 +1,212 @@
+using System.Net;
+using Causeway.Api.V1;
+using Causeway.Core.Client;
+using Causeway.Proxy.Admin;
+using Causeway.Proxy.Configuration;
+using Causeway.Proxy.Discovery;
+using Causeway.Proxy.Gateway;
+using Causeway.Proxy.Inbound;
+using Causeway.Proxy.Outbound;
+using Causeway.Proxy.Security;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Causeway.Proxy;
+
+/// <summary>
+/// A running proxy. A sidecar listens on outbound 15001 (explicit HTTP proxy and h2c), inbound 15006 (mTLS),
+/// admin 15000 and readiness 15021; a gateway on 15443 (SNI passthrough), admin and readiness. Both follow the
+/// control plane's discovery stream; a sidecar also holds its workload certificate.
+/// </summary>
+public sealed class ProxyServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ControlPlaneConnection _controlPlane;
+    private readonly DiscoveryClient _discovery;
+    private readonly WorkloadCertificates? _certificates;
+    private readonly HttpMessageInvoker[] _clients;
+    private readonly ILoggerFactory _loggers;
+
+    private ProxyServer(WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers)
+    {
+        _loggers = loggers;
+        _app = app;
+        _controlPlane = controlPlane;
+        _discovery = discovery;
+        _certificates = certificates;
+        _clients = clients;
+        Metrics = metrics;
+        Config = config;
+    }
+
+    public ProxyMetrics Metrics { get; }
+
+    public ProxyConfigHolder Config { get; }
+
+    public WorkloadCertificates? Certificates => _certificates;
+
+    /// <summary>Connects to the control plane, gets a certificate (sidecars) and starts every listener of the role.</summary>
+    public static async Task<ProxyServer> StartAsync(ProxyOptions options, CancellationToken cancellationToken = default)
+    {
+        // Bare LF line ends enable request smuggling behind lenient parsers; Kestrel accepts them unless told not to.
+        AppContext.SetSwitch("Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators", true);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
+        builder.WebHost.UseKestrelHttpsConfiguration();
+        builder.Services.AddHttpForwarder();
+
+        var controlPlane = ControlPlaneConnection.Create(options.ControlPlane, options.RootCaPem, options.Token);
+        var config = new ProxyConfigHolder();
+        var metrics = new ProxyMetrics();
+        var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        }));
+        var discovery = new DiscoveryClient(options, controlPlane, config, loggers.CreateLogger<DiscoveryClient>());
+        discovery.Start();
+
+        WorkloadCertificates? certificates = null;
+        MeshTls? tls = null;
+        if (options.Role == ProxyRole.Sidecar)
+        {
+            certificates = new WorkloadCertificates(options, controlPlane, loggers.CreateLogger<WorkloadCertificates>());
+            await certificates.StartAsync(cancellationToken);
+            tls = new MeshTls(certificates, config);
+        }
+
+        var targets = new UpstreamTargets();
+        var meshClient = tls is null ? null : new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            ConnectCallback = new MeshConnector(options, tls, targets).ConnectAsync,
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+            ActivityHeadersPropagator = null,
+        });
+        var appClient = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ConnectTimeout = options.ConnectTimeout,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+            ActivityHeadersPropagator = null,
+        });
+
+        var inbound = tls is null ? null : new InboundConnection(options, config, tls, metrics);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(metrics);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            // Mesh HTTP/2 says :scheme http over TLS that SocketsHttpHandler does not know about (the connector does it),
+            // and h2c from applications arrives marked as negotiated; the scheme is not a security boundary here.
+            k.AllowAlternateSchemes = true;
+            k.Limits.MaxConcurrentConnections = options.MaxConnections;
+            // Envoy's max_request_headers_kb (60) and max_headers_count (100).
+            k.Limits.MaxRequestHeadersTotalSize = 60 * 1024;
+            k.Limits.MaxRequestHeaderCount = 100;
+            var address = options.Address;
+            k.Listen(address, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
+            k.Listen(address, options.HealthPort, l => l.Protocols = HttpProtocols.Http1);
+            if (options.Role == ProxyRole.Gateway)
+            {
+                k.Listen(address, options.GatewayPort, l => l.UseConnectionHandler<SniRouter>());
+                return;
+            }
+
+            k.Listen(address, options.OutboundPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http1AndHttp2;
+                l.Use(H2cPriorKnowledge.Middleware);
+            });
+            k.Listen(address, options.InboundPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http1AndHttp2;
+                l.Use(inbound!.PlaintextGuard);
+                l.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    OnConnection = _ => ValueTask.FromResult(tls!.Server()),
+                    HandshakeTimeout = TimeSpan.FromSeconds(10),
+                });
+                l.Use(inbound.AfterTls);
+            });
+        });
+
+        var app = builder.Build();
+        var forwarder = app.Services.GetRequiredService<IHttpForwarder>();
+        var admin = new ProxyAdminEndpoints(options, config, discovery, certificates, metrics);
+        var outbound = meshClient is null ? null : new OutboundForwarder(options, config, forwarder, meshClient, targets, metrics, loggers.CreateLogger<OutboundForwarder>());
+        var inboundForwarder = inbound is null ? null : new InboundForwarder(options, config, inbound, forwarder, appClient, metrics);
+        app.Run(context =>
+        {
+            var port = context.Connection.LocalPort;
+            if (port == options.OutboundPort && outbound is not null)
+            {
+                return outbound.HandleAsync(context);
+            }
+
+            if (port == options.InboundPort && inboundForwarder is not null)
+            {
+                return inboundForwarder.HandleAsync(context);
+            }
+
+            return port == options.HealthPort ? admin.HandleHealthAsync(context) : admin.HandleAdminAsync(context);
+        });
+
+        await app.StartAsync(cancellationToken);
+        return new ProxyServer(app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers);
+    }
+
+    /// <summary>Waits until the first configuration has been accepted.</summary>
+    public Task WaitForConfigAsync(TimeSpan timeout) => Config.FirstAccepted.WaitAsync(timeout);
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            await _app.StopAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await _app.DisposeAsync();
+        await _discovery.DisposeAsync();
+        if (_certificates is not null)
+        {
+            await _certificates.DisposeAsync();
+        }
+
+        foreach (var client in _clients)
+        {
+            client.Dispose();
+        }
+
+        _controlPlane.Dispose();
+        _loggers.Dispose();
+    }
+}

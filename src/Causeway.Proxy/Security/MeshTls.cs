@@ -1,0 +1,81 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Causeway.Core.Identity;
+using Causeway.Core.Security;
+using Causeway.Proxy.Configuration;
+
+namespace Causeway.Proxy.Security;
+
+/// <summary>The TLS settings of mesh connections, client and server side: mesh roots only, SPIFFE identities checked strictly.</summary>
+public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder config)
+{
+    /// <summary>The ALPN values that mark mesh mTLS (Istio's); a gateway passes only connections offering one.</summary>
+    public static readonly IReadOnlyList<string> MeshAlpn = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"];
+
+    public static readonly SslApplicationProtocol IstioH2 = new("istio-h2");
+    public static readonly SslApplicationProtocol Istio = new("istio");
+
+    /// <summary>Client options for a connection carrying <paramref name="sni"/>: h2 for HTTP, the plain mesh ALPN for TCP.</summary>
+    public SslClientAuthenticationOptions Client(string sni, bool http) => new()
+    {
+        TargetHost = sni,
+        ClientCertificateContext = certificates.Current?.Context ?? throw new InvalidOperationException("no workload certificate yet"),
+        ApplicationProtocols = http ? [SslApplicationProtocol.Http2, IstioH2] : [Istio],
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        AllowRenegotiation = false,
+        RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out _, out _),
+    };
+
+    /// <summary>Server options for the inbound listener: a client certificate is required and must be a mesh identity.</summary>
+    public SslServerAuthenticationOptions Server() => new()
+    {
+        ServerCertificateContext = certificates.Current?.Context ?? throw new InvalidOperationException("no workload certificate yet"),
+        ClientCertificateRequired = true,
+        ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, Istio],
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        AllowRenegotiation = false,
+        RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out _, out _),
+    };
+
+    /// <summary>The SPIFFE ID of a peer whose chain the handshake already validated.</summary>
+    public bool TryReadIdentity(X509Certificate2? certificate, out SpiffeId? id, out string error)
+    {
+        id = null;
+        if (certificate is null)
+        {
+            error = "no peer certificate";
+            return false;
+        }
+
+        var trustDomain = config.Current?.Config.TrustDomain is { Length: > 0 } td ? td : SpiffeId.DefaultTrustDomain;
+        return WorkloadIdentity.TryRead(certificate, trustDomain, out id, out error);
+    }
+
+    /// <summary>True when the peer's chain ends at a mesh root and its leaf carries exactly one SPIFFE ID of the trust domain.</summary>
+    public bool ValidatePeer(X509Certificate? certificate, X509Chain? chain, out SpiffeId? id, out string error)
+    {
+        id = null;
+        var snapshot = config.Current;
+        if (certificate is not X509Certificate2 leaf)
+        {
+            error = "no peer certificate";
+            return false;
+        }
+
+        if (snapshot is null)
+        {
+            error = "no trust bundle yet";
+            return false;
+        }
+
+        if (!snapshot.TrustsChain(leaf, chain?.ChainPolicy.ExtraStore ?? [], out error))
+        {
+            return false;
+        }
+
+        return WorkloadIdentity.TryRead(leaf, snapshot.Config.TrustDomain.Length > 0 ? snapshot.Config.TrustDomain : SpiffeId.DefaultTrustDomain, out id, out error);
+    }
+}

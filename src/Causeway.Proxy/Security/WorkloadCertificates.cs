@@ -1,0 +1,117 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Causeway.Api.V1;
+using Causeway.Core.Client;
+using Causeway.Core.Identity;
+using Causeway.Core.Security;
+using Microsoft.Extensions.Logging;
+
+namespace Causeway.Proxy.Security;
+
+/// <summary>
+/// The workload's certificate: a key made here and never written anywhere, a CSR signed by the control plane, and a
+/// renewal before half-life (Istio rotates at 50% of the lifetime). Connections take <see cref="Current"/> at
+/// handshake time, so a rotation applies to new connections without a restart.
+/// </summary>
+public sealed class WorkloadCertificates(ProxyOptions options, ControlPlaneConnection controlPlane, ILogger<WorkloadCertificates> logger) : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private WorkloadCertificate? _current;
+    private Task _renewal = Task.CompletedTask;
+
+    public SpiffeId Identity { get; } = new(SpiffeId.DefaultTrustDomain, options.Namespace, options.ServiceAccount);
+
+    public WorkloadCertificate? Current => Volatile.Read(ref _current);
+
+    /// <summary>Gets the first certificate (retrying until <paramref name="cancellationToken"/>), then renews in the background.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                Volatile.Write(ref _current, await SignAsync(cancellationToken));
+                break;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("cannot get a workload certificate for {Identity}: {Error}; retrying in {Delay} ms", Identity, e.Message, (int)delay.TotalMilliseconds);
+                await Task.Delay(delay, cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
+
+        _renewal = Task.Run(() => RenewLoopAsync(_stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>Replaces the certificate now (tests of rotation, and operators through the admin port).</summary>
+    public async Task RotateAsync(CancellationToken cancellationToken) => Volatile.Write(ref _current, await SignAsync(cancellationToken));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _renewal;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task RenewLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var current = Current!;
+            var lifetime = current.NotAfter - current.NotBefore;
+            var renewAt = current.NotBefore + (lifetime / 2) + TimeSpan.FromSeconds(Random.Shared.Next(0, (int)Math.Max(1, lifetime.TotalSeconds / 100)));
+            var wait = renewAt - DateTimeOffset.UtcNow;
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait < TimeSpan.FromDays(1) ? wait : TimeSpan.FromDays(1), cancellationToken);
+                continue;
+            }
+
+            try
+            {
+                await RotateAsync(cancellationToken);
+                logger.LogInformation("workload certificate for {Identity} renewed, valid until {NotAfter:u}", Identity, Current!.NotAfter);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("renewing the workload certificate failed: {Error}; the current one stays valid until {NotAfter:u}", e.Message, current.NotAfter);
+                await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken);
+            }
+        }
+    }
+
+    private async Task<WorkloadCertificate> SignAsync(CancellationToken cancellationToken)
+    {
+        var (key, csr) = WorkloadCsr.Create(Identity);
+        using (key)
+        {
+            var response = await controlPlane.Certificates.SignAsync(new SignRequest { CsrPem = csr }, deadline: DateTime.UtcNow.AddSeconds(15), cancellationToken: cancellationToken);
+            using var leaf = X509Certificate2.CreateFromPem(response.CertChainPem[0]);
+            var withKey = leaf.CopyWithPrivateKey(key);
+            var intermediates = new X509Certificate2Collection();
+            foreach (var pem in response.CertChainPem.Skip(1))
+            {
+                intermediates.Add(X509Certificate2.CreateFromPem(pem));
+            }
+
+            return new WorkloadCertificate(withKey, SslStreamCertificateContext.Create(withKey, intermediates, offline: true));
+        }
+    }
+}
+
+/// <summary>A workload certificate with its key, and the TLS context that sends its chain.</summary>
+public sealed record WorkloadCertificate(X509Certificate2 Certificate, SslStreamCertificateContext Context)
+{
+    public DateTimeOffset NotBefore => Certificate.NotBefore.ToUniversalTime();
+
+    public DateTimeOffset NotAfter => Certificate.NotAfter.ToUniversalTime();
+}

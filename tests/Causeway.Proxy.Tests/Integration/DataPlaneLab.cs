@@ -1,0 +1,167 @@
+using System.Net;
+using Causeway.Api.V1;
+using Causeway.ControlPlane;
+using Causeway.Core.Client;
+using Causeway.Core.Resources;
+using Causeway.Core.Security;
+using Causeway.Testing;
+
+namespace Causeway.Proxy.Tests.Integration;
+
+/// <summary>
+/// Control planes, applications, sidecars and gateways in this test process, each pod on its own loopback address
+/// so that every listener keeps its real port. Everything is stopped on dispose.
+/// </summary>
+internal sealed class DataPlaneLab : IAsyncDisposable
+{
+    public const string Host = "helloworld.sample.svc.cluster.local";
+
+    private readonly TempDirectory _dir = new("causeway-dataplane");
+    private readonly CertificateAuthority _root = CertificateAuthority.CreateRoot();
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    public string RootPem => _root.RootPem;
+
+    public sealed record Cluster(string Name, string Network, ControlPlaneServer Server, ControlPlaneConnection Admin)
+    {
+        public async Task ApplyAsync(string yaml)
+        {
+            var request = new ApplyRequest();
+            request.Resources.AddRange(ResourceDocuments.ParseYaml(yaml).Select(WireDocuments.ToDocument));
+            await Admin.Registry.ApplyAsync(request);
+        }
+
+        public async Task<string> TokenAsync(string ns, string serviceAccount) =>
+            (await Admin.Registry.IssueTokenAsync(new IssueTokenRequest { Scope = "workload", Namespace = ns, ServiceAccount = serviceAccount })).Token;
+    }
+
+    public async Task<Cluster> StartClusterAsync(string name, string network)
+    {
+        var caDir = Path.Combine(_dir.Path, name + "-ca");
+        using (var intermediate = _root.CreateIntermediate(name))
+        {
+            CaDirectory.WriteIntermediate(intermediate, caDir);
+        }
+
+        var address = LoopbackAddresses.Next(15012, 15014);
+        var server = await ControlPlaneServer.StartAsync(new ControlPlaneOptions
+        {
+            Cluster = name,
+            Network = network,
+            MeshId = "proj-1234",
+            DataDirectory = Path.Combine(_dir.Path, name),
+            CaDirectory = caDir,
+            DiscoveryEndpoint = new IPEndPoint(address, 15012),
+            MonitoringEndpoint = new IPEndPoint(address, 15014),
+            DebounceAfter = TimeSpan.FromMilliseconds(20),
+        });
+        _owned.Add(server);
+        var admin = ControlPlaneConnection.Create(server.DiscoveryAddress, RootPem, await File.ReadAllTextAsync(Path.Combine(_dir.Path, name, "admin-token")));
+        _owned.Add(new Disposer(admin.Dispose));
+        return new Cluster(name, network, server, admin);
+    }
+
+    /// <summary>Remote secrets both ways, as create-mesh makes them.</summary>
+    public async Task LinkAsync(Cluster a, Cluster b)
+    {
+        await a.ApplyAsync(ResourceDocuments.ToYaml([await RemoteSecrets.CreateAsync(b.Admin, RootPem)]));
+        await b.ApplyAsync(ResourceDocuments.ToYaml([await RemoteSecrets.CreateAsync(a.Admin, RootPem)]));
+    }
+
+    public async Task<TestApp> StartAppAsync(IPAddress address, int port, string version, string instance, bool http2Only = false)
+    {
+        var app = await TestApp.StartAsync(address, port, version, instance, http2Only);
+        _owned.Add(app);
+        return app;
+    }
+
+    public async Task<ProxyServer> StartSidecarAsync(Cluster cluster, string workload, string ns, string serviceAccount, IPAddress address) =>
+        await StartProxyAsync(new ProxyOptions
+        {
+            ControlPlane = cluster.Server.DiscoveryAddress,
+            RootCaPem = RootPem,
+            Token = await cluster.TokenAsync(ns, serviceAccount),
+            WorkloadName = workload,
+            Namespace = ns,
+            ServiceAccount = serviceAccount,
+            Network = cluster.Network,
+            Cluster = cluster.Name,
+            Address = address,
+        });
+
+    public async Task<ProxyServer> StartGatewayAsync(Cluster cluster, IPAddress address) =>
+        await StartProxyAsync(new ProxyOptions
+        {
+            ControlPlane = cluster.Server.DiscoveryAddress,
+            RootCaPem = RootPem,
+            Token = await cluster.TokenAsync("istio-system", "istio-eastwestgateway"),
+            WorkloadName = "istio-eastwestgateway",
+            Namespace = "istio-system",
+            ServiceAccount = "istio-eastwestgateway",
+            Network = cluster.Network,
+            Cluster = cluster.Name,
+            Role = ProxyRole.Gateway,
+            Labels = new Dictionary<string, string> { ["istio"] = "eastwestgateway" },
+            Address = address,
+        });
+
+    /// <summary>An HTTP client whose proxy is the sidecar's outbound port, as <c>http_proxy=...</c> makes curl's.</summary>
+    public static HttpClient ClientVia(IPAddress sidecar) => new(new SocketsHttpHandler
+    {
+        Proxy = new WebProxy($"http://{sidecar}:15001"),
+        UseProxy = true,
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+    })
+    { Timeout = TimeSpan.FromSeconds(20) };
+
+    public static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("timed out waiting until " + what);
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    public static int Endpoints(ProxyServer proxy, string host = Host, uint port = 5000) =>
+        proxy.Config.Current?.Find(host, port)?.Picker.Endpoints.Length ?? 0;
+
+    public async ValueTask DisposeAsync()
+    {
+        for (var i = _owned.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                await _owned[i].DisposeAsync();
+            }
+            catch (Exception)
+            {
+            }
+        }
+
+        _root.Dispose();
+        _dir.Dispose();
+    }
+
+    private async Task<ProxyServer> StartProxyAsync(ProxyOptions options)
+    {
+        var proxy = await ProxyServer.StartAsync(options);
+        _owned.Add(proxy);
+        await proxy.WaitForConfigAsync(TimeSpan.FromSeconds(20));
+        return proxy;
+    }
+
+    private sealed class Disposer(Action dispose) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,43 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Causeway.Proxy.Tests.Integration;
+
+/// <summary>A HelloWorld-like application: <c>/hello</c> answers its version and instance, <c>/whoami</c> shows what the sidecar told it.</summary>
+internal sealed class TestApp : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private int _requests;
+
+    private TestApp(WebApplication app) => _app = app;
+
+    public int Requests => Volatile.Read(ref _requests);
+
+    public static async Task<TestApp> StartAsync(IPAddress address, int port, string version, string instance, bool http2Only = false)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(address, port, l => l.Protocols = http2Only ? HttpProtocols.Http2 : HttpProtocols.Http1AndHttp2));
+        var app = builder.Build();
+        var result = new TestApp(app);
+        app.Use((context, next) =>
+        {
+            Interlocked.Increment(ref result._requests);
+            return next(context);
+        });
+        app.MapGet("/hello", () => $"Hello version: {version}, instance: {instance}\n");
+        app.MapGet("/whoami", (HttpContext c) => $"xfcc={c.Request.Headers["x-forwarded-client-cert"]} proto={c.Request.Protocol} host={c.Request.Host}\n");
+        await app.StartAsync();
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
