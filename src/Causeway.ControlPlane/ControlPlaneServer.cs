@@ -39,6 +39,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
     private readonly PushScheduler _scheduler;
     private readonly CertificateAuthority _ca;
     private readonly ILoggerFactory _loggers;
+    private int _disposed;
 
     private ControlPlaneServer(WebApplication grpc, WebApplication monitoring, ResourceStore store, MeshRegistry mesh, PushScheduler scheduler, CertificateAuthority ca, ILoggerFactory loggers, Uri discovery, Uri monitoringAddress)
     {
@@ -159,6 +160,11 @@ public sealed class ControlPlaneServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         await _grpc.StopAsync(timeout.Token);
         await _monitoring.StopAsync();

@@ -52,6 +52,9 @@ public sealed class ProxyServer : IAsyncDisposable
 
     public WorkloadCertificates? Certificates => _certificates;
 
+    /// <summary>True while the discovery stream to the control plane is open.</summary>
+    public bool ControlPlaneConnected => _discovery.Connected;
+
     /// <summary>Connects to the control plane, gets a certificate (sidecars) and starts every listener of the role.</summary>
     public static async Task<ProxyServer> StartAsync(ProxyOptions options, CancellationToken cancellationToken = default)
     {
@@ -92,9 +95,11 @@ public sealed class ProxyServer : IAsyncDisposable
         }
 
         var targets = new UpstreamTargets();
-        var meshClient = tls is null ? null : new HttpMessageInvoker(new SocketsHttpHandler
+        var connector = tls is null ? null : new MeshConnector(options, tls, targets);
+        var tunnel = connector is null ? null : new ConnectTunnel(options, config, connector, metrics, loggers.CreateLogger<ConnectTunnel>());
+        var meshClient = connector is null ? null : new HttpMessageInvoker(new SocketsHttpHandler
         {
-            ConnectCallback = new MeshConnector(options, tls, targets).ConnectAsync,
+            ConnectCallback = connector.ConnectAsync,
             UseProxy = false,
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.None,
@@ -140,6 +145,7 @@ public sealed class ProxyServer : IAsyncDisposable
             k.Listen(address, options.OutboundPort, l =>
             {
                 l.Protocols = HttpProtocols.Http1AndHttp2;
+                l.Use(tunnel!.Middleware);
                 l.Use(H2cPriorKnowledge.Middleware);
             });
             k.Listen(address, options.InboundPort, l =>

@@ -7,6 +7,7 @@ using Causeway.Core.Resources;
 using Causeway.Core.Resources.Specs;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Causeway.ControlPlane.Discovery;
@@ -24,6 +25,7 @@ public sealed class DiscoveryService(
     LocalRegistry local,
     ProxyConfigBuilder builder,
     ControlPlaneMetrics metrics,
+    IHostApplicationLifetime lifetime,
     ILogger<DiscoveryService> logger) : Api.V1.Discovery.DiscoveryBase
 {
     /// <summary>The namespace label that binds a namespace's workloads to one control-plane revision.</summary>
@@ -44,7 +46,7 @@ public sealed class DiscoveryService(
         var id = proxies.Add(connection);
         metrics.ProxyConnected();
         logger.LogInformation("proxy {Proxy} ({Namespace}/{Workload}, network {Network}, {Role}) connected", node.Id, node.Namespace, node.WorkloadName, node.Network, node.Role);
-        using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellation, lifetime.ApplicationStopping);
         try
         {
             connection.Offer(scheduler.Current);

@@ -4,6 +4,7 @@ using Causeway.ControlPlane.Security;
 using Causeway.Core.Client;
 using Causeway.Core.Resources;
 using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Causeway.ControlPlane.Registry;
@@ -15,6 +16,7 @@ public sealed class RegistryService(
     CallerAuthentication auth,
     AccessTokens tokens,
     MeshRoot root,
+    IHostApplicationLifetime lifetime,
     ILogger<RegistryService> logger) : Api.V1.Registry.RegistryBase
 {
     public override Task<ApplyResponse> Apply(ApplyRequest request, ServerCallContext context)
@@ -115,7 +117,8 @@ public sealed class RegistryService(
             }
 
             await responseStream.WriteAsync(new WatchEvent { Type = WatchEvent.Types.EventType.Synced, Revision = revision });
-            await foreach (var change in changes.ReadAllAsync(context.CancellationToken))
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+            await foreach (var change in changes.ReadAllAsync(stop.Token))
             {
                 if (ResourceKinds.Find(change.Resource.Kind)!.Secret)
                 {
@@ -134,6 +137,10 @@ public sealed class RegistryService(
         catch (InvalidOperationException e)
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the control plane is stopping"));
         }
         finally
         {

@@ -60,7 +60,7 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
                 await WatchOnceAsync(cancellationToken);
                 delay = TimeSpan.FromMilliseconds(100);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
                 return;
             }

@@ -95,7 +95,7 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
 
                 throw new RpcException(new Status(StatusCode.Unavailable, "the control plane closed the stream"));
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
                 return;
             }

@@ -67,8 +67,9 @@ public sealed class WorkloadCertificates(ProxyOptions options, ControlPlaneConne
         while (!cancellationToken.IsCancellationRequested)
         {
             var current = Current!;
-            var lifetime = current.NotAfter - current.NotBefore;
-            var renewAt = current.NotBefore + (lifetime / 2) + TimeSpan.FromSeconds(Random.Shared.Next(0, (int)Math.Max(1, lifetime.TotalSeconds / 100)));
+            // Half of the lifetime as received: NotBefore is backdated for clock skew and would renew too early.
+            var lifetime = current.NotAfter - current.ReceivedAt;
+            var renewAt = current.ReceivedAt + (lifetime / 2) + TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * lifetime.TotalMilliseconds / 100);
             var wait = renewAt - DateTimeOffset.UtcNow;
             if (wait > TimeSpan.Zero)
             {
@@ -103,13 +104,13 @@ public sealed class WorkloadCertificates(ProxyOptions options, ControlPlaneConne
                 intermediates.Add(X509Certificate2.CreateFromPem(pem));
             }
 
-            return new WorkloadCertificate(withKey, SslStreamCertificateContext.Create(withKey, intermediates, offline: true));
+            return new WorkloadCertificate(withKey, SslStreamCertificateContext.Create(withKey, intermediates, offline: true), DateTimeOffset.UtcNow);
         }
     }
 }
 
 /// <summary>A workload certificate with its key, and the TLS context that sends its chain.</summary>
-public sealed record WorkloadCertificate(X509Certificate2 Certificate, SslStreamCertificateContext Context)
+public sealed record WorkloadCertificate(X509Certificate2 Certificate, SslStreamCertificateContext Context, DateTimeOffset ReceivedAt)
 {
     public DateTimeOffset NotBefore => Certificate.NotBefore.ToUniversalTime();
 

@@ -20,6 +20,83 @@ public static class Splice
         return (results[0], results[1]);
     }
 
+    /// <summary>The same over a stream (a mesh TLS connection): a finished direction ends with TLS close_notify.</summary>
+    public static async Task<(long Received, long Sent)> RunAsync(IDuplexPipe client, System.Net.Security.SslStream upstream)
+    {
+        using var failed = new CancellationTokenSource();
+        var toUpstream = ToStreamAsync(client.Input, upstream, failed);
+        var toClient = FromStreamAsync(upstream, client.Output, failed);
+        var results = await Task.WhenAll(toUpstream, toClient);
+        return (results[0], results[1]);
+    }
+
+    private static async Task<long> ToStreamAsync(PipeReader reader, System.Net.Security.SslStream upstream, CancellationTokenSource failed)
+    {
+        long total = 0;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(failed.Token);
+                foreach (var segment in result.Buffer)
+                {
+                    await upstream.WriteAsync(segment, failed.Token);
+                    total += segment.Length;
+                }
+
+                reader.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+
+            await upstream.ShutdownAsync();
+            await reader.CompleteAsync();
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            await reader.CompleteAsync(e);
+            await failed.CancelAsync();
+        }
+
+        return total;
+    }
+
+    private static async Task<long> FromStreamAsync(Stream upstream, PipeWriter writer, CancellationTokenSource failed)
+    {
+        long total = 0;
+        try
+        {
+            while (true)
+            {
+                var memory = writer.GetMemory(16 * 1024);
+                var read = await upstream.ReadAsync(memory, failed.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(read);
+                total += read;
+                var flush = await writer.FlushAsync(failed.Token);
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+
+            await writer.CompleteAsync();
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            await writer.CompleteAsync(e);
+            await failed.CancelAsync();
+        }
+
+        return total;
+    }
+
     private static async Task<long> ToUpstreamAsync(PipeReader reader, Socket upstream, CancellationTokenSource failed)
     {
         long total = 0;

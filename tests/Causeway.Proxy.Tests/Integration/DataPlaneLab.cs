@@ -22,7 +22,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
 
     public string RootPem => _root.RootPem;
 
-    public sealed record Cluster(string Name, string Network, ControlPlaneServer Server, ControlPlaneConnection Admin)
+    public sealed record Cluster(string Name, string Network, ControlPlaneOptions Options, ControlPlaneServer Server, ControlPlaneConnection Admin)
     {
         public async Task ApplyAsync(string yaml)
         {
@@ -35,7 +35,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             (await Admin.Registry.IssueTokenAsync(new IssueTokenRequest { Scope = "workload", Namespace = ns, ServiceAccount = serviceAccount })).Token;
     }
 
-    public async Task<Cluster> StartClusterAsync(string name, string network)
+    public async Task<Cluster> StartClusterAsync(string name, string network, TimeSpan? certificateLifetime = null)
     {
         var caDir = Path.Combine(_dir.Path, name + "-ca");
         using (var intermediate = _root.CreateIntermediate(name))
@@ -44,7 +44,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
         }
 
         var address = LoopbackAddresses.Next(15012, 15014);
-        var server = await ControlPlaneServer.StartAsync(new ControlPlaneOptions
+        var options = new ControlPlaneOptions
         {
             Cluster = name,
             Network = network,
@@ -54,11 +54,22 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             DiscoveryEndpoint = new IPEndPoint(address, 15012),
             MonitoringEndpoint = new IPEndPoint(address, 15014),
             DebounceAfter = TimeSpan.FromMilliseconds(20),
-        });
+            WorkloadCertificateLifetime = certificateLifetime ?? TimeSpan.FromHours(24),
+        };
+        var server = await ControlPlaneServer.StartAsync(options);
         _owned.Add(server);
         var admin = ControlPlaneConnection.Create(server.DiscoveryAddress, RootPem, await File.ReadAllTextAsync(Path.Combine(_dir.Path, name, "admin-token")));
         _owned.Add(new Disposer(admin.Dispose));
-        return new Cluster(name, network, server, admin);
+        return new Cluster(name, network, options, server, admin);
+    }
+
+    /// <summary>Starts a stopped cluster's control plane again on the same address and data directory.</summary>
+    public async Task<Cluster> RestartClusterAsync(Cluster cluster)
+    {
+        await cluster.Server.DisposeAsync();
+        var server = await ControlPlaneServer.StartAsync(cluster.Options);
+        _owned.Add(server);
+        return cluster with { Server = server };
     }
 
     /// <summary>Remote secrets both ways, as create-mesh makes them.</summary>

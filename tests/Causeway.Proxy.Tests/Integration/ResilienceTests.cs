@@ -1,0 +1,100 @@
+using System.Net;
+using Causeway.Testing;
+using static Causeway.Proxy.Tests.Integration.Manifests;
+
+namespace Causeway.Proxy.Tests.Integration;
+
+/// <summary>What the sidecar does when its control plane, an endpoint or its certificate's lifetime runs out.</summary>
+public class ResilienceTests
+{
+    private const string HelloUrl = "http://helloworld.sample:5000/hello";
+
+    [Fact]
+    public async Task TheSidecarKeepsServingWithoutItsControlPlane_AndResyncsWhenItReturns()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1"));
+        await lab.StartAppAsync(aIp, 5000, "v1", "a");
+        await lab.StartAppAsync(bIp, 5000, "v2", "b");
+        await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp);
+        await lab.StartSidecarAsync(c1, "helloworld-b", "sample", "helloworld", bIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld-a");
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+
+        await c1.Server.DisposeAsync();
+        await DataPlaneLab.WaitUntilAsync(() => !sleep.ControlPlaneConnected, "the sidecar notices the control plane is gone");
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.StartsWith("Hello version: v1, instance: a", await client.GetStringAsync(HelloUrl), StringComparison.Ordinal);
+        }
+
+        c1 = await lab.RestartClusterAsync(c1);
+        await DataPlaneLab.WaitUntilAsync(() => sleep.ControlPlaneConnected, "the sidecar reconnects");
+        await c1.ApplyAsync(Workload("helloworld-b", "helloworld", bIp.ToString(), "v2"));
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "a change made after the return arrives");
+        var replies = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            replies.Add(await client.GetStringAsync(HelloUrl));
+        }
+
+        Assert.Contains(replies, r => r.Contains("instance: b", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RequestsThatNeverReachAnAppAreRetried_TheDeadEndpointIsEjected_AndTheAdminPagesSaySo()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, aIp, deadIp) = (LoopbackAddresses.Next(15001, 15006, 15000, 15021), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" + Workload("helloworld-dead", "helloworld", deadIp.ToString(), "v1"));
+        await lab.StartAppAsync(aIp, 5000, "v1", "a");
+        await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "sleep sees both endpoints");
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+
+        for (var i = 0; i < 20; i++)
+        {
+            var response = await client.GetAsync(HelloUrl);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        using var admin = new HttpClient { BaseAddress = new Uri($"http://{sleepIp}:15000") };
+        var clusters = await admin.GetStringAsync("/clusters");
+        Assert.Contains($"outbound|5000||helloworld.sample.svc.cluster.local::{deadIp}:5000::health_flags::/failed_outlier_check", clusters, StringComparison.Ordinal);
+        Assert.Contains($"outbound|5000||helloworld.sample.svc.cluster.local::{aIp}:5000::health_flags::healthy", clusters, StringComparison.Ordinal);
+        Assert.Contains("\"hostname\": \"helloworld.sample.svc.cluster.local\"", await admin.GetStringAsync("/config_dump"), StringComparison.Ordinal);
+        var stats = await admin.GetStringAsync("/stats/prometheus");
+        Assert.Contains("istio_requests_total{reporter=\"source\",source_workload=\"sleep\"", stats, StringComparison.Ordinal);
+        Assert.Contains("response_code=\"200\"} 20", stats, StringComparison.Ordinal);
+        Assert.Contains("istio_request_duration_milliseconds_bucket", stats, StringComparison.Ordinal);
+        using var health = new HttpClient();
+        Assert.Equal(HttpStatusCode.OK, (await health.GetAsync($"http://{sleepIp}:15021/healthz/ready")).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheWorkloadCertificateIsRenewedBeforeHalfLife_AndTrafficGoesOn()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1", certificateLifetime: TimeSpan.FromSeconds(6));
+        var (sleepIp, aIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1"));
+        await lab.StartAppAsync(aIp, 5000, "v1", "a");
+        await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+        var first = sleep.Certificates!.Current!;
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
+
+        await DataPlaneLab.WaitUntilAsync(() => sleep.Certificates.Current!.NotAfter > first.NotAfter, "a renewal", seconds: 10);
+        var renewedAfter = sleep.Certificates.Current!.ReceivedAt - first.ReceivedAt;
+        Assert.InRange(renewedAfter, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(4.5));
+        Assert.True(DateTimeOffset.UtcNow < first.NotAfter, "renewed only after the old certificate expired");
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
+    }
+}
