@@ -70,6 +70,8 @@ public sealed class ProxyServer : IAsyncDisposable
             o.UseUtcTimestamp = true;
         });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
+        // Kestrel warns at start-up that plaintext Http1AndHttp2 means HTTP/1.1 only; H2cPriorKnowledge makes that untrue.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
         builder.WebHost.UseKestrelHttpsConfiguration();
         builder.Services.AddHttpForwarder();
 

@@ -181,6 +181,28 @@ public class NetworkEndpointViewTests
     }
 
     [Fact]
+    public void ADestinationRuleChoosesTheLoadBalancerAndSubsets_RoundRobinOtherwise()
+    {
+        const string rule = """
+            apiVersion: networking.istio.io/v1beta1
+            kind: DestinationRule
+            metadata: {name: helloworld, namespace: sample}
+            spec:
+              host: helloworld
+              trafficPolicy:
+                loadBalancer: {simple: LEAST_CONN}
+              subsets: [{name: v2, labels: {version: v2}}]
+            """;
+        var plain = ConfigFor(Sleep1, Cluster("cluster1", "network1", true, HelloworldService));
+        Assert.Equal("ROUND_ROBIN", plain.Services.Single().LoadBalancer);
+
+        var config = ConfigFor(Sleep1, Cluster("cluster1", "network1", true, HelloworldService, rule));
+        var service = config.Services.Single();
+        Assert.Equal("LEAST_REQUEST", service.LoadBalancer);
+        Assert.Equal("v2", Assert.Single(service.Subsets).Labels["version"]);
+    }
+
+    [Fact]
     public void ScaleFactor_IsTheLeastCommonMultipleOfGatewayCounts()
     {
         List<NetworkGateway> gateways =
