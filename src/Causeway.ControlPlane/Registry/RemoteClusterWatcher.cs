@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Causeway.Api.V1;
 using Causeway.Core.Client;
 using Causeway.Core.Resources;
+using Causeway.Core.Retry;
 using Causeway.Core.Resources.Specs;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -52,13 +53,12 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromMilliseconds(100);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), _local.RemoteRetryMax);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                await WatchOnceAsync(cancellationToken);
-                delay = TimeSpan.FromMilliseconds(100);
+                await WatchOnceAsync(backoff, cancellationToken);
             }
             catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
@@ -68,16 +68,15 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
             {
                 var reason = e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message;
                 _logger.LogWarning("remote cluster {Cluster} at {Address}: {Reason}; keeping its last endpoints and retrying in {Delay} ms",
-                    _secret.Cluster, _secret.Address, reason, (int)delay.TotalMilliseconds);
+                    _secret.Cluster, _secret.Address, reason, backoff.NextMilliseconds);
                 Publish(_state with { Stale = _state.Synced, Error = reason });
             }
 
-            await Task.Delay(delay, cancellationToken);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _local.RemoteRetryMax.Ticks));
+            await backoff.WaitAsync(cancellationToken);
         }
     }
 
-    private async Task WatchOnceAsync(CancellationToken cancellationToken)
+    private async Task WatchOnceAsync(Backoff backoff, CancellationToken cancellationToken)
     {
         using var connection = ControlPlaneConnection.Create(new Uri(_secret.Address), _secret.CaBundle, _secret.Token);
         var info = await connection.Registry.ClusterInfoAsync(new ClusterInfoRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellationToken);
@@ -90,6 +89,7 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
             if (evt.Type == WatchEvent.Types.EventType.Synced)
             {
                 synced = true;
+                backoff.Reset();
                 Publish(new ClusterState
                 {
                     Cluster = info.Cluster, Network = info.Network, SecretName = _state.SecretName,

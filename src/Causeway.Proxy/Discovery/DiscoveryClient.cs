@@ -1,5 +1,6 @@
 using Causeway.Api.V1;
 using Causeway.Core.Client;
+using Causeway.Core.Retry;
 using Causeway.Proxy.Configuration;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -66,7 +67,7 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromMilliseconds(100);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -76,7 +77,7 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
                 await foreach (var response in call.ResponseStream.ReadAllAsync(cancellationToken))
                 {
                     Connected = true;
-                    delay = TimeSpan.FromMilliseconds(100);
+                    backoff.Reset();
                     var ack = new DiscoveryRequest { VersionInfo = response.VersionInfo, ResponseNonce = response.Nonce };
                     try
                     {
@@ -105,11 +106,10 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
                 LastError = e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message;
                 var permanent = e is RpcException { StatusCode: StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.Unauthenticated };
                 logger.Log(permanent ? LogLevel.Error : LogLevel.Warning, "discovery stream to {ControlPlane}: {Error}; serving configuration {Version} and retrying in {Delay} ms",
-                    options.ControlPlane, LastError, holder.Current?.Version ?? "none", (int)delay.TotalMilliseconds);
+                    options.ControlPlane, LastError, holder.Current?.Version ?? "none", backoff.NextMilliseconds);
             }
 
-            await Task.Delay(delay, cancellationToken);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            await backoff.WaitAsync(cancellationToken);
         }
     }
 }

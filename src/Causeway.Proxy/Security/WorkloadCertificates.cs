@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Causeway.Api.V1;
 using Causeway.Core.Client;
 using Causeway.Core.Identity;
+using Causeway.Core.Retry;
 using Causeway.Core.Security;
 using Microsoft.Extensions.Logging;
 
@@ -26,7 +27,7 @@ public sealed class WorkloadCertificates(ProxyOptions options, ControlPlaneConne
     /// <summary>Gets the first certificate (retrying until <paramref name="cancellationToken"/>), then renews in the background.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromMilliseconds(200);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
         while (true)
         {
             try
@@ -36,9 +37,8 @@ public sealed class WorkloadCertificates(ProxyOptions options, ControlPlaneConne
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogWarning("cannot get a workload certificate for {Identity}: {Error}; retrying in {Delay} ms", Identity, e.Message, (int)delay.TotalMilliseconds);
-                await Task.Delay(delay, cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                logger.LogWarning("cannot get a workload certificate for {Identity}: {Error}; retrying in {Delay} ms", Identity, e.Message, backoff.NextMilliseconds);
+                await backoff.WaitAsync(cancellationToken);
             }
         }
 

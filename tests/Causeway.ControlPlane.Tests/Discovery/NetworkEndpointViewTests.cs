@@ -4,6 +4,7 @@ using Causeway.ControlPlane.Discovery;
 using Causeway.ControlPlane.Registry;
 using Causeway.ControlPlane.Topology;
 using Causeway.Core.Resources;
+using Causeway.Testing;
 
 namespace Causeway.ControlPlane.Tests.Discovery;
 
@@ -15,47 +16,11 @@ public class NetworkEndpointViewTests
 
     private static readonly ProxyNode Sleep1 = new() { Id = "sleep.sample", Namespace = "sample", ServiceAccount = "sleep", WorkloadName = "sleep", Network = "network1", Role = ProxyRole.Sidecar };
 
-    private const string HelloworldService = """
-        apiVersion: networking.istio.io/v1beta1
-        kind: ServiceEntry
-        metadata: {name: helloworld, namespace: sample}
-        spec:
-          hosts: [helloworld.sample.svc.cluster.local]
-          ports: [{number: 5000, name: http, protocol: HTTP}]
-          workloadSelector: {labels: {app: helloworld}}
-        """;
+    private static readonly string HelloworldService = Manifests.Service("helloworld", 5000);
 
-    private static string Workload(string name, string address, string version, string extra = "") => $$"""
-        apiVersion: networking.istio.io/v1beta1
-        kind: WorkloadEntry
-        metadata: {name: {{name}}, namespace: sample}
-        spec:
-          address: {{address}}
-          labels: {app: helloworld, version: "{{version}}"}
-          serviceAccount: helloworld
-        {{extra}}
-        """;
+    private static string Workload(string name, string address, string version, string extra = "") => Manifests.Workload(name, "helloworld", address, version, extra: extra);
 
-    private static string Gateway(string name, string address, string network) => $$"""
-        apiVersion: networking.istio.io/v1beta1
-        kind: ServiceEntry
-        metadata:
-          name: istio-eastwestgateway
-          namespace: istio-system
-          labels: {topology.istio.io/network: "{{network}}"}
-        spec:
-          hosts: [istio-eastwestgateway.istio-system.svc.cluster.local]
-          ports: [{number: 15443, name: tls, protocol: TLS}]
-          workloadSelector:
-            labels: {istio: eastwestgateway}
-        ---
-        apiVersion: networking.istio.io/v1beta1
-        kind: WorkloadEntry
-        metadata: {name: {{name}}, namespace: istio-system}
-        spec:
-          address: {{address}}
-          labels: {istio: eastwestgateway}
-        """;
+    private static string Gateway(string address, string network, string name = "istio-eastwestgateway") => Manifests.EastWestGateway(address, network, name);
 
     private static ClusterState Cluster(string name, string network, bool local, params string[] yaml) => new()
     {
@@ -79,7 +44,7 @@ public class NetworkEndpointViewTests
     public void LocalEndpointsAreDirect_RemoteOnesAreTheirNetworksGatewayWeightedByWhatStandsBehindIt()
     {
         var c1 = Cluster("cluster1", "network1", true, HelloworldService, Workload("helloworld-v1", "10.1.0.10", "v1"));
-        var c2 = Cluster("cluster2", "network2", false, HelloworldService, Workload("helloworld-v2", "10.2.0.20", "v2"), Workload("helloworld-v2b", "10.2.0.21", "v2"), Gateway("ewgw", "192.0.2.2", "network2"));
+        var c2 = Cluster("cluster2", "network2", false, HelloworldService, Workload("helloworld-v2", "10.2.0.20", "v2"), Workload("helloworld-v2b", "10.2.0.21", "v2"), Gateway("192.0.2.2", "network2"));
 
         var endpoints = Endpoints(ConfigFor(Sleep1, c1, c2));
 
@@ -96,8 +61,8 @@ public class NetworkEndpointViewTests
     {
         var c1 = Cluster("cluster1", "network1", true, HelloworldService, Workload("helloworld-v1", "10.1.0.10", "v1"));
         var c2 = Cluster("cluster2", "network2", false, HelloworldService, Workload("helloworld-v2", "10.2.0.20", "v2"),
-            Gateway("ewgw-a", "192.0.2.2", "network2"),
-            Gateway("ewgw-b", "192.0.2.3", "network2").Replace("  name: istio-eastwestgateway\n", "  name: istio-eastwestgateway-b\n", StringComparison.Ordinal).Replace("[istio-eastwestgateway.", "[istio-eastwestgateway-b.", StringComparison.Ordinal));
+            Gateway("192.0.2.2", "network2"),
+            Gateway("192.0.2.3", "network2", "istio-eastwestgateway-b"));
 
         var endpoints = Endpoints(ConfigFor(Sleep1, c1, c2));
 
@@ -124,8 +89,8 @@ public class NetworkEndpointViewTests
     [Fact]
     public void AGatewaySeesItsOwnNetworkOnly_SoGatewaysNeverLoopToEachOther()
     {
-        var c2 = Cluster("cluster2", "network2", true, HelloworldService, Workload("helloworld-v2", "10.2.0.20", "v2"), Gateway("ewgw", "192.0.2.2", "network2"));
-        var c1 = Cluster("cluster1", "network1", false, HelloworldService, Workload("helloworld-v1", "10.1.0.10", "v1"), Gateway("ewgw", "192.0.2.1", "network1"));
+        var c2 = Cluster("cluster2", "network2", true, HelloworldService, Workload("helloworld-v2", "10.2.0.20", "v2"), Gateway("192.0.2.2", "network2"));
+        var c1 = Cluster("cluster1", "network1", false, HelloworldService, Workload("helloworld-v1", "10.1.0.10", "v1"), Gateway("192.0.2.1", "network1"));
         var node = new ProxyNode { Id = "ewgw", Namespace = "istio-system", Network = "network2", Role = ProxyRole.Gateway, RequestedNetworkView = { "network2" } };
 
         var config = ConfigFor(node, c2, c1);
@@ -139,7 +104,7 @@ public class NetworkEndpointViewTests
     {
         const string unhealthy = "status:\n  conditions: [{type: Healthy, status: \"False\"}]";
         var c1 = Cluster("cluster1", "network1", true, HelloworldService, Workload("helloworld-v1", "10.1.0.10", "v1"), Workload("helloworld-v1b", "10.1.0.11", "v1", unhealthy));
-        var c2 = Cluster("cluster2", "network2", false, HelloworldService, Workload("helloworld-v2", "10.2.0.20", "v2"), Workload("helloworld-v2b", "10.2.0.21", "v2", unhealthy), Gateway("ewgw", "192.0.2.2", "network2"));
+        var c2 = Cluster("cluster2", "network2", false, HelloworldService, Workload("helloworld-v2", "10.2.0.20", "v2"), Workload("helloworld-v2b", "10.2.0.21", "v2", unhealthy), Gateway("192.0.2.2", "network2"));
 
         var endpoints = Endpoints(ConfigFor(Sleep1, c1, c2));
 
@@ -153,7 +118,7 @@ public class NetworkEndpointViewTests
         var c1 = Cluster("cluster1", "network1", true, HelloworldService);
         var c2 = Cluster("cluster2", "network2", false, HelloworldService,
             Workload("plain", "10.2.0.20", "v2").Replace("version: \"v2\"}", "version: \"v2\", security.istio.io/tlsMode: disabled}", StringComparison.Ordinal),
-            Gateway("ewgw", "192.0.2.2", "network2"));
+            Gateway("192.0.2.2", "network2"));
 
         var config = ConfigFor(Sleep1, c1, c2);
 

@@ -15,48 +15,11 @@ public class MultiClusterDiscoveryTests(ITestOutputHelper output)
     private const string Host = "helloworld.sample.svc.cluster.local";
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
 
-    private const string HelloworldService = """
-        apiVersion: networking.istio.io/v1beta1
-        kind: ServiceEntry
-        metadata: {name: helloworld, namespace: sample, labels: {app: helloworld, service: helloworld}}
-        spec:
-          hosts: [helloworld.sample.svc.cluster.local]
-          ports: [{number: 5000, name: http, protocol: HTTP}]
-          workloadSelector: {labels: {app: helloworld}}
-        """;
+    private static readonly string HelloworldService = Manifests.Service("helloworld", 5000);
 
-    private static string Workload(string name, string address, string version) => $$"""
-        apiVersion: networking.istio.io/v1beta1
-        kind: WorkloadEntry
-        metadata: {name: {{name}}, namespace: sample}
-        spec:
-          address: {{address}}
-          ports: {http: 5000}
-          labels: {app: helloworld, version: "{{version}}"}
-          serviceAccount: helloworld
-        """;
+    private static string Workload(string name, string address, string version) => Manifests.Workload(name, "helloworld", address, version);
 
-    private static string EastWestGateway(string address, string network) => $$"""
-        apiVersion: networking.istio.io/v1beta1
-        kind: ServiceEntry
-        metadata:
-          name: istio-eastwestgateway
-          namespace: istio-system
-          labels: {topology.istio.io/network: "{{network}}"}
-        spec:
-          hosts: [istio-eastwestgateway.istio-system.svc.cluster.local]
-          ports: [{number: 15443, name: tls, protocol: TLS}]
-          workloadSelector:
-            labels: {istio: eastwestgateway}
-        ---
-        apiVersion: networking.istio.io/v1beta1
-        kind: WorkloadEntry
-        metadata: {name: istio-eastwestgateway, namespace: istio-system}
-        spec:
-          address: {{address}}
-          labels: {istio: eastwestgateway}
-          serviceAccount: istio-eastwestgateway
-        """;
+    private static string EastWestGateway(string address, string network) => Manifests.EastWestGateway(address, network);
 
     private static ProxyNode Sleep(int cluster) => new()
     {

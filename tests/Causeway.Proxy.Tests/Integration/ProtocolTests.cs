@@ -6,7 +6,7 @@ using Causeway.Proxy.Gateway;
 using Causeway.Testing;
 using Grpc.Core;
 using Grpc.Net.Client;
-using static Causeway.Proxy.Tests.Integration.Manifests;
+using static Causeway.Testing.Manifests;
 
 namespace Causeway.Proxy.Tests.Integration;
 
@@ -22,7 +22,7 @@ public class ProtocolTests
         await lab.LinkAsync(c1, c2);
         var (sleepIp, echoIp, gwIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(9000, 15006), LoopbackAddresses.Next(15443));
         await c1.ApplyAsync(Service("echo", 9000, "TCP"));
-        await c2.ApplyAsync(Service("echo", 9000, "TCP") + "\n---\n" + Workload("echo-v1", "echo", echoIp.ToString(), "v1", 9000, "echo") + "\n---\n" + EastWestGateway(gwIp.ToString(), "network2"));
+        await c2.ApplyAsync(Service("echo", 9000, "TCP") + "\n---\n" + Workload("echo-v1", "echo", echoIp.ToString(), "v1", 9000, "echo") + "\n---\n" + EastWestGateway(gwIp.ToString(), "network2") + "\n---\n" + ExposeServices);
         await using var echo = new EchoServer(echoIp, 9000, "echo-v1");
         await lab.StartSidecarAsync(c2, "echo-v1", "sample", "echo", echoIp);
         var gateway = await lab.StartGatewayAsync(c2, gwIp);

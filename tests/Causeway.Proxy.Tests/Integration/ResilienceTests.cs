@@ -1,6 +1,6 @@
 using System.Net;
 using Causeway.Testing;
-using static Causeway.Proxy.Tests.Integration.Manifests;
+using static Causeway.Testing.Manifests;
 
 namespace Causeway.Proxy.Tests.Integration;
 

@@ -8,7 +8,7 @@ using Causeway.Core.Security;
 using Causeway.Proxy.Gateway;
 using Causeway.Proxy.Inbound;
 using Causeway.Testing;
-using static Causeway.Proxy.Tests.Integration.Manifests;
+using static Causeway.Testing.Manifests;
 
 namespace Causeway.Proxy.Tests.Integration;
 
@@ -199,7 +199,7 @@ public class SidecarTests
         await lab.LinkAsync(c1, c2);
         var (sleepIp, v1Ip, v2Ip, gw2Ip) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443));
         await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", v1Ip.ToString(), "v1"));
-        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gw2Ip.ToString(), "network2"));
+        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gw2Ip.ToString(), "network2") + "\n---\n" + ExposeServices);
         await lab.StartAppAsync(v1Ip, 5000, "v1", "helloworld-v1-abc");
         var v2 = await lab.StartAppAsync(v2Ip, 5000, "v2", "helloworld-v2-xyz");
         await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", v1Ip);
@@ -239,7 +239,7 @@ public class SidecarTests
         await using var lab = new DataPlaneLab();
         var c2 = await lab.StartClusterAsync("cluster2", "network2");
         var (v2Ip, gwIp) = (LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443));
-        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gwIp.ToString(), "network2"));
+        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gwIp.ToString(), "network2") + "\n---\n" + ExposeServices);
         var gateway = await lab.StartGatewayAsync(c2, gwIp);
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(gateway) == 1, "the gateway sees v2");
 

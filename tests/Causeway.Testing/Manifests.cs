@@ -1,8 +1,9 @@
-namespace Causeway.Proxy.Tests.Integration;
+namespace Causeway.Testing;
 
-/// <summary>The seed's resources in Istio's shapes, for the data-plane tests.</summary>
-internal static class Manifests
+/// <summary>The seed's resources in Istio's shapes, shared by the control-plane and data-plane tests.</summary>
+public static class Manifests
 {
+    /// <summary>A ServiceEntry <c>NAME.sample.svc.cluster.local</c> selecting workloads labelled <c>app: NAME</c>.</summary>
     public static string Service(string name, int port, string protocol = "HTTP") => $$"""
         apiVersion: networking.istio.io/v1beta1
         kind: ServiceEntry
@@ -14,7 +15,8 @@ internal static class Manifests
             labels: {app: {{name}}}
         """;
 
-    public static string Workload(string name, string app, string address, string version, int port = 5000, string serviceAccount = "helloworld") => $$"""
+    /// <summary>A WorkloadEntry in <c>sample</c>; <paramref name="extra"/> is appended as top-level YAML (e.g. a status).</summary>
+    public static string Workload(string name, string app, string address, string version, int port = 5000, string serviceAccount = "helloworld", string extra = "") => $$"""
         apiVersion: networking.istio.io/v1beta1
         kind: WorkloadEntry
         metadata: {name: {{name}}, namespace: sample}
@@ -23,30 +25,33 @@ internal static class Manifests
           ports: {http: {{port}}}
           labels: {app: {{app}}, version: "{{version}}"}
           serviceAccount: {{serviceAccount}}
-        """;
+        """ + (extra.Length > 0 ? "\n" + extra : "");
 
-    /// <summary>What installing an east-west gateway registers, and Istio's expose-services.yaml.</summary>
-    public static string EastWestGateway(string address, string network) => $$"""
+    /// <summary>What installing an east-west gateway registers: its Service (labelled with its network) and its workload.</summary>
+    public static string EastWestGateway(string address, string network, string name = "istio-eastwestgateway") => $$"""
         apiVersion: networking.istio.io/v1beta1
         kind: ServiceEntry
         metadata:
-          name: istio-eastwestgateway
+          name: {{name}}
           namespace: istio-system
           labels: {topology.istio.io/network: "{{network}}"}
         spec:
-          hosts: [istio-eastwestgateway.istio-system.svc.cluster.local]
+          hosts: [{{name}}.istio-system.svc.cluster.local]
           ports: [{number: 15443, name: tls, protocol: TLS}]
           workloadSelector:
             labels: {istio: eastwestgateway}
         ---
         apiVersion: networking.istio.io/v1beta1
         kind: WorkloadEntry
-        metadata: {name: istio-eastwestgateway, namespace: istio-system}
+        metadata: {name: {{name}}, namespace: istio-system}
         spec:
           address: {{address}}
           labels: {istio: eastwestgateway}
           serviceAccount: istio-eastwestgateway
-        ---
+        """;
+
+    /// <summary>Istio's samples/multicluster/expose-services.yaml.</summary>
+    public const string ExposeServices = """
         apiVersion: networking.istio.io/v1alpha3
         kind: Gateway
         metadata: {name: cross-network-gateway, namespace: istio-system}
