@@ -151,6 +151,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             revision = options.Revision,
             discovery = discoveryAddress.ToString().TrimEnd('/'),
             monitoring = monitoringAddress.ToString().TrimEnd('/'),
+            caDirectory = options.CaDirectoryOrDefault,
             pid = Environment.ProcessId,
         }), cancellationToken);
         logger.LogInformation("control plane for cluster {Cluster} (network {Network}, mesh {Mesh}, revision {Revision}) serving discovery on {Discovery} and monitoring on {Monitoring}; {Count} resources loaded",

@@ -35,8 +35,8 @@ public sealed class CausewayProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>The built <c>causeway.dll</c> of this configuration.</summary>
-    public static string ExecutablePath
+    /// <summary>The repository's root: the folder above the tests that holds Causeway.slnx.</summary>
+    public static string RepositoryRoot
     {
         get
         {
@@ -46,19 +46,26 @@ public sealed class CausewayProcess : IAsyncDisposable
                 dir = dir.Parent;
             }
 
-            if (dir is null)
-            {
-                throw new InvalidOperationException("cannot find the repository root (Causeway.slnx) above " + AppContext.BaseDirectory);
-            }
+            return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root (Causeway.slnx) above " + AppContext.BaseDirectory);
+        }
+    }
 
+    /// <summary>The built <c>causeway.dll</c> of this configuration.</summary>
+    public static string ExecutablePath
+    {
+        get
+        {
             var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
-            var path = System.IO.Path.Combine(dir.FullName, "src", "Causeway.Cli", "bin", configuration, "net10.0", "causeway.dll");
+            var path = System.IO.Path.Combine(RepositoryRoot, "src", "Causeway.Cli", "bin", configuration, "net10.0", "causeway.dll");
             return File.Exists(path) ? path : throw new FileNotFoundException("build the solution first: " + path);
         }
     }
 
     /// <summary>Starts <c>causeway ARGS</c>.</summary>
-    public static CausewayProcess Start(params string[] args)
+    public static CausewayProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts <c>causeway ARGS</c> with extra environment variables.</summary>
+    public static CausewayProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -73,6 +80,11 @@ public sealed class CausewayProcess : IAsyncDisposable
         }
 
         info.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
         var process = new Process { StartInfo = info };
         var result = new CausewayProcess(process, "causeway " + string.Join(' ', args));
         process.OutputDataReceived += (_, e) => result.Append(e.Data);
@@ -84,9 +96,13 @@ public sealed class CausewayProcess : IAsyncDisposable
     }
 
     /// <summary>Runs <c>causeway ARGS</c> to completion and returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(TimeSpan timeout, params string[] args)
+    public static Task<(int ExitCode, string Output)> RunAsync(TimeSpan timeout, params string[] args) =>
+        RunAsync(timeout, new Dictionary<string, string>(), args);
+
+    /// <summary>Runs <c>causeway ARGS</c> with extra environment variables to completion.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(TimeSpan timeout, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        await using var p = Start(args);
+        await using var p = Start(environment, args);
         using var cts = new CancellationTokenSource(timeout);
         await p._process.WaitForExitAsync(cts.Token);
         p._process.WaitForExit();

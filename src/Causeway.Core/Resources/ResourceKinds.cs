@@ -39,7 +39,7 @@ public static class ResourceKinds
         foreach (var kind in All)
         {
             if (kind.Name.Equals(name, StringComparison.OrdinalIgnoreCase) ||
-                (kind.Name + "s").Equals(name, StringComparison.OrdinalIgnoreCase) ||
+                Plural(kind).Equals(name, StringComparison.OrdinalIgnoreCase) ||
                 Short(kind).Equals(name, StringComparison.OrdinalIgnoreCase))
             {
                 return kind;
@@ -51,6 +51,10 @@ public static class ResourceKinds
 
     /// <summary>The names a user may write, for error messages.</summary>
     public static string Names => string.Join(", ", All.Select(k => k.Name));
+
+    /// <summary>The plural as Kubernetes spells it: workloadentries, authorizationpolicies, gateways.</summary>
+    private static string Plural(ResourceKind kind) =>
+        kind.Name.EndsWith('y') && !"aeiou".Contains(kind.Name[^2], StringComparison.Ordinal) ? kind.Name[..^1] + "ies" : kind.Name + "s";
 
     private static string Short(ResourceKind kind) => kind.Name switch
     {

@@ -201,6 +201,18 @@ public class ResourceDocumentsTests
         Assert.Equal("asm-1134-4", parsed[0].Label("istio.io/rev"));
     }
 
+    [Theory]
+    [InlineData("workloadentries", "WorkloadEntry")]
+    [InlineData("WorkloadEntry", "WorkloadEntry")]
+    [InlineData("we", "WorkloadEntry")]
+    [InlineData("serviceentries", "ServiceEntry")]
+    [InlineData("authorizationpolicies", "AuthorizationPolicy")]
+    [InlineData("gateways", "Gateway")]
+    [InlineData("ns", "Namespace")]
+    [InlineData("destinationrule", "DestinationRule")]
+    public void KindsAreFoundByTheNamesKubectlUsersType(string typed, string kind) =>
+        Assert.Equal(kind, ResourceKinds.Find(typed)!.Name);
+
     [Fact]
     public void ToYaml_QuotesStringsYamlWouldReadAsOtherTypes()
     {
