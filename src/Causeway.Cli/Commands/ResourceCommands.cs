@@ -131,6 +131,12 @@ public static class ResourceCommands
                 }
             }
 
+            // In the lab, deleting a namespace also stops its pods, as Kubernetes does.
+            if (parse.GetValue(kind) is { } deletedKind && ResourceKinds.Find(deletedKind) == ResourceKinds.Namespace && session.Context.LabDirectory is { } labDir)
+            {
+                await Causeway.Lab.LocalLab.Open(labDir).StopNamespaceAsync(session.Context.Cluster, parse.GetValue(name)!);
+            }
+
             return missing == 0 ? ExitCodes.Ok : ExitCodes.Failed;
         }));
         return command;

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Causeway.Lab;
+
+/// <summary>
+/// Starts causeway processes detached from the caller (their own session, output to a log file) and stops them:
+/// SIGTERM, then SIGKILL after a grace period, only if the pid still belongs to a causeway process.
+/// </summary>
+public static class LabProcesses
+{
+    /// <summary>How to run this same causeway: the apphost, or dotnet and causeway.dll.</summary>
+    public static IReadOnlyList<string> Self()
+    {
+        var host = Environment.ProcessPath ?? "dotnet";
+        var dll = Path.Combine(AppContext.BaseDirectory, "causeway.dll");
+        return Path.GetFileNameWithoutExtension(host) == "dotnet" ? [host, dll] : [host];
+    }
+
+    /// <summary>Starts <c>causeway ARGS</c> in the background; returns its pid once it is running.</summary>
+    public static async Task<int> StartAsync(IReadOnlyList<string> args, string log, string pidFile)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(pidFile)!);
+        File.Delete(pidFile);
+        var info = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        // A new session, so the process outlives the command that started it. The shell records its own pid (which
+        // exec keeps), then becomes causeway with its output in the log: $0 is the pid file, $1 the log, the rest the command.
+        foreach (var a in new[] { "-f", "/bin/sh", "-c", "echo $$ > \"$0\"; log=\"$1\"; shift; exec \"$@\" >> \"$log\" 2>&1 < /dev/null", pidFile, log })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        foreach (var a in Self().Concat(args))
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using (var starter = Process.Start(info) ?? throw new InvalidOperationException("cannot run setsid"))
+        {
+            await starter.WaitForExitAsync();
+        }
+
+        for (var i = 0; i < 100; i++)
+        {
+            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                return pid;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new InvalidOperationException($"the process did not start; see {log}");
+    }
+
+    /// <summary>True while <paramref name="pid"/> is a running causeway process.</summary>
+    public static bool IsRunning(int pid)
+    {
+        try
+        {
+            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+            return cmdline.Contains("causeway", StringComparison.Ordinal) && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Stops the processes: SIGTERM to all, then SIGKILL to any still running after <paramref name="grace"/>.</summary>
+    public static async Task StopAsync(IEnumerable<int> pids, TimeSpan grace)
+    {
+        var running = pids.Where(IsRunning).ToList();
+        foreach (var pid in running)
+        {
+            Signal(pid, "TERM");
+        }
+
+        var deadline = DateTime.UtcNow + grace;
+        while (running.Any(IsRunning) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        foreach (var pid in running.Where(IsRunning))
+        {
+            Signal(pid, "KILL");
+        }
+    }
+
+    private static void Signal(int pid, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false, RedirectStandardError = true });
+        kill?.WaitForExit();
+    }
+}

@@ -1,0 +1,305 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Causeway.Api.V1;
+using Causeway.Core.Client;
+using Causeway.Core.Resources;
+using Causeway.Core.Security;
+
+namespace Causeway.Lab;
+
+/// <summary>
+/// Clusters on one machine for trying and testing: each cluster gets a loopback block 127.B.0.0/16 (control plane at
+/// 127.B.0.1, gateways and pods after it, every one keeping the real port numbers), one shared root CA, an
+/// intermediate per cluster, and background processes whose pids and logs live in the lab directory. Needs no root.
+/// </summary>
+public sealed class LocalLab
+{
+    private readonly Lock _gate = new();
+
+    private LocalLab(string directory) => Directory = directory;
+
+    public string Directory { get; }
+
+    public static string DefaultDirectory =>
+        Environment.GetEnvironmentVariable("CAUSEWAY_LAB") is { Length: > 0 } dir ? dir : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".causeway", "lab");
+
+    public static LocalLab Open(string? directory = null) => new(Path.GetFullPath(directory ?? DefaultDirectory));
+
+    public LabState State => LabState.Load(Directory);
+
+    public string RootDirectory => Path.Combine(Directory, "root");
+
+    public string DataDirectory(string cluster) => Path.Combine(Directory, cluster, "control-plane");
+
+    /// <summary>Creates a cluster and starts its control plane; the mesh root is made on first use.</summary>
+    public async Task<LabCluster> CreateClusterAsync(string name, string network, string meshId, string revision)
+    {
+        var state = State;
+        if (state.Clusters.Any(c => c.Name == name))
+        {
+            throw new InvalidOperationException($"the lab already has a cluster '{name}'; remove the lab with 'causeway lab down' or pick another name");
+        }
+
+        if (!File.Exists(Path.Combine(RootDirectory, CaDirectory.RootKey)))
+        {
+            using var root = CertificateAuthority.CreateRoot("Causeway lab");
+            CaDirectory.WriteRoot(root, RootDirectory);
+        }
+
+        var caDir = Path.Combine(Directory, name, "cacerts");
+        if (!CaDirectory.HasIntermediate(caDir))
+        {
+            using var root = CaDirectory.LoadRoot(Path.Combine(RootDirectory, CaDirectory.RootCert), Path.Combine(RootDirectory, CaDirectory.RootKey));
+            using var intermediate = root.CreateIntermediate(name);
+            CaDirectory.WriteIntermediate(intermediate, caDir);
+        }
+
+        var cluster = new LabCluster { Name = name, Network = network, MeshId = meshId, Revision = revision, Block = FreeBlock(state) };
+        var dataDir = DataDirectory(name);
+        var endpoints = Path.Combine(dataDir, "control-plane.json");
+        System.IO.Directory.CreateDirectory(dataDir);
+        File.Delete(endpoints);
+        var pid = await LabProcesses.StartAsync(
+            ["control-plane", "--cluster", name, "--network", network, "--mesh-id", meshId, "--revision", revision, "--data-dir", dataDir, "--ca-dir", caDir, "--listen", cluster.ControlPlaneAddress],
+            Log(name, "control-plane"), Pid(name, "control-plane"));
+        Record(s =>
+        {
+            s.Clusters.Add(cluster);
+            s.Processes.Add(new LabProcess { Cluster = name, Role = "control-plane", Name = "istiod-" + revision, Namespace = "istio-system", Address = cluster.ControlPlaneAddress, Pid = pid, Log = Log(name, "control-plane") });
+        });
+        await WaitAsync(() => File.Exists(endpoints), pid, Log(name, "control-plane"), "the control plane to start");
+        return cluster;
+    }
+
+    /// <summary>Starts an east-west gateway for the cluster's network and registers it as that network's gateway (what installing the IstioOperator does).</summary>
+    public async Task<LabProcess> InstallGatewayAsync(string clusterName, string network, IReadOnlyDictionary<string, string> labels)
+    {
+        var cluster = Cluster(clusterName);
+        if (network != cluster.Network)
+        {
+            throw new InvalidOperationException($"the gateway is for network '{network}' but cluster {cluster.Name} is on '{cluster.Network}'");
+        }
+
+        var name = "istio-eastwestgateway";
+        if (State.Processes.Any(p => p.Cluster == clusterName && p.Role == "gateway"))
+        {
+            throw new InvalidOperationException($"cluster {clusterName} already has an east-west gateway");
+        }
+
+        var address = NextAddress(clusterName);
+        using var admin = Admin(cluster);
+        var labelYaml = string.Join(", ", labels.Select(l => $"{l.Key}: \"{l.Value}\""));
+        await ApplyAsync(admin, $$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: ServiceEntry
+            metadata:
+              name: {{name}}
+              namespace: istio-system
+              labels: {topology.istio.io/network: "{{network}}", istio: eastwestgateway}
+            spec:
+              hosts: [{{name}}.istio-system.svc.cluster.local]
+              ports: [{number: 15021, name: status-port, protocol: HTTP}, {number: 15443, name: tls, protocol: TLS}]
+              workloadSelector:
+                labels: {istio: eastwestgateway}
+            ---
+            apiVersion: networking.istio.io/v1beta1
+            kind: WorkloadEntry
+            metadata: {name: {{name}}, namespace: istio-system}
+            spec:
+              address: {{address}}
+              labels: { {{labelYaml}} }
+              serviceAccount: istio-eastwestgateway
+            """);
+        var process = await StartProxyAsync(cluster, admin, "gateway", name, "istio-system", "istio-eastwestgateway", address, labels);
+        return process;
+    }
+
+    /// <summary>Deploys a pod of a sample (helloworld or sleep): the application, its WorkloadEntry and its sidecar.</summary>
+    public async Task<LabProcess> DeployAsync(string clusterName, string app, string version, string ns)
+    {
+        var cluster = Cluster(clusterName);
+        var pod = $"{app}-{version}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        if (app == "sleep")
+        {
+            pod = $"sleep-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        }
+
+        var address = NextAddress(clusterName);
+        var appArgs = app switch
+        {
+            "helloworld" => new[] { "sample", "helloworld", "--address", address, "--port", "5000", "--version", version, "--instance", pod },
+            "sleep" => ["sample", "sleep"],
+            _ => throw new ArgumentException($"unknown sample '{app}'; the lab ships helloworld and sleep"),
+        };
+        var appPid = await LabProcesses.StartAsync(appArgs, Log(clusterName, pod + "-app"), Pid(clusterName, pod + "-app"));
+        Record(s => s.Processes.Add(new LabProcess { Cluster = clusterName, Role = "app", Name = pod, Namespace = ns, Address = address, Pid = appPid, Log = Log(clusterName, pod + "-app") }));
+
+        using var admin = Admin(cluster);
+        var serviceAccount = app;
+        var port = app == "sleep" ? 80 : 5000;
+        await ApplyAsync(admin, $$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: WorkloadEntry
+            metadata:
+              name: {{pod}}
+              namespace: {{ns}}
+              labels: {app: {{app}}, version: "{{version}}"}
+            spec:
+              address: {{address}}
+              ports: {http: {{port}} }
+              labels: {app: {{app}}, version: "{{version}}", security.istio.io/tlsMode: istio}
+              serviceAccount: {{serviceAccount}}
+            """);
+        return await StartProxyAsync(cluster, admin, "sidecar", pod, ns, serviceAccount, address, new Dictionary<string, string> { ["app"] = app, ["version"] = version });
+    }
+
+    /// <summary>The pod whose name is or starts with <paramref name="workload"/> in the namespace of the cluster.</summary>
+    public LabProcess FindPod(string clusterName, string ns, string workload)
+    {
+        var pods = State.Processes.Where(p => p.Cluster == clusterName && p.Role == "sidecar" && p.Namespace == ns).ToList();
+        return pods.FirstOrDefault(p => p.Name == workload) ?? pods.FirstOrDefault(p => p.Name.StartsWith(workload + "-", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"no pod '{workload}' in namespace {ns} of cluster {clusterName}; pods there: {(pods.Count == 0 ? "none" : string.Join(", ", pods.Select(p => p.Name)))}");
+    }
+
+    /// <summary>Stops every pod of a namespace in a cluster (what deleting a Kubernetes namespace does to its pods).</summary>
+    public async Task StopNamespaceAsync(string clusterName, string ns)
+    {
+        var doomed = State.Processes.Where(p => p.Cluster == clusterName && p.Namespace == ns && p.Role is "app" or "sidecar").ToList();
+        await LabProcesses.StopAsync(doomed.Select(p => p.Pid), TimeSpan.FromSeconds(5));
+        Record(s => s.Processes.RemoveAll(p => doomed.Any(d => d.Pid == p.Pid)));
+    }
+
+    /// <summary>Stops every process of the lab and removes the lab directory. Returns the clusters it had.</summary>
+    public async Task<IReadOnlyList<string>> DownAsync()
+    {
+        var state = State;
+        await LabProcesses.StopAsync(state.Processes.Select(p => p.Pid), TimeSpan.FromSeconds(5));
+        if (System.IO.Directory.Exists(Directory))
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+
+        return state.Clusters.Select(c => c.Name).ToList();
+    }
+
+    public LabCluster Cluster(string name) =>
+        State.Clusters.FirstOrDefault(c => c.Name == name) ?? throw new InvalidOperationException($"the lab in {Directory} has no cluster '{name}'; create it with 'causeway lab create {name} --network NET'");
+
+    /// <summary>An admin connection to a lab cluster's control plane.</summary>
+    public ControlPlaneConnection Admin(LabCluster cluster) =>
+        ControlPlaneConnection.Create(new Uri(cluster.Server), File.ReadAllText(Path.Combine(RootDirectory, CaDirectory.RootCert)), File.ReadAllText(Path.Combine(DataDirectory(cluster.Name), "admin-token")).Trim());
+
+    private async Task<LabProcess> StartProxyAsync(LabCluster cluster, ControlPlaneConnection admin, string role, string name, string ns, string serviceAccount, string address, IReadOnlyDictionary<string, string> labels)
+    {
+        var token = await admin.Registry.IssueTokenAsync(new IssueTokenRequest { Scope = "workload", Namespace = ns, ServiceAccount = serviceAccount });
+        var tokenFile = Path.Combine(Directory, cluster.Name, "tokens", name);
+        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(tokenFile)!);
+        await File.WriteAllTextAsync(tokenFile, token.Token);
+        var args = new List<string>
+        {
+            "proxy", "--role", role, "--control-plane", cluster.Server, "--ca-file", Path.Combine(RootDirectory, CaDirectory.RootCert), "--token-file", tokenFile,
+            "--workload", name, "--namespace", ns, "--service-account", serviceAccount, "--network", cluster.Network, "--cluster", cluster.Name,
+            "--revision", cluster.Revision, "--address", address,
+        };
+        foreach (var (k, v) in labels)
+        {
+            args.Add("--label");
+            args.Add($"{k}={v}");
+        }
+
+        var log = Log(cluster.Name, name + "-" + role);
+        var pid = await LabProcesses.StartAsync(args, log, Pid(cluster.Name, name + "-" + role));
+        var process = new LabProcess { Cluster = cluster.Name, Role = role, Name = name, Namespace = ns, Address = address, Pid = pid, Log = log };
+        Record(s => s.Processes.Add(process));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        await WaitAsync(() => http.GetAsync($"http://{address}:15021/healthz/ready").Result.IsSuccessStatusCode, pid, log, $"{role} {name} to be ready");
+        return process;
+    }
+
+    private static async Task ApplyAsync(ControlPlaneConnection admin, string yaml)
+    {
+        var request = new ApplyRequest();
+        request.Resources.AddRange(ResourceDocuments.ParseYaml(yaml).Select(WireDocuments.ToDocument));
+        await admin.Registry.ApplyAsync(request);
+    }
+
+    private string NextAddress(string clusterName)
+    {
+        string address = "";
+        Record(s =>
+        {
+            var cluster = s.Clusters.Single(c => c.Name == clusterName);
+            var host = cluster.NextHost++;
+            address = $"127.{cluster.Block}.{host / 250}.{(host % 250) + 1}";
+        });
+        return address;
+    }
+
+    private void Record(Action<LabState> change)
+    {
+        lock (_gate)
+        {
+            var state = State;
+            change(state);
+            state.Save(Directory);
+        }
+    }
+
+    private static int FreeBlock(LabState state)
+    {
+        for (var block = 11; block < 250; block++)
+        {
+            if (state.Clusters.All(c => c.Block != block) && IsFree(new IPAddress([127, (byte)block, 0, 1]), 15012) && IsFree(new IPAddress([127, (byte)block, 0, 10]), 15001))
+            {
+                return block;
+            }
+        }
+
+        throw new InvalidOperationException("no free loopback block 127.11-249.0.0 is left for another cluster");
+    }
+
+    private static bool IsFree(IPAddress address, int port)
+    {
+        try
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(address, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task WaitAsync(Func<bool> ready, int pid, string log, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                if (ready())
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or AggregateException or TaskCanceledException)
+            {
+            }
+
+            if (!LabProcesses.IsRunning(pid) || DateTime.UtcNow > deadline)
+            {
+                var tail = File.Exists(log) ? string.Join('\n', File.ReadAllLines(log).TakeLast(15)) : "(no log)";
+                throw new InvalidOperationException($"timed out waiting for {what} (pid {pid}); the end of {log}:\n{tail}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private string Log(string cluster, string name) => Path.Combine(Directory, cluster, "logs", name + ".log");
+
+    private string Pid(string cluster, string name) => Path.Combine(Directory, cluster, "pids", name + ".pid");
+}

@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Causeway.Testing;
+using Xunit.Abstractions;
+
+namespace Causeway.Cli.Tests.Commands;
+
+/// <summary><c>causeway demo</c> as a user runs it: the seed's workflow end to end in real processes, then nothing left behind.</summary>
+public class DemoCommandTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task TheDemoShowsBothVersionsFromBothClusters_ThroughTheGateways_AndLeavesNothingBehind()
+    {
+        using var home = new TempDirectory("causeway-demo-test");
+        var environment = new Dictionary<string, string> { ["CAUSEWAY_CONFIG"] = home.Combine("config.json") };
+        var watch = Stopwatch.StartNew();
+        var (code, text) = await CausewayProcess.RunAsync(TimeSpan.FromMinutes(3), environment, "demo");
+        output.WriteLine($"demo took {watch.Elapsed.TotalSeconds:0.0} s");
+        output.WriteLine(text);
+
+        Assert.True(code == 0, text);
+        Assert.Matches(@"cluster1\s+(\d+)\s+(\d+)\s+0\s+yes\s+pass", text);
+        Assert.Matches(@"cluster2\s+(\d+)\s+(\d+)\s+0\s+yes\s+pass", text);
+        foreach (Match row in Regex.Matches(text, @"cluster[12]\s+(\d+)\s+(\d+)\s+0\s+yes\s+pass"))
+        {
+            Assert.True(int.Parse(row.Groups[1].Value) > 0 && int.Parse(row.Groups[2].Value) > 0, row.Value);
+        }
+
+        var converged = Regex.Match(text, @"cluster1's Sleep gets only v1 (\d+) ms after the deletion");
+        Assert.True(converged.Success, "no convergence measured");
+        output.WriteLine($"convergence after removing v2: {converged.Groups[1].Value} ms");
+        Assert.Equal(2, Regex.Count(text, "namespace/sample deleted"));
+        Assert.Contains("PASS: both versions answered from both clusters", text, StringComparison.Ordinal);
+
+        var lab = Regex.Match(text, @"in a local lab at (\S+)").Groups[1].Value;
+        Assert.False(Directory.Exists(lab), "the lab directory remains");
+        var stray = Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(p => p!.All(char.IsAsciiDigit))
+            .Where(pid =>
+            {
+                try
+                {
+                    return File.ReadAllText($"/proc/{pid}/cmdline").Contains(Path.GetDirectoryName(lab)!, StringComparison.Ordinal);
+                }
+                catch (IOException)
+                {
+                    return false;
+                }
+            }).ToList();
+        Assert.True(stray.Count == 0, "processes left behind: " + string.Join(", ", stray));
+    }
+}
