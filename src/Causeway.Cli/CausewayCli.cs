@@ -14,7 +14,7 @@ public static class CausewayCli
         {
             DemoCommand.Create(), DemoCommand.Verify(), ControlPlaneCommand.Create(), ProxyCommand.Create(), CaCommand.Create(), ConfigCommand.Create(),
             ResourceCommands.Apply(), ResourceCommands.Get(), ResourceCommands.Delete(), ResourceCommands.CreateNamespace(), ResourceCommands.LabelNamespace(),
-            MeshCommands.CreateMesh(), MeshCommands.RemoteClusters(), MeshCommands.ProxyStatus(), MeshCommands.GenEastWestGateway(),
+            MeshCommands.CreateMesh(), MeshCommands.RemoteClusters(), MeshCommands.ProxyStatus(), ProxyConfigCommand.Create(), MeshCommands.GenEastWestGateway(),
             InstallCommand.Create(), LabCommand.Create(), ExecCommand.Create(), SampleCommand.Create(),
         })
         {

@@ -104,6 +104,7 @@ public static partial class DemoCommand
 
             Console.Write(Indent(Table(results)));
             passed = results.All(r => r.Passed);
+            await Run(["proxy-config", "endpoints", "sleep", "-n", "sample", "--context", "cluster1"]);
 
             Console.WriteLine("\n[10] Beyond the seed: remove HelloWorld v2 from cluster2 and watch cluster1 converge to v1 only");
             var converged = await ConvergenceAsync(config.Resolve("cluster1"), config.Resolve("cluster2"));
@@ -121,6 +122,7 @@ public static partial class DemoCommand
                 Console.WriteLine("\n[11] 清理 / Clean up");
                 await Run(["delete", "namespace", "sample", "--context", "cluster1"]);
                 await Run(["delete", "namespace", "sample", "--context", "cluster2"]);
+                passed &= await ViewsAreEmptyAsync();
                 await Run(["lab", "down", "--lab-dir", lab]);
                 Directory.Delete(home, recursive: true);
             }
@@ -134,9 +136,14 @@ public static partial class DemoCommand
         return passed ? ExitCodes.Ok : ExitCodes.Failed;
     }
 
-    private sealed record SourceResult(string Cluster, int V1, int V2, int Failed, bool CrossedGateway, bool RemoteDirect, List<string> Sample)
+    private sealed record SourceResult(string Cluster, int V1, int V2, int Failed, bool CrossedGateway, bool RemoteDirect, long RemoteMtls, List<string> Sample)
     {
-        public bool Passed => V1 > 0 && V2 > 0 && Failed == 0 && CrossedGateway && !RemoteDirect;
+        /// <summary>Every remote reply was served to Sleep's own SPIFFE ID: mTLS ran end to end through the gateway.</summary>
+        public bool MtlsEndToEnd => RemoteMtls >= RemoteReplies && RemoteReplies > 0;
+
+        public int RemoteReplies => Cluster == "cluster1" ? V2 : V1;
+
+        public bool Passed => V1 > 0 && V2 > 0 && Failed == 0 && CrossedGateway && !RemoteDirect && MtlsEndToEnd;
     }
 
     /// <summary>Calls helloworld from the context's Sleep pod through its sidecar, and checks how remote replies travelled.</summary>
@@ -147,7 +154,9 @@ public static partial class DemoCommand
         var state = lab.State;
         var network = lab.Cluster(cluster).Network;
         var remoteGateways = state.Processes.Where(p => p.Role == "gateway" && p.Cluster != cluster).ToList();
+        var remoteServers = state.Processes.Where(p => p.Role == "sidecar" && p.Cluster != cluster && p.Name.StartsWith("helloworld-", StringComparison.Ordinal)).ToList();
         var before = await ForwardedAsync(remoteGateways);
+        var mtlsBefore = await FromSleepAsync(remoteServers);
         int v1 = 0, v2 = 0, failed = 0;
         var sample = new List<string>();
         using (var keepAlive = Client(sleep.Address))
@@ -165,13 +174,14 @@ public static partial class DemoCommand
         }
 
         var crossed = await ForwardedAsync(remoteGateways) > before;
+        var mtls = await FromSleepAsync(remoteServers) - mtlsBefore;
         using var admin = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var clusters = await admin.GetStringAsync($"http://{sleep.Address}:15000/clusters");
         // Any helloworld endpoint on another network that is not a gateway would mean a reply could bypass one.
         var remoteDirect = clusters.Split('\n').Where(l => l.Contains("helloworld.sample.svc.cluster.local", StringComparison.Ordinal) && l.Contains("::network::", StringComparison.Ordinal) && !l.EndsWith("::network::" + network, StringComparison.Ordinal))
             .Select(l => l[..l.IndexOf("::network::", StringComparison.Ordinal)])
             .Any(prefix => clusters.Contains(prefix + "::via_gateway::false", StringComparison.Ordinal));
-        return new SourceResult(cluster, v1, v2, failed, crossed, remoteDirect, sample);
+        return new SourceResult(cluster, v1, v2, failed, crossed, remoteDirect, mtls, sample);
 
         void Count(string reply)
         {
@@ -249,15 +259,58 @@ public static partial class DemoCommand
         return total;
     }
 
+    /// <summary>Requests the servers' sidecars served to Sleep's SPIFFE ID, from their Istio-named metrics.</summary>
+    private static async Task<long> FromSleepAsync(List<LabProcess> servers)
+    {
+        long total = 0;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        foreach (var server in servers)
+        {
+            foreach (Match m in FromSleep().Matches(await http.GetStringAsync($"http://{server.Address}:15000/stats/prometheus")))
+            {
+                total += long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+            }
+        }
+
+        return total;
+    }
+
     private static string Table(List<SourceResult> results)
     {
-        var table = new TextTable("SOURCE", "v1", "v2", "FAILED", "CROSSED GATEWAY", "RESULT");
+        var table = new TextTable("SOURCE", "v1", "v2", "FAILED", "CROSSED GATEWAY", "mTLS AS SLEEP", "RESULT");
         foreach (var r in results)
         {
-            table.Add(r.Cluster, r.V1, r.V2, r.Failed, r.CrossedGateway && !r.RemoteDirect ? "yes" : "no", r.Passed ? "pass" : "FAIL");
+            table.Add(r.Cluster, r.V1, r.V2, r.Failed, r.CrossedGateway && !r.RemoteDirect ? "yes" : "no", $"{Math.Min(r.RemoteMtls, r.RemoteReplies)}/{r.RemoteReplies}", r.Passed ? "pass" : "FAIL");
         }
 
         return table.ToString();
+    }
+
+    /// <summary>After the namespaces are gone, neither control plane may still list a sample endpoint, local or remote.</summary>
+    private static async Task<bool> ViewsAreEmptyAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        foreach (var name in new[] { "cluster1", "cluster2" })
+        {
+            using var session = ClusterSession.Open(name);
+            int left;
+            while ((left = Count(await session.DebugAsync("/debug/endpointz"))) > 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+
+            Console.WriteLine($"      {name}'s view after the cleanup: {left} sample endpoints in any cluster");
+            if (left > 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+
+        static int Count(System.Text.Json.JsonElement endpointz) => endpointz.GetProperty("services").EnumerateArray()
+            .Where(s => s.GetProperty("hostname").GetString()!.EndsWith(".sample.svc.cluster.local", StringComparison.Ordinal))
+            .Sum(s => s.GetProperty("endpoints").GetArrayLength());
     }
 
     private static async Task WaitForSyncAsync()
@@ -368,6 +421,9 @@ public static partial class DemoCommand
 
     [GeneratedRegex(@"^Hello version: (v\d+), instance: ")]
     private static partial Regex Reply();
+
+    [GeneratedRegex("istio_requests_total\\{reporter=\"destination\",[^}]*source_principal=\"spiffe://cluster.local/ns/sample/sa/sleep\"[^}]*response_code=\"200\"\\} (\\d+)")]
+    private static partial Regex FromSleep();
 
     [GeneratedRegex("causeway_connections_total\\{listener=\"gateway\",outcome=\"forwarded\"\\} (\\d+)")]
     private static partial Regex Forwarded();

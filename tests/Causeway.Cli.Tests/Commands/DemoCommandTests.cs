@@ -19,12 +19,18 @@ public class DemoCommandTests(ITestOutputHelper output)
         output.WriteLine(text);
 
         Assert.True(code == 0, text);
-        Assert.Matches(@"cluster1\s+(\d+)\s+(\d+)\s+0\s+yes\s+pass", text);
-        Assert.Matches(@"cluster2\s+(\d+)\s+(\d+)\s+0\s+yes\s+pass", text);
-        foreach (Match row in Regex.Matches(text, @"cluster[12]\s+(\d+)\s+(\d+)\s+0\s+yes\s+pass"))
+        // Per source cluster: v1 and v2 replies, no failure, the remote network reached through its gateway, and every
+        // remote reply served to Sleep's own SPIFFE ID (mTLS end to end through the gateway).
+        var rows = Regex.Matches(text, @"(cluster[12])\s+(\d+)\s+(\d+)\s+0\s+yes\s+(\d+)/(\d+)\s+pass");
+        Assert.Equal(["cluster1", "cluster2"], rows.Select(r => r.Groups[1].Value));
+        foreach (Match row in rows)
         {
-            Assert.True(int.Parse(row.Groups[1].Value) > 0 && int.Parse(row.Groups[2].Value) > 0, row.Value);
+            Assert.True(int.Parse(row.Groups[2].Value) > 0 && int.Parse(row.Groups[3].Value) > 0, row.Value);
+            Assert.Equal(row.Groups[5].Value, row.Groups[4].Value);
         }
+
+        Assert.Contains("cluster1's view after the cleanup: 0 sample endpoints", text, StringComparison.Ordinal);
+        Assert.Contains("cluster2's view after the cleanup: 0 sample endpoints", text, StringComparison.Ordinal);
 
         var converged = Regex.Match(text, @"cluster1's Sleep gets only v1 (\d+) ms after the deletion");
         Assert.True(converged.Success, "no convergence measured");
