@@ -191,6 +191,9 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Waits until the first configuration has been accepted.</summary>
     public Task WaitForConfigAsync(TimeSpan timeout) => Config.FirstAccepted.WaitAsync(timeout);
 
+    /// <summary>Completes with the reason if the control plane refuses this proxy before its first configuration.</summary>
+    public Task<string> Refused => _discovery.Refused;
+
     public async ValueTask DisposeAsync()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));

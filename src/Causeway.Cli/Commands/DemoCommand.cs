@@ -136,14 +136,15 @@ public static partial class DemoCommand
         return passed ? ExitCodes.Ok : ExitCodes.Failed;
     }
 
-    private sealed record SourceResult(string Cluster, int V1, int V2, int Failed, bool CrossedGateway, bool RemoteDirect, long RemoteMtls, List<string> Sample)
+    private sealed record SourceResult(string Cluster, int V1, int V2, int Failed, bool CrossedGateway, bool RemoteDirect, long RemoteMtls,
+        (int V1, int V2) KeepAlive, (int V1, int V2) NewConnections, List<string> Sample)
     {
         /// <summary>Every remote reply was served to Sleep's own SPIFFE ID: mTLS ran end to end through the gateway.</summary>
         public bool MtlsEndToEnd => RemoteMtls >= RemoteReplies && RemoteReplies > 0;
 
         public int RemoteReplies => Cluster == "cluster1" ? V2 : V1;
 
-        public bool Passed => V1 > 0 && V2 > 0 && Failed == 0 && CrossedGateway && !RemoteDirect && MtlsEndToEnd;
+        public bool Passed => KeepAlive.V1 > 0 && KeepAlive.V2 > 0 && NewConnections.V1 > 0 && NewConnections.V2 > 0 && Failed == 0 && CrossedGateway && !RemoteDirect && MtlsEndToEnd;
     }
 
     /// <summary>Calls helloworld from the context's Sleep pod through its sidecar, and checks how remote replies travelled.</summary>
@@ -167,11 +168,14 @@ public static partial class DemoCommand
             }
         }
 
+        var keepAliveSplit = (v1, v2);
         for (var i = 0; i < NewConnectionRequests; i++)
         {
             using var fresh = Client(sleep.Address);
             Count(await Get(fresh));
         }
+
+        var newConnectionSplit = (v1 - keepAliveSplit.v1, v2 - keepAliveSplit.v2);
 
         var crossed = await ForwardedAsync(remoteGateways) > before;
         var mtls = await FromSleepAsync(remoteServers) - mtlsBefore;
@@ -181,7 +185,7 @@ public static partial class DemoCommand
         var remoteDirect = clusters.Split('\n').Where(l => l.Contains("helloworld.sample.svc.cluster.local", StringComparison.Ordinal) && l.Contains("::network::", StringComparison.Ordinal) && !l.EndsWith("::network::" + network, StringComparison.Ordinal))
             .Select(l => l[..l.IndexOf("::network::", StringComparison.Ordinal)])
             .Any(prefix => clusters.Contains(prefix + "::via_gateway::false", StringComparison.Ordinal));
-        return new SourceResult(cluster, v1, v2, failed, crossed, remoteDirect, mtls, sample);
+        return new SourceResult(cluster, v1, v2, failed, crossed, remoteDirect, mtls, keepAliveSplit, newConnectionSplit, sample);
 
         void Count(string reply)
         {
@@ -277,10 +281,11 @@ public static partial class DemoCommand
 
     private static string Table(List<SourceResult> results)
     {
-        var table = new TextTable("SOURCE", "v1", "v2", "FAILED", "CROSSED GATEWAY", "mTLS AS SLEEP", "RESULT");
+        var table = new TextTable("SOURCE", "v1", "v2", "KEEP-ALIVE v1/v2", "NEW CONN v1/v2", "FAILED", "CROSSED GATEWAY", "mTLS AS SLEEP", "RESULT");
         foreach (var r in results)
         {
-            table.Add(r.Cluster, r.V1, r.V2, r.Failed, r.CrossedGateway && !r.RemoteDirect ? "yes" : "no", $"{Math.Min(r.RemoteMtls, r.RemoteReplies)}/{r.RemoteReplies}", r.Passed ? "pass" : "FAIL");
+            table.Add(r.Cluster, r.V1, r.V2, $"{r.KeepAlive.V1}/{r.KeepAlive.V2}", $"{r.NewConnections.V1}/{r.NewConnections.V2}", r.Failed,
+                r.CrossedGateway && !r.RemoteDirect ? "yes" : "no", $"{Math.Min(r.RemoteMtls, r.RemoteReplies)}/{r.RemoteReplies}", r.Passed ? "pass" : "FAIL");
         }
 
         return table.ToString();

@@ -116,15 +116,26 @@ public static class ProxyCommand
             return ControlPlaneCommand.Fail($"cannot listen on {address}: {e.Message}. Is another proxy using this address?");
         }
 
-        try
+        var stopped = Task.Delay(Timeout.Infinite, stop.Token);
+        var first = await Task.WhenAny(stopped, server.Refused);
+        var exit = ExitCodes.Ok;
+        if (first == server.Refused)
         {
-            await Task.Delay(Timeout.Infinite, stop.Token);
+            // A proxy the control plane will never configure (wrong revision, forged identity) should fail loudly, not idle.
+            exit = ControlPlaneCommand.Fail($"the control plane refused this proxy: {await server.Refused}");
         }
-        catch (OperationCanceledException)
+        else
         {
+            try
+            {
+                await stopped;
+            }
+            catch (OperationCanceledException)
+            {
+            }
         }
 
         await server.DisposeAsync();
-        return ExitCodes.Ok;
+        return exit;
     }
 }

@@ -22,6 +22,11 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
 
     public string? LastError { get; private set; }
 
+    /// <summary>Completes with the reason when the control plane refuses this proxy (identity, revision) before it was ever configured.</summary>
+    public Task<string> Refused => _refused.Task;
+
+    private readonly TaskCompletionSource<string> _refused = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
 
     public async ValueTask DisposeAsync()
@@ -105,6 +110,10 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
                 Connected = false;
                 LastError = e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message;
                 var permanent = e is RpcException { StatusCode: StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.Unauthenticated };
+                if (permanent && holder.Current is null)
+                {
+                    _refused.TrySetResult(LastError);
+                }
                 logger.Log(permanent ? LogLevel.Error : LogLevel.Warning, "discovery stream to {ControlPlane}: {Error}; serving configuration {Version} and retrying in {Delay} ms",
                     options.ControlPlane, LastError, holder.Current?.Version ?? "none", backoff.NextMilliseconds);
             }

@@ -21,12 +21,13 @@ public class DemoCommandTests(ITestOutputHelper output)
         Assert.True(code == 0, text);
         // Per source cluster: v1 and v2 replies, no failure, the remote network reached through its gateway, and every
         // remote reply served to Sleep's own SPIFFE ID (mTLS end to end through the gateway).
-        var rows = Regex.Matches(text, @"(cluster[12])\s+(\d+)\s+(\d+)\s+0\s+yes\s+(\d+)/(\d+)\s+pass");
+        var rows = Regex.Matches(text, @"(cluster[12])\s+\d+\s+\d+\s+(\d+)/(\d+)\s+(\d+)/(\d+)\s+0\s+yes\s+(\d+)/(\d+)\s+pass");
         Assert.Equal(["cluster1", "cluster2"], rows.Select(r => r.Groups[1].Value));
         foreach (Match row in rows)
         {
-            Assert.True(int.Parse(row.Groups[2].Value) > 0 && int.Parse(row.Groups[3].Value) > 0, row.Value);
-            Assert.Equal(row.Groups[5].Value, row.Groups[4].Value);
+            // Both versions over keep-alive and over new connections.
+            Assert.All(new[] { 2, 3, 4, 5 }, g => Assert.True(int.Parse(row.Groups[g].Value) > 0, row.Value));
+            Assert.Equal(row.Groups[7].Value, row.Groups[6].Value);
         }
 
         Assert.Contains("cluster1's view after the cleanup: 0 sample endpoints", text, StringComparison.Ordinal);
