@@ -15,7 +15,7 @@ public static class CausewayCli
             DemoCommand.Create(), DemoCommand.Verify(), ControlPlaneCommand.Create(), ProxyCommand.Create(), CaCommand.Create(), ConfigCommand.Create(),
             ResourceCommands.Apply(), ResourceCommands.Get(), ResourceCommands.Delete(), ResourceCommands.CreateNamespace(), ResourceCommands.LabelNamespace(),
             MeshCommands.CreateMesh(), MeshCommands.RemoteClusters(), MeshCommands.ProxyStatus(), ProxyConfigCommand.Create(), MeshCommands.GenEastWestGateway(),
-            InstallCommand.Create(), LabCommand.Create(), ExecCommand.Create(), SampleCommand.Create(),
+            InstallCommand.Create(), LabCommand.Create(), ExecCommand.Create(), SampleCommand.Create(), CompletionCommand.Create(),
         })
         {
             root.Subcommands.Add(command);
