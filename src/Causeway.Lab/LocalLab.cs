@@ -55,21 +55,40 @@ public sealed class LocalLab
             CaDirectory.WriteIntermediate(intermediate, caDir);
         }
 
-        var cluster = new LabCluster { Name = name, Network = network, MeshId = meshId, Revision = revision, Block = FreeBlock(state) };
         var dataDir = DataDirectory(name);
         var endpoints = Path.Combine(dataDir, "control-plane.json");
         System.IO.Directory.CreateDirectory(dataDir);
-        File.Delete(endpoints);
-        var pid = await LabProcesses.StartAsync(
-            ["control-plane", "--cluster", name, "--network", network, "--mesh-id", meshId, "--revision", revision, "--data-dir", dataDir, "--ca-dir", caDir, "--listen", cluster.ControlPlaneAddress],
-            Log(name, "control-plane"), Pid(name, "control-plane"));
-        Record(s =>
+        var tried = new HashSet<int>();
+        while (true)
         {
-            s.Clusters.Add(cluster);
-            s.Processes.Add(new LabProcess { Cluster = name, Role = "control-plane", Name = "istiod-" + revision, Namespace = "istio-system", Address = cluster.ControlPlaneAddress, Pid = pid, Log = Log(name, "control-plane") });
-        });
-        await WaitAsync(() => File.Exists(endpoints), pid, Log(name, "control-plane"), "the control plane to start");
-        return cluster;
+            var cluster = new LabCluster { Name = name, Network = network, MeshId = meshId, Revision = revision, Block = ReserveBlock(tried) };
+            File.Delete(endpoints);
+            var log = Log(name, "control-plane");
+            if (File.Exists(log))
+            {
+                File.Delete(log);
+            }
+            var pid = await LabProcesses.StartAsync(
+                ["control-plane", "--cluster", name, "--network", network, "--mesh-id", meshId, "--revision", revision, "--data-dir", dataDir, "--ca-dir", caDir, "--listen", cluster.ControlPlaneAddress],
+                log, Pid(name, "control-plane"));
+            try
+            {
+                await WaitAsync(() => File.Exists(endpoints), pid, log, "the control plane to start");
+            }
+            catch (InvalidOperationException) when (File.Exists(log) && File.ReadAllText(log).Contains("address is in use", StringComparison.Ordinal) && tried.Count < 20)
+            {
+                // Another lab (or anything else) took the block between the check and the bind: try the next one.
+                ReleaseBlock(cluster.Block);
+                continue;
+            }
+
+            Record(s =>
+            {
+                s.Clusters.Add(cluster);
+                s.Processes.Add(new LabProcess { Cluster = name, Role = "control-plane", Name = "istiod-" + revision, Namespace = "istio-system", Address = cluster.ControlPlaneAddress, Pid = pid, Log = log });
+            });
+            return cluster;
+        }
     }
 
     /// <summary>Starts an east-west gateway for the cluster's network and registers it as that network's gateway (what installing the IstioOperator does).</summary>
@@ -175,6 +194,11 @@ public sealed class LocalLab
     {
         var state = State;
         await LabProcesses.StopAsync(state.Processes.Select(p => p.Pid), TimeSpan.FromSeconds(5));
+        foreach (var cluster in state.Clusters)
+        {
+            ReleaseBlock(cluster.Block);
+        }
+
         if (System.IO.Directory.Exists(Directory))
         {
             System.IO.Directory.Delete(Directory, recursive: true);
@@ -246,17 +270,59 @@ public sealed class LocalLab
         }
     }
 
-    private static int FreeBlock(LabState state)
+    /// <summary>Where labs on this machine reserve their loopback blocks, so that two labs never share one.</summary>
+    private static readonly string Reservations = Path.Combine(Path.GetTempPath(), "causeway-lab-blocks");
+
+    /// <summary>
+    /// Reserves the first block no lab holds and nothing listens on, by creating its marker file atomically. A marker
+    /// whose lab directory is gone is stale and taken over.
+    /// </summary>
+    private int ReserveBlock(HashSet<int> tried)
     {
+        System.IO.Directory.CreateDirectory(Reservations);
         for (var block = 11; block < 250; block++)
         {
-            if (state.Clusters.All(c => c.Block != block) && IsFree(new IPAddress([127, (byte)block, 0, 1]), 15012) && IsFree(new IPAddress([127, (byte)block, 0, 10]), 15001))
+            if (tried.Contains(block))
             {
+                continue;
+            }
+
+            var marker = Path.Combine(Reservations, block.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (File.Exists(marker) && !System.IO.Directory.Exists(File.ReadAllText(marker).Trim()))
+            {
+                File.Delete(marker);
+            }
+
+            try
+            {
+                using var stream = new FileStream(marker, FileMode.CreateNew, FileAccess.Write);
+                using var writer = new StreamWriter(stream);
+                writer.Write(Directory);
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+
+            if (IsFree(new IPAddress([127, (byte)block, 0, 1]), 15012) && IsFree(new IPAddress([127, (byte)block, 0, 11]), 15001))
+            {
+                tried.Add(block);
                 return block;
             }
+
+            File.Delete(marker);
         }
 
         throw new InvalidOperationException("no free loopback block 127.11-249.0.0 is left for another cluster");
+    }
+
+    private void ReleaseBlock(int block)
+    {
+        var marker = Path.Combine(Reservations, block.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (File.Exists(marker) && File.ReadAllText(marker).Trim() == Directory)
+        {
+            File.Delete(marker);
+        }
     }
 
     private static bool IsFree(IPAddress address, int port)
