@@ -33,10 +33,12 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly WorkloadCertificates? _certificates;
     private readonly HttpMessageInvoker[] _clients;
     private readonly ILoggerFactory _loggers;
+    private readonly TimeSpan _drainTime;
 
-    private ProxyServer(WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers)
+    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers)
     {
         _loggers = loggers;
+        _drainTime = options.DrainTime;
         _app = app;
         _controlPlane = controlPlane;
         _discovery = discovery;
@@ -185,7 +187,7 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         await app.StartAsync(cancellationToken);
-        return new ProxyServer(app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers);
+        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers);
     }
 
     /// <summary>Waits until the first configuration has been accepted.</summary>
@@ -194,9 +196,10 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Completes with the reason if the control plane refuses this proxy before its first configuration.</summary>
     public Task<string> Refused => _discovery.Refused;
 
+    /// <summary>Stops listening and lets requests in flight finish for up to <see cref="ProxyOptions.DrainTime"/> (Istio's terminationDrainDuration).</summary>
     public async ValueTask DisposeAsync()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var timeout = new CancellationTokenSource(_drainTime);
         try
         {
             await _app.StopAsync(timeout.Token);

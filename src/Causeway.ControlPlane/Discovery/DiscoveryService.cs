@@ -42,7 +42,7 @@ public sealed class DiscoveryService(
 
         var node = requestStream.Current.Node ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "the first request must carry the proxy's node"));
         CheckIdentity(node, grant);
-        var connection = new ProxyConnection(node, Labels(node), DateTimeOffset.UtcNow);
+        var connection = new ProxyConnection(node, DateTimeOffset.UtcNow);
         var id = proxies.Add(connection);
         metrics.ProxyConnected();
         logger.LogInformation("proxy {Proxy} ({Namespace}/{Workload}, network {Network}, {Role}) connected", node.Id, node.Namespace, node.WorkloadName, node.Network, node.Role);
@@ -55,7 +55,7 @@ public sealed class DiscoveryService(
             {
                 await foreach (var topology in connection.Pending.ReadAllAsync(done.Token))
                 {
-                    var config = builder.Build(topology, node, connection.Labels);
+                    var config = builder.Build(topology, node);
                     var hash = SHA256.HashData(config.ToByteArray());
                     if (hash.AsSpan().SequenceEqual(connection.LastSentHash))
                     {
@@ -161,18 +161,5 @@ public sealed class DiscoveryService(
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"the gateway says it is on network '{node.Network}' but this cluster's network is '{options.Network}'"));
         }
-    }
-
-    /// <summary>The workload's labels from its WorkloadEntry when registered, else those the proxy reported.</summary>
-    private IReadOnlyDictionary<string, string> Labels(ProxyNode node)
-    {
-        var key = new ResourceKey(ResourceKinds.WorkloadEntry.Name, node.Namespace, node.WorkloadName);
-        if (local.Current.TryGetValue(key, out var entry))
-        {
-            var spec = entry.SpecAs<WorkloadEntrySpec>();
-            return spec.Labels.Count > 0 ? spec.Labels : entry.Metadata.Labels;
-        }
-
-        return node.Labels.ToDictionary(l => l.Key, l => l.Value);
     }
 }

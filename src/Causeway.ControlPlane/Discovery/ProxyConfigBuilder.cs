@@ -12,8 +12,9 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
     /// <summary>Istio's root namespace: policies there apply to the whole mesh.</summary>
     public const string RootNamespace = "istio-system";
 
-    public ProxyConfig Build(MeshTopology topology, ProxyNode node, IReadOnlyDictionary<string, string> labels)
+    public ProxyConfig Build(MeshTopology topology, ProxyNode node)
     {
+        var labels = WorkloadLabels(topology, node);
         var config = new ProxyConfig
         {
             MeshId = options.MeshId,
@@ -100,6 +101,21 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
         }
 
         return config;
+    }
+
+    /// <summary>
+    /// The workload's labels as of this topology: its WorkloadEntry's when registered (so a relabel re-selects policies
+    /// on the next push), else those the proxy reported.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> WorkloadLabels(MeshTopology topology, ProxyNode node)
+    {
+        if (topology.Local.Resources.TryGetValue(new ResourceKey(ResourceKinds.WorkloadEntry.Name, node.Namespace, node.WorkloadName), out var entry))
+        {
+            var spec = entry.SpecAs<WorkloadEntrySpec>();
+            return spec.Labels.Count > 0 ? spec.Labels : entry.Metadata.Labels;
+        }
+
+        return node.Labels.ToDictionary(l => l.Key, l => l.Value);
     }
 
     private static string Hostname(string host, string? ns) =>

@@ -5,14 +5,12 @@ using Causeway.ControlPlane.Topology;
 namespace Causeway.ControlPlane.Discovery;
 
 /// <summary>One connected proxy: who it is, what it was last sent and what it last acknowledged, and its pending push.</summary>
-public sealed class ProxyConnection(ProxyNode node, IReadOnlyDictionary<string, string> labels, DateTimeOffset connectedAt)
+public sealed class ProxyConnection(ProxyNode node, DateTimeOffset connectedAt)
 {
     // Only the newest topology matters, so a slow proxy never queues more than one.
     private readonly Channel<MeshTopology> _pending = Channel.CreateBounded<MeshTopology>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
 
     public ProxyNode Node { get; } = node;
-
-    public IReadOnlyDictionary<string, string> Labels { get; } = labels;
 
     public DateTimeOffset ConnectedAt { get; } = connectedAt;
 

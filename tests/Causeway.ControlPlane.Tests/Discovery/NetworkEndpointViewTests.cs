@@ -34,7 +34,7 @@ public class NetworkEndpointViewTests
     private static ProxyConfig ConfigFor(ProxyNode node, ClusterState local, params ClusterState[] remotes)
     {
         var snapshot = new MeshSnapshot(1, local, remotes.ToImmutableSortedDictionary(r => r.Cluster, r => r));
-        return new ProxyConfigBuilder(Options, "root").Build(MeshTopology.Build(snapshot), node, new Dictionary<string, string>());
+        return new ProxyConfigBuilder(Options, "root").Build(MeshTopology.Build(snapshot), node);
     }
 
     private static List<LbEndpoint> Endpoints(ProxyConfig config) =>
@@ -165,6 +165,27 @@ public class NetworkEndpointViewTests
         var service = config.Services.Single();
         Assert.Equal("LEAST_REQUEST", service.LoadBalancer);
         Assert.Equal("v2", Assert.Single(service.Subsets).Labels["version"]);
+    }
+
+    [Fact]
+    public void PoliciesFollowTheWorkloadEntrysCurrentLabels()
+    {
+        const string policy = """
+            apiVersion: security.istio.io/v1beta1
+            kind: AuthorizationPolicy
+            metadata: {name: deny-sleep, namespace: sample}
+            spec:
+              selector:
+                matchLabels: {app: helloworld}
+              action: DENY
+              rules: [{}]
+            """;
+        var node = new ProxyNode { Id = "helloworld-v1.sample", Namespace = "sample", ServiceAccount = "helloworld", WorkloadName = "helloworld-v1", Network = "network1" };
+        var labelled = ConfigFor(node, Cluster("cluster1", "network1", true, HelloworldService, policy, Workload("helloworld-v1", "10.1.0.10", "v1")));
+        Assert.Single(labelled.AuthorizationPolicies);
+
+        var relabelled = ConfigFor(node, Cluster("cluster1", "network1", true, HelloworldService, policy, Workload("helloworld-v1", "10.1.0.10", "v1").Replace("app: helloworld", "app: other", StringComparison.Ordinal)));
+        Assert.Empty(relabelled.AuthorizationPolicies);
     }
 
     [Fact]
