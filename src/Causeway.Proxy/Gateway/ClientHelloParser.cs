@@ -1,13 +1,14 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Text;
 
 namespace Causeway.Proxy.Gateway;
 
 /// <summary>
 /// Reads a TLS ClientHello (RFC 8446 §4.1.2, RFC 6066 §3 SNI, RFC 7301 ALPN) without terminating TLS. The handshake
 /// message may span several records. Every length is checked against what contains it; an SNI must be exactly one
-/// host_name of printable ASCII; repeated extensions are refused. Nothing here trusts the peer.
+/// host_name of printable ASCII; repeated extensions are refused. Nothing here trusts the peer. A ClientHello that
+/// sits in one record of one buffer segment (the usual case) is parsed in place; otherwise it is reassembled in pooled
+/// buffers. Either way nothing is allocated.
 /// </summary>
 public static class ClientHelloParser
 {
@@ -16,10 +17,17 @@ public static class ClientHelloParser
     private const int RecordHeader = 5;
     private const int MaxRecordPayload = 16384 + 2048;
 
-    /// <summary>Parses what has arrived; <paramref name="reason"/> says what is wrong when the status is not Complete or Incomplete.</summary>
-    public static ClientHelloStatus TryParse(ReadOnlySequence<byte> data, int maxBytes, out ClientHello? hello, out string reason)
+    /// <summary>The largest SNI host name (RFC 6066 and DNS): the size a caller's buffer needs.</summary>
+    public const int MaxServerName = 255;
+
+    /// <summary>
+    /// Parses what has arrived, writing the SNI host name to <paramref name="serverName"/> (at least
+    /// <see cref="MaxServerName"/> bytes); <paramref name="reason"/> says what is wrong when the status is not Complete
+    /// or Incomplete.
+    /// </summary>
+    public static ClientHelloStatus TryParse(ReadOnlySequence<byte> data, int maxBytes, Span<byte> serverName, out ClientHelloInfo hello, out string reason)
     {
-        hello = null;
+        hello = default;
         reason = "";
         if (data.IsEmpty)
         {
@@ -28,8 +36,21 @@ public static class ClientHelloParser
 
         if (data.FirstSpan[0] != HandshakeRecord)
         {
-            reason = $"first byte 0x{data.FirstSpan[0]:x2} is not a TLS handshake record";
+            reason = "the first byte is not a TLS handshake record";
             return ClientHelloStatus.NotTls;
+        }
+
+        // The common case: the whole message in the first record of the first segment.
+        var first = data.FirstSpan;
+        if (first.Length >= RecordHeader + 4 && first[1] == 0x03)
+        {
+            var recordLength = BinaryPrimitives.ReadUInt16BigEndian(first[3..]);
+            var messageLength = (first[6] << 16) | (first[7] << 8) | first[8];
+            if (first[5] == ClientHelloType && messageLength <= maxBytes && recordLength is > 0 and <= MaxRecordPayload &&
+                messageLength + 4 <= recordLength && first.Length >= RecordHeader + 4 + messageLength)
+            {
+                return ParseBody(first.Slice(RecordHeader + 4, messageLength), serverName, out hello, out reason);
+            }
         }
 
         var length = (int)Math.Min(data.Length, maxBytes + (RecordHeader * 8));
@@ -46,7 +67,7 @@ public static class ClientHelloParser
             {
                 if (messageLength >= 0 && assembled >= messageLength + 4)
                 {
-                    return ParseBody(handshake.AsSpan(4, messageLength), out hello, out reason);
+                    return ParseBody(handshake.AsSpan(4, messageLength), serverName, out hello, out reason);
                 }
 
                 if (bytes.Length - offset < RecordHeader)
@@ -135,9 +156,9 @@ public static class ClientHelloParser
         return ClientHelloStatus.Incomplete;
     }
 
-    private static ClientHelloStatus ParseBody(ReadOnlySpan<byte> body, out ClientHello? hello, out string reason)
+    private static ClientHelloStatus ParseBody(ReadOnlySpan<byte> body, Span<byte> serverName, out ClientHelloInfo hello, out string reason)
     {
-        hello = null;
+        hello = default;
         var r = new SpanReader(body);
         if (!r.Skip(2 + 32))
         {
@@ -159,11 +180,10 @@ public static class ClientHelloParser
             return Malformed("compression methods length is wrong", out reason);
         }
 
-        string? serverName = null;
-        var alpn = new List<string>();
+        var nameLength = 0;
+        var alpn = ApplicationProtocols.None;
         if (r.Remaining == 0)
         {
-            hello = new ClientHello(null, alpn);
             reason = "";
             return ClientHelloStatus.Complete;
         }
@@ -192,25 +212,25 @@ public static class ClientHelloParser
                 seen[seenCount++] = (ushort)type;
             }
 
-            if (type == 0 && !ReadServerName(ext, out serverName, out reason))
+            if (type == 0 && !ReadServerName(ext, serverName, out nameLength, out reason))
             {
                 return ClientHelloStatus.Malformed;
             }
 
-            if (type == 16 && !ReadAlpn(ext, alpn, out reason))
+            if (type == 16 && !ReadAlpn(ext, out alpn, out reason))
             {
                 return ClientHelloStatus.Malformed;
             }
         }
 
-        hello = new ClientHello(serverName, alpn);
+        hello = new ClientHelloInfo(nameLength, alpn);
         reason = "";
         return ClientHelloStatus.Complete;
     }
 
-    private static bool ReadServerName(ReadOnlySpan<byte> ext, out string? name, out string reason)
+    private static bool ReadServerName(ReadOnlySpan<byte> ext, Span<byte> name, out int nameLength, out string reason)
     {
-        name = null;
+        nameLength = 0;
         var r = new SpanReader(ext);
         if (!r.ReadU16(out var listLength) || listLength != r.Remaining || listLength == 0)
         {
@@ -231,15 +251,15 @@ public static class ClientHelloParser
                 continue;
             }
 
-            if (name is not null)
+            if (nameLength > 0)
             {
                 reason = "two host_name entries";
                 return false;
             }
 
-            if (length is 0 or > 255)
+            if (length is 0 or > MaxServerName)
             {
-                reason = $"host_name length {length} is out of range";
+                reason = "the host_name length is out of range";
                 return false;
             }
 
@@ -252,15 +272,17 @@ public static class ClientHelloParser
                 }
             }
 
-            name = Encoding.ASCII.GetString(value);
+            value.CopyTo(name);
+            nameLength = length;
         }
 
         reason = "";
         return true;
     }
 
-    private static bool ReadAlpn(ReadOnlySpan<byte> ext, List<string> protocols, out string reason)
+    private static bool ReadAlpn(ReadOnlySpan<byte> ext, out ApplicationProtocols protocols, out string reason)
     {
+        protocols = ApplicationProtocols.None;
         var r = new SpanReader(ext);
         if (!r.ReadU16(out var listLength) || listLength != r.Remaining || listLength == 0)
         {
@@ -276,7 +298,17 @@ public static class ClientHelloParser
                 return false;
             }
 
-            protocols.Add(Encoding.ASCII.GetString(value));
+            protocols |= value switch
+            {
+                _ when value.SequenceEqual("http/1.1"u8) => ApplicationProtocols.Http11,
+                _ when value.SequenceEqual("h2"u8) => ApplicationProtocols.H2,
+                _ when value.SequenceEqual("istio"u8) => ApplicationProtocols.Istio,
+                _ when value.SequenceEqual("istio-peer-exchange"u8) => ApplicationProtocols.IstioPeerExchange,
+                _ when value.SequenceEqual("istio-http/1.0"u8) => ApplicationProtocols.IstioHttp10,
+                _ when value.SequenceEqual("istio-http/1.1"u8) => ApplicationProtocols.IstioHttp11,
+                _ when value.SequenceEqual("istio-h2"u8) => ApplicationProtocols.IstioH2,
+                _ => ApplicationProtocols.Other,
+            };
         }
 
         reason = "";

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -5,7 +6,6 @@ using Causeway.Core.Naming;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.LoadBalancing;
-using Causeway.Proxy.Security;
 using Causeway.Proxy.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -25,7 +25,20 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
-        ClientHello? hello;
+        var name = ArrayPool<byte>.Shared.Rent(ClientHelloParser.MaxServerName);
+        try
+        {
+            await RouteAsync(connection, input, name);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(name);
+        }
+    }
+
+    private async Task RouteAsync(ConnectionContext connection, PipeReader input, byte[] name)
+    {
+        ClientHelloInfo hello;
         // Not linked to ConnectionClosed: Kestrel fires it on the client's FIN, possibly before its last bytes are read.
         using (var timeout = new CancellationTokenSource(options.ClientHelloTimeout))
         {
@@ -42,7 +55,7 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
                     return;
                 }
 
-                var status = ClientHelloParser.TryParse(result.Buffer, options.MaxClientHelloBytes, out hello, out var reason);
+                var status = ClientHelloParser.TryParse(result.Buffer, options.MaxClientHelloBytes, name, out hello, out var reason);
                 if (status == ClientHelloStatus.Complete)
                 {
                     // Keep every byte: the ClientHello goes upstream untouched.
@@ -71,19 +84,19 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
             }
         }
 
-        if (hello!.ServerName is null)
+        if (!hello.HasServerName)
         {
             Refuse(connection, "no_sni", "the ClientHello names no host");
             return;
         }
 
-        if (!MeshSni.TryParse(hello.ServerName, out var sni))
+        if (!TryReadSni(name.AsSpan(0, hello.ServerNameLength), out var sni))
         {
-            Refuse(connection, "bad_sni", $"'{hello.ServerName}' is not a mesh SNI");
+            Refuse(connection, "bad_sni", "the SNI is not a mesh SNI");
             return;
         }
 
-        if (!HasMeshAlpn(hello))
+        if (!hello.OffersMeshProtocol)
         {
             Refuse(connection, "no_mesh_alpn", "only mesh mTLS may cross networks");
             return;
@@ -155,17 +168,12 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
         Refuse(connection, "upstream_connect_failed", $"no endpoint of {route.Hostname} accepted a connection");
     }
 
-    private static bool HasMeshAlpn(ClientHello hello)
+    /// <summary>The parser checked the name is printable ASCII; widen it on the stack and parse the mesh form.</summary>
+    private static bool TryReadSni(ReadOnlySpan<byte> name, out MeshSni sni)
     {
-        foreach (var protocol in hello.ApplicationProtocols)
-        {
-            if (MeshTls.MeshAlpn.Contains(protocol))
-            {
-                return true;
-            }
-        }
-
-        return false;
+        Span<char> chars = stackalloc char[ClientHelloParser.MaxServerName];
+        var length = System.Text.Encoding.ASCII.GetChars(name, chars);
+        return MeshSni.TryParse(chars[..length], out sni);
     }
 
     private void Refuse(ConnectionContext connection, string outcome, string reason)

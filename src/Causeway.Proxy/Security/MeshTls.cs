@@ -10,9 +10,6 @@ namespace Causeway.Proxy.Security;
 /// <summary>The TLS settings of mesh connections, client and server side: mesh roots only, SPIFFE identities checked strictly.</summary>
 public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder config)
 {
-    /// <summary>The ALPN values that mark mesh mTLS (Istio's); a gateway passes only connections offering one.</summary>
-    public static readonly IReadOnlyList<string> MeshAlpn = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"];
-
     public static readonly SslApplicationProtocol IstioH2 = new("istio-h2");
     public static readonly SslApplicationProtocol Istio = new("istio");
 

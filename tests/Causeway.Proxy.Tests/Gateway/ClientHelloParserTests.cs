@@ -10,30 +10,41 @@ public class ClientHelloParserTests
     private static byte[] Captured(string name) =>
         Convert.FromHexString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "TestData", name)).Trim());
 
-    private static ClientHelloStatus Parse(byte[] bytes, out ClientHello? hello, int max = Max) =>
-        ClientHelloParser.TryParse(new ReadOnlySequence<byte>(bytes), max, out hello, out _);
+    private static ClientHelloStatus Parse(byte[] bytes, out ClientHelloInfo hello, int max = Max) =>
+        ClientHelloParser.TryParse(new ReadOnlySequence<byte>(bytes), max, new byte[ClientHelloParser.MaxServerName], out hello, out _);
+
+    private static string? Name(byte[] bytes)
+    {
+        var name = new byte[ClientHelloParser.MaxServerName];
+        ClientHelloParser.TryParse(new ReadOnlySequence<byte>(bytes), Max, name, out var hello, out _);
+        return hello.HasServerName ? System.Text.Encoding.ASCII.GetString(name, 0, hello.ServerNameLength) : null;
+    }
 
     [Fact]
     public void ReadsSniAndAlpn_FromDotnetSslStream()
     {
-        Assert.Equal(ClientHelloStatus.Complete, Parse(Captured("clienthello-dotnet-sslstream.hex"), out var hello));
-        Assert.Equal("outbound_.5000_._.helloworld.sample.svc.cluster.local", hello!.ServerName);
-        Assert.Equal(["h2", "istio-h2"], hello.ApplicationProtocols);
+        var bytes = Captured("clienthello-dotnet-sslstream.hex");
+        Assert.Equal(ClientHelloStatus.Complete, Parse(bytes, out var hello));
+        Assert.Equal("outbound_.5000_._.helloworld.sample.svc.cluster.local", Name(bytes));
+        Assert.Equal(ApplicationProtocols.H2 | ApplicationProtocols.IstioH2, hello.ApplicationProtocols);
+        Assert.True(hello.OffersMeshProtocol);
     }
 
     [Fact]
     public void ReadsSniAndAlpn_FromOpensslSClient()
     {
-        Assert.Equal(ClientHelloStatus.Complete, Parse(Captured("clienthello-openssl-s_client.hex"), out var hello));
-        Assert.Equal("outbound_.5000_.v2_.helloworld.sample.svc.cluster.local", hello!.ServerName);
-        Assert.Equal(["istio-h2", "h2"], hello.ApplicationProtocols);
+        var bytes = Captured("clienthello-openssl-s_client.hex");
+        Assert.Equal(ClientHelloStatus.Complete, Parse(bytes, out var hello));
+        Assert.Equal("outbound_.5000_.v2_.helloworld.sample.svc.cluster.local", Name(bytes));
+        Assert.Equal(ApplicationProtocols.H2 | ApplicationProtocols.IstioH2, hello.ApplicationProtocols);
     }
 
     [Fact]
     public void AClientHelloWithoutSni_IsCompleteWithNoName()
     {
         Assert.Equal(ClientHelloStatus.Complete, Parse(Captured("clienthello-openssl-no-sni.hex"), out var hello));
-        Assert.Null(hello!.ServerName);
+        Assert.False(hello.HasServerName);
+        Assert.False(hello.OffersMeshProtocol);
     }
 
     [Fact]
@@ -62,9 +73,10 @@ public class ClientHelloParserTests
         var all = records.ToArray();
         var first = new Segment(all.AsMemory(0, 7));
         var last = first.Append(all.AsMemory(7));
-        var status = ClientHelloParser.TryParse(new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length), Max, out var hello, out var reason);
+        var name = new byte[ClientHelloParser.MaxServerName];
+        var status = ClientHelloParser.TryParse(new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length), Max, name, out var hello, out var reason);
         Assert.True(status == ClientHelloStatus.Complete, reason);
-        Assert.Equal("outbound_.5000_._.helloworld.sample.svc.cluster.local", hello!.ServerName);
+        Assert.Equal("outbound_.5000_._.helloworld.sample.svc.cluster.local", System.Text.Encoding.ASCII.GetString(name, 0, hello.ServerNameLength));
     }
 
     [Fact]
@@ -107,8 +119,8 @@ public class ClientHelloParserTests
         Assert.Equal(ClientHelloStatus.Malformed, Parse(Build(Sni("a.local"), Sni("b.local")), out _));
         Assert.Equal(ClientHelloStatus.Malformed, Parse(Build(TwoNames("a.local", "b.local")), out _));
         Assert.Equal(ClientHelloStatus.Malformed, Parse(Build(Sni("bad\0name")), out _));
-        Assert.Equal(ClientHelloStatus.Complete, Parse(Build(Sni("a.local")), out var hello));
-        Assert.Equal("a.local", hello!.ServerName);
+        Assert.Equal(ClientHelloStatus.Complete, Parse(Build(Sni("a.local")), out _));
+        Assert.Equal("a.local", Name(Build(Sni("a.local"))));
     }
 
     [Fact]
@@ -116,6 +128,7 @@ public class ClientHelloParserTests
     {
         var random = new Random(1234);
         var buffer = new byte[600];
+        var name = new byte[ClientHelloParser.MaxServerName];
         for (var i = 0; i < 20_000; i++)
         {
             random.NextBytes(buffer);
@@ -127,8 +140,36 @@ public class ClientHelloParserTests
             }
 
             var length = random.Next(buffer.Length);
-            _ = ClientHelloParser.TryParse(new ReadOnlySequence<byte>(buffer, 0, length), Max, out _, out _);
+            _ = ClientHelloParser.TryParse(new ReadOnlySequence<byte>(buffer, 0, length), Max, name, out _, out _);
         }
+    }
+
+    [Fact]
+    public void ParsingAllocatesNothing_InOneRecordOrReassembledFromSeveral()
+    {
+        var bytes = Captured("clienthello-dotnet-sslstream.hex");
+        var single = new ReadOnlySequence<byte>(bytes);
+        var body = bytes[5..];
+        byte[] split = [0x16, 0x03, 0x01, 0x00, 0x40, .. body[..0x40], 0x16, 0x03, 0x01, (byte)((body.Length - 0x40) >> 8), (byte)(body.Length - 0x40), .. body[0x40..]];
+        var reassembled = new ReadOnlySequence<byte>(split);
+        var name = new byte[ClientHelloParser.MaxServerName];
+        for (var i = 0; i < 100; i++)
+        {
+            ClientHelloParser.TryParse(single, Max, name, out _, out _);
+            ClientHelloParser.TryParse(reassembled, Max, name, out _, out _);
+        }
+
+        var complete = 0;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            complete += ClientHelloParser.TryParse(single, Max, name, out _, out _) == ClientHelloStatus.Complete ? 1 : 0;
+            complete += ClientHelloParser.TryParse(reassembled, Max, name, out _, out _) == ClientHelloStatus.Complete ? 1 : 0;
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(2000, complete);
+        Assert.Equal(0, allocated);
     }
 
     private static byte[] Sni(string name) => Extension(0, [.. U16(name.Length + 3), 0, .. U16(name.Length), .. System.Text.Encoding.Latin1.GetBytes(name)]);
