@@ -1,0 +1,64 @@
+using System.Collections.Immutable;
+using BenchmarkDotNet.Attributes;
+using Causeway.Api.V1;
+using Causeway.ControlPlane;
+using Causeway.ControlPlane.Discovery;
+using Causeway.ControlPlane.Registry;
+using Causeway.ControlPlane.Topology;
+using Causeway.Core.Resources;
+using Causeway.Core.Resources.Specs;
+
+namespace Causeway.Benchmarks;
+
+/// <summary>What a push costs the control plane per proxy: one sidecar's whole view of a two-cluster mesh.</summary>
+[MemoryDiagnoser]
+public class ProxyViewBenchmarks
+{
+    private MeshTopology _topology = null!;
+    private ProxyConfigBuilder _builder = null!;
+    private readonly ProxyNode _node = new() { Id = "sleep.sample", Namespace = "sample", ServiceAccount = "sleep", WorkloadName = "sleep", Network = "network1" };
+
+    [Params(100, 1000)]
+    public int Services { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var options = new ControlPlaneOptions { Cluster = "cluster1", Network = "network1", MeshId = "mesh", DataDirectory = "/nonexistent" };
+        _builder = new ProxyConfigBuilder(options, "root");
+        _topology = MeshTopology.Build(new MeshSnapshot(1, Cluster("cluster1", "network1", true), ImmutableSortedDictionary<string, ClusterState>.Empty.Add("cluster2", Cluster("cluster2", "network2", false))));
+    }
+
+    [Benchmark]
+    public ProxyConfig BuildSidecarView() => _builder.Build(_topology, _node);
+
+    /// <summary>Each cluster: Services services with 5 endpoints each (10 across the mesh), and an east-west gateway.</summary>
+    private ClusterState Cluster(string name, string network, bool local)
+    {
+        var resources = ImmutableDictionary.CreateBuilder<ResourceKey, Resource>();
+        void Add(Resource r) => resources[r.Key] = r;
+        for (var s = 0; s < Services; s++)
+        {
+            Add(new Resource
+            {
+                ApiVersion = "networking.istio.io/v1beta1", Kind = "ServiceEntry", Metadata = new ObjectMeta { Name = $"svc{s}", Namespace = "sample" },
+                Spec = new ServiceEntrySpec { Hosts = [$"svc{s}.sample.svc.cluster.local"], Ports = [new PortSpec { Number = 8080, Name = "http", Protocol = "HTTP" }], WorkloadSelector = new WorkloadSelector { Labels = new Dictionary<string, string> { ["app"] = $"svc{s}" } } },
+            });
+            for (var e = 0; e < 5; e++)
+            {
+                Add(new Resource
+                {
+                    ApiVersion = "networking.istio.io/v1beta1", Kind = "WorkloadEntry", Metadata = new ObjectMeta { Name = $"svc{s}-{e}", Namespace = "sample" },
+                    Spec = new WorkloadEntrySpec { Address = $"10.{(local ? 1 : 2)}.{s / 50}.{(s % 50 * 5) + e}", Labels = new Dictionary<string, string> { ["app"] = $"svc{s}" } },
+                });
+            }
+        }
+
+        Add(new Resource
+        {
+            ApiVersion = "networking.istio.io/v1beta1", Kind = "ServiceEntry", Metadata = new ObjectMeta { Name = "istio-eastwestgateway", Namespace = "istio-system", Labels = new Dictionary<string, string> { ["topology.istio.io/network"] = network } },
+            Spec = new ServiceEntrySpec { Hosts = ["istio-eastwestgateway.istio-system.svc.cluster.local"], Ports = [new PortSpec { Number = 15443, Name = "tls", Protocol = "TLS" }], Endpoints = [new WorkloadEntrySpec { Address = local ? "192.0.2.1" : "192.0.2.2" }] },
+        });
+        return new ClusterState { Cluster = name, Network = network, IsLocal = local, Synced = true, Resources = resources.ToImmutable() };
+    }
+}

@@ -1,0 +1,40 @@
+using Causeway.Proxy.Gateway;
+
+namespace Causeway.Benchmarks.Tests;
+
+/// <summary>Every benchmark runs once here, so none can rot between benchmark runs; and the hot paths keep their allocation budget (none).</summary>
+public class BenchmarkSmokeTests
+{
+    [Fact]
+    public void HotPathBenchmarksRun_AndAllocateNothing()
+    {
+        var bench = new HotPathBenchmarks();
+        bench.Setup();
+        Assert.Equal(ClientHelloStatus.Complete, bench.ParseClientHello());
+        Assert.True(bench.ParseMeshSni());
+        Assert.NotNull(bench.PickRoundRobin());
+        Assert.NotNull(bench.PickLeastRequest());
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            bench.ParseClientHello();
+            bench.PickRoundRobin();
+            bench.PickLeastRequest();
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void ProxyViewBenchmarkRuns_AndSeesBothClusters()
+    {
+        var bench = new ProxyViewBenchmarks { Services = 100 };
+        bench.Setup();
+        var view = bench.BuildSidecarView();
+        Assert.Equal(101, view.Services.Count);
+        var first = view.Services.First(s => s.Name == "svc0").Ports.Single();
+        Assert.Equal(5, first.Endpoints.Count(e => !e.ViaGateway));
+        Assert.Equal(5u, first.Endpoints.Single(e => e.ViaGateway).Weight);
+    }
+}
