@@ -15,6 +15,7 @@ namespace Causeway.Benchmarks;
 public class ProxyViewBenchmarks
 {
     private MeshTopology _topology = null!;
+    private readonly ControlPlaneOptions _options = new() { Cluster = "cluster1", Network = "network1", MeshId = "mesh", DataDirectory = "/nonexistent" };
     private ProxyConfigBuilder _builder = null!;
     private readonly ProxyNode _node = new() { Id = "sleep.sample", Namespace = "sample", ServiceAccount = "sleep", WorkloadName = "sleep", Network = "network1" };
 
@@ -24,11 +25,15 @@ public class ProxyViewBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var options = new ControlPlaneOptions { Cluster = "cluster1", Network = "network1", MeshId = "mesh", DataDirectory = "/nonexistent" };
-        _builder = new ProxyConfigBuilder(options, "root");
+        _builder = new ProxyConfigBuilder(_options, "root");
         _topology = MeshTopology.Build(new MeshSnapshot(1, Cluster("cluster1", "network1", true), ImmutableSortedDictionary<string, ClusterState>.Empty.Add("cluster2", Cluster("cluster2", "network2", false))));
     }
 
+    /// <summary>The first sidecar of a network after a change: services and endpoints are computed.</summary>
+    [Benchmark]
+    public ProxyConfig BuildFirstSidecarView() => new ProxyConfigBuilder(_options, "root").Build(_topology, _node);
+
+    /// <summary>Every further sidecar of that network for the same topology: the shared part is reused.</summary>
     [Benchmark]
     public ProxyConfig BuildSidecarView() => _builder.Build(_topology, _node);
 

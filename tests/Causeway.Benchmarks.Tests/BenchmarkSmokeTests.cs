@@ -31,10 +31,12 @@ public class BenchmarkSmokeTests
     {
         var bench = new ProxyViewBenchmarks { Services = 100 };
         bench.Setup();
+        var first = bench.BuildFirstSidecarView();
         var view = bench.BuildSidecarView();
+        Assert.Equal(first, view);
         Assert.Equal(101, view.Services.Count);
-        var first = view.Services.First(s => s.Name == "svc0").Ports.Single();
-        Assert.Equal(5, first.Endpoints.Count(e => !e.ViaGateway));
-        Assert.Equal(5u, first.Endpoints.Single(e => e.ViaGateway).Weight);
+        var svc0 = view.Services.First(s => s.Name == "svc0").Ports.Single();
+        Assert.Equal(5, svc0.Endpoints.Count(e => !e.ViaGateway));
+        Assert.Equal(5u, svc0.Endpoints.Single(e => e.ViaGateway).Weight);
     }
 }

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Causeway.Api.V1;
 using Causeway.ControlPlane.Topology;
 using Causeway.Core.Naming;
@@ -12,6 +14,15 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
     /// <summary>Istio's root namespace: policies there apply to the whole mesh.</summary>
     public const string RootNamespace = "istio-system";
 
+    // Every proxy with the same network and network view sees the same services and endpoints: build that part once
+    // per topology and share it (the messages are never mutated after building). Old topologies' entries go with them.
+    private readonly ConditionalWeakTable<MeshTopology, ConcurrentDictionary<string, ServicesView>> _views = new();
+
+    // The local policies, found once per topology rather than by scanning every resource for every proxy.
+    private readonly ConditionalWeakTable<MeshTopology, LocalPolicies> _policies = new();
+
+    private sealed record LocalPolicies(List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways);
+
     public ProxyConfig Build(MeshTopology topology, ProxyNode node)
     {
         var labels = WorkloadLabels(topology, node);
@@ -22,9 +33,61 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
             Cluster = options.Cluster,
             Network = node.Network,
             TrustBundlePem = trustBundlePem,
-            PeerAuthenticationMode = PeerAuthenticationMode(topology, node.Namespace, labels),
+            PeerAuthenticationMode = PeerAuthenticationMode(Policies(topology).PeerAuthentications, node.Namespace, labels),
         };
 
+        var services = ServicesFor(topology, node);
+        config.Services.AddRange(services.Services);
+        config.Withheld.AddRange(services.Withheld);
+
+        foreach (var policy in Policies(topology).AuthorizationPolicies)
+        {
+            var spec = policy.SpecAs<AuthorizationPolicySpec>();
+            if (Applies(policy.Metadata.Namespace, spec.Selector, node.Namespace, labels))
+            {
+                config.AuthorizationPolicies.Add(ToConfig(policy, spec));
+            }
+        }
+
+        if (node.Role == ProxyRole.Gateway)
+        {
+            foreach (var gateway in Policies(topology).Gateways)
+            {
+                var spec = gateway.SpecAs<GatewaySpec>();
+                if (spec.Selector.Count == 0 || !spec.Selector.All(s => labels.TryGetValue(s.Key, out var v) && v == s.Value))
+                {
+                    continue;
+                }
+
+                foreach (var server in spec.Servers)
+                {
+                    var exposed = new ExposedHosts { Port = server.Port!.Number, Gateway = gateway.Key.ToString() };
+                    exposed.Hosts.AddRange(server.Hosts);
+                    config.ExposedHosts.Add(exposed);
+                }
+            }
+        }
+
+        return config;
+    }
+
+    private LocalPolicies Policies(MeshTopology topology) => _policies.GetValue(topology, t => new LocalPolicies(
+        Sorted(t, ResourceKinds.AuthorizationPolicy), Sorted(t, ResourceKinds.PeerAuthentication), Sorted(t, ResourceKinds.Gateway)));
+
+    private static List<Resource> Sorted(MeshTopology topology, ResourceKind kind) =>
+        topology.Local.OfKind(kind).OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Name, StringComparer.Ordinal).ToList();
+
+    private sealed record ServicesView(List<MeshServiceConfig> Services, List<WithheldEndpoints> Withheld);
+
+    private ServicesView ServicesFor(MeshTopology topology, ProxyNode node)
+    {
+        var key = node.Network + "|" + string.Join(",", node.RequestedNetworkView.Order(StringComparer.Ordinal));
+        return _views.GetOrCreateValue(topology).GetOrAdd(key, _ => BuildServices(topology, node));
+    }
+
+    private static ServicesView BuildServices(MeshTopology topology, ProxyNode node)
+    {
+        var result = new ServicesView([], []);
         var view = new NetworkEndpointView(topology);
         IReadOnlySet<string>? networkView = node.RequestedNetworkView.Count > 0 ? node.RequestedNetworkView.ToHashSet() : null;
         var withheld = new Dictionary<(string Host, string Network), (HashSet<string> Endpoints, string Reason)>();
@@ -64,43 +127,15 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
                 sc.Ports.Add(pc);
             }
 
-            config.Services.Add(sc);
+            result.Services.Add(sc);
         }
 
         foreach (var ((host, network), (endpoints, reason)) in withheld.OrderBy(w => w.Key.Host, StringComparer.Ordinal))
         {
-            config.Withheld.Add(new WithheldEndpoints { Hostname = host, Network = network, Count = (uint)endpoints.Count, Reason = reason });
+            result.Withheld.Add(new WithheldEndpoints { Hostname = host, Network = network, Count = (uint)endpoints.Count, Reason = reason });
         }
 
-        foreach (var policy in topology.Local.OfKind(ResourceKinds.AuthorizationPolicy).OrderBy(p => p.Key.Namespace).ThenBy(p => p.Key.Name))
-        {
-            var spec = policy.SpecAs<AuthorizationPolicySpec>();
-            if (Applies(policy.Metadata.Namespace, spec.Selector, node.Namespace, labels))
-            {
-                config.AuthorizationPolicies.Add(ToConfig(policy, spec));
-            }
-        }
-
-        if (node.Role == ProxyRole.Gateway)
-        {
-            foreach (var gateway in topology.Local.OfKind(ResourceKinds.Gateway).OrderBy(g => g.Key.Namespace).ThenBy(g => g.Key.Name))
-            {
-                var spec = gateway.SpecAs<GatewaySpec>();
-                if (spec.Selector.Count == 0 || !spec.Selector.All(s => labels.TryGetValue(s.Key, out var v) && v == s.Value))
-                {
-                    continue;
-                }
-
-                foreach (var server in spec.Servers)
-                {
-                    var exposed = new ExposedHosts { Port = server.Port!.Number, Gateway = gateway.Key.ToString() };
-                    exposed.Hosts.AddRange(server.Hosts);
-                    config.ExposedHosts.Add(exposed);
-                }
-            }
-        }
-
-        return config;
+        return result;
     }
 
     /// <summary>
@@ -128,9 +163,8 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
         (policyNamespace == ns && (selector is null || selector.MatchLabels.All(s => labels.TryGetValue(s.Key, out var v) && v == s.Value)));
 
     /// <summary>The most specific PeerAuthentication wins: workload, then namespace, then mesh; STRICT when none says otherwise.</summary>
-    private static string PeerAuthenticationMode(MeshTopology topology, string ns, IReadOnlyDictionary<string, string> labels)
+    private static string PeerAuthenticationMode(List<Resource> policies, string ns, IReadOnlyDictionary<string, string> labels)
     {
-        var policies = topology.Local.OfKind(ResourceKinds.PeerAuthentication).ToList();
         string? Mode(Func<Resource, bool> where) => policies.Where(where)
             .Select(p => p.SpecAs<PeerAuthenticationSpec>().Mtls?.Mode?.ToUpperInvariant())
             .FirstOrDefault(m => m is not null and not "UNSET");
