@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Net.Security;
-using System.Net.Sockets;
 using BenchmarkDotNet.Attributes;
 using Causeway.Core.Naming;
 using Causeway.Proxy.Gateway;
@@ -21,7 +19,7 @@ public class HotPathBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _hello = new ReadOnlySequence<byte>(CaptureClientHello(Sni));
+        _hello = new ReadOnlySequence<byte>(Causeway.Testing.ClientHellos.Capture(Sni));
         var endpoints = Enumerable.Range(0, 10).Select(i => new UpstreamEndpoint($"10.0.0.{i}", 5000, (uint)(1 + (i % 3)), i >= 8, "c", "n", $"w{i}")).ToArray();
         _roundRobin = new RoundRobinPicker(endpoints);
         _leastRequest = new LeastRequestPicker(endpoints);
@@ -38,36 +36,4 @@ public class HotPathBenchmarks
 
     [Benchmark]
     public UpstreamEndpoint? PickLeastRequest() => _leastRequest.Pick();
-
-    /// <summary>A real ClientHello from .NET's SslStream for <paramref name="sni"/> with the mesh ALPN.</summary>
-    public static byte[] CaptureClientHello(string sni)
-    {
-        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        var client = Task.Run(async () =>
-        {
-            using var tcp = new TcpClient();
-            await tcp.ConnectAsync(System.Net.IPAddress.Loopback, port);
-            using var ssl = new SslStream(tcp.GetStream());
-            try
-            {
-                await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = sni, ApplicationProtocols = [SslApplicationProtocol.Http2, new("istio-h2")] }).WaitAsync(TimeSpan.FromSeconds(5));
-            }
-            catch (Exception)
-            {
-            }
-        });
-        using var accepted = listener.AcceptTcpClient();
-        var buffer = new byte[16384];
-        var total = 0;
-        while (total < 5 || total < 5 + ((buffer[3] << 8) | buffer[4]))
-        {
-            total += accepted.GetStream().Read(buffer, total, buffer.Length - total);
-        }
-
-        accepted.Close();
-        client.Wait(TimeSpan.FromSeconds(10));
-        return buffer[..total];
-    }
 }

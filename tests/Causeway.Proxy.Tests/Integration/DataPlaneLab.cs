@@ -22,6 +22,9 @@ internal sealed class DataPlaneLab : IAsyncDisposable
 
     public string RootPem => _root.RootPem;
 
+    /// <summary>The mesh root, for tests that forge or bend certificates.</summary>
+    public CertificateAuthority Root => _root;
+
     public sealed record Cluster(string Name, string Network, ControlPlaneOptions Options, ControlPlaneServer Server, ControlPlaneConnection Admin)
     {
         public async Task ApplyAsync(string yaml)
@@ -100,7 +103,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             Address = address,
         });
 
-    public async Task<ProxyServer> StartGatewayAsync(Cluster cluster, IPAddress address) =>
+    public async Task<ProxyServer> StartGatewayAsync(Cluster cluster, IPAddress address, TimeSpan? clientHelloTimeout = null) =>
         await StartProxyAsync(new ProxyOptions
         {
             ControlPlane = cluster.Server.DiscoveryAddress,
@@ -114,6 +117,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             Role = ProxyRole.Gateway,
             Labels = new Dictionary<string, string> { ["istio"] = "eastwestgateway" },
             Address = address,
+            ClientHelloTimeout = clientHelloTimeout ?? TimeSpan.FromSeconds(10),
         });
 
     /// <summary>An HTTP client whose proxy is the sidecar's outbound port, as <c>http_proxy=...</c> makes curl's.</summary>

@@ -274,37 +274,7 @@ public class SidecarTests
         Assert.Equal(0, gateway.Metrics.ConnectionCount(SniRouter.Listener, "forwarded"));
     }
 
-    /// <summary>A real ClientHello from .NET's SslStream with the given SNI and ALPN.</summary>
-    private static byte[] Hello(string sni, string alpn)
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var client = Task.Run(async () =>
-        {
-            using var tcp = new TcpClient();
-            await tcp.ConnectAsync(IPAddress.Loopback, port);
-            using var ssl = new SslStream(tcp.GetStream());
-            try
-            {
-                await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = sni, ApplicationProtocols = [new SslApplicationProtocol(alpn)] }).WaitAsync(TimeSpan.FromSeconds(5));
-            }
-            catch (Exception)
-            {
-            }
-        });
-        using var accepted = listener.AcceptTcpClient();
-        var buffer = new byte[16384];
-        var total = 0;
-        while (total < 5 || total < 5 + ((buffer[3] << 8) | buffer[4]))
-        {
-            total += accepted.GetStream().Read(buffer, total, buffer.Length - total);
-        }
-
-        accepted.Close();
-        client.Wait(TimeSpan.FromSeconds(10));
-        return buffer[..total];
-    }
+    private static byte[] Hello(string sni, string alpn) => ClientHellos.Capture(sni, alpn);
 
     private static async Task<int> ReadSome(Stream stream)
     {
