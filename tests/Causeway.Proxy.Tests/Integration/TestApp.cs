@@ -11,11 +11,15 @@ namespace Causeway.Proxy.Tests.Integration;
 internal sealed class TestApp : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _paths = new();
     private int _requests;
 
     private TestApp(WebApplication app) => _app = app;
 
     public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>Method and path of every request that reached the application.</summary>
+    public IReadOnlyCollection<string> Seen => _paths;
 
     public static async Task<TestApp> StartAsync(IPAddress address, int port, string version, string instance, bool http2Only = false)
     {
@@ -27,6 +31,7 @@ internal sealed class TestApp : IAsyncDisposable
         app.Use((context, next) =>
         {
             Interlocked.Increment(ref result._requests);
+            result._paths.Enqueue($"{context.Request.Method} {context.Request.Path}");
             return next(context);
         });
         app.MapGet("/hello", () => $"Hello version: {version}, instance: {instance}\n");

@@ -1,0 +1,163 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Causeway.Core.Identity;
+using Causeway.Core.Security;
+using Causeway.Proxy.Tests.Integration;
+using Causeway.Testing;
+using static Causeway.Testing.Manifests;
+
+namespace Causeway.Proxy.Tests.Hostile;
+
+/// <summary>Reliability suite G4 (certificates at the destination) and H-1/H-2 (HTTP/1 framing and limits at the outbound port).</summary>
+public class SidecarHostileInputTests
+{
+    private const string Sni = "outbound_.5000_._.helloworld.sample.svc.cluster.local";
+
+    [Fact]
+    public async Task NoCertificateAWrongTrustDomainAndAnExpiredCertificate_AreRefused_AndTheAppSeesNothing()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var helloIp = LoopbackAddresses.Next(5000, 15006);
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1"));
+        var app = await lab.StartAppAsync(helloIp, 5000, "v1", "v1");
+        await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
+        using var intermediate = lab.Root.CreateIntermediate("cluster1");
+
+        // Positive control first: a good certificate from the mesh root gets an answer.
+        using (var good = Leaf(intermediate, new SpiffeId("cluster.local", "sample", "sleep"), DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1)))
+        {
+            Assert.StartsWith("HTTP/1.1 200", await RequestAsync(helloIp, good, intermediate), StringComparison.Ordinal);
+        }
+
+        var seenBefore = app.Requests;
+        Assert.Null(await RequestAsync(helloIp, null, intermediate));
+        using (var wrongDomain = Leaf(intermediate, new SpiffeId("evil.example", "sample", "sleep"), DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1)))
+        {
+            Assert.Null(await RequestAsync(helloIp, wrongDomain, intermediate));
+        }
+
+        using (var expired = Leaf(intermediate, new SpiffeId("cluster.local", "sample", "sleep"), DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(-1)))
+        {
+            Assert.Null(await RequestAsync(helloIp, expired, intermediate));
+        }
+
+        Assert.Equal(seenBefore, app.Requests);
+    }
+
+    [Theory]
+    [InlineData("CL.TE", "POST http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n")]
+    [InlineData("two Content-Lengths", "POST http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabcGET /smuggled HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n")]
+    [InlineData("obfuscated TE", "POST http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n")]
+    [InlineData("bare LF", "GET http://helloworld.sample:5000/hello HTTP/1.1\nHost: helloworld.sample:5000\n\nGET /smuggled HTTP/1.1\nHost: helloworld.sample:5000\n\n")]
+    [InlineData("obs-fold", "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nX-Folded: a\r\n b\r\n\r\n")]
+    [InlineData("space before colon", "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost : helloworld.sample:5000\r\n\r\n")]
+    public async Task SmugglingVectorsAreRefusedOrNormalised_AndNeverBecomeTwoRequests(string name, string request)
+    {
+        await using var mesh = await OneServiceAsync();
+        var response = await RawAsync(mesh.Sleep, request);
+        Assert.DoesNotContain(mesh.App.Seen, s => s.Contains("/smuggled", StringComparison.Ordinal));
+        Assert.True(mesh.App.Requests <= 1, $"{name}: the app saw {string.Join(", ", mesh.App.Seen)}");
+        Assert.True(response.StartsWith("HTTP/1.1 400", StringComparison.Ordinal) || mesh.App.Requests == 1, $"{name}: {response}");
+    }
+
+    [Fact]
+    public async Task OversizedHeadersAndTooManyHeadersGet431()
+    {
+        await using var mesh = await OneServiceAsync();
+        var big = "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nX-Big: " + new string('a', 70 * 1024) + "\r\n\r\n";
+        Assert.StartsWith("HTTP/1.1 431", await RawAsync(mesh.Sleep, big), StringComparison.Ordinal);
+        var many = "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\n" + string.Concat(Enumerable.Range(0, 150).Select(i => $"X-H{i}: v\r\n")) + "\r\n";
+        Assert.StartsWith("HTTP/1.1 431", await RawAsync(mesh.Sleep, many), StringComparison.Ordinal);
+        Assert.Equal(0, mesh.App.Requests);
+    }
+
+    private sealed record OneService(DataPlaneLab Lab, IPAddress Sleep, TestApp App) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Lab.DisposeAsync();
+    }
+
+    private static async Task<OneService> OneServiceAsync()
+    {
+        var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1"));
+        var app = await lab.StartAppAsync(helloIp, 5000, "v1", "v1");
+        await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+        return new OneService(lab, sleepIp, app);
+    }
+
+    /// <summary>Sends raw bytes to the sidecar's outbound port and returns everything it answers until it closes or goes quiet.</summary>
+    private static async Task<string> RawAsync(IPAddress sidecar, string request)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(sidecar, 15001);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        var text = new StringBuilder();
+        var buffer = new byte[8192];
+        try
+        {
+            using var quiet = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            int n;
+            while ((n = await stream.ReadAsync(buffer, quiet.Token)) > 0)
+            {
+                text.Append(Encoding.ASCII.GetString(buffer, 0, n));
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>A GET over mTLS straight to the inbound port with <paramref name="leaf"/>; null when the sidecar refuses.</summary>
+    private static async Task<string?> RequestAsync(IPAddress server, X509Certificate2? leaf, CertificateAuthority intermediate)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server, 15006);
+        using var ssl = new SslStream(tcp.GetStream());
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = Sni,
+                ClientCertificateContext = leaf is null ? null : SslStreamCertificateContext.Create(leaf, [intermediate.Signer], offline: true),
+                ApplicationProtocols = [SslApplicationProtocol.Http11],
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+            });
+            await ssl.WriteAsync("GET /hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nConnection: close\r\n\r\n"u8.ToArray());
+            var buffer = new byte[4096];
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var n = await ssl.ReadAsync(buffer, timeout.Token);
+            return n == 0 ? null : Encoding.ASCII.GetString(buffer, 0, n);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A workload certificate with any identity and validity, signed by a mesh intermediate.</summary>
+    private static X509Certificate2 Leaf(CertificateAuthority issuer, SpiffeId id, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(id.ToString()));
+        request.CertificateExtensions.Add(san.Build(critical: true));
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new("1.3.6.1.5.5.7.3.1"), new("1.3.6.1.5.5.7.3.2")], false));
+        // The generator overload, unlike Create(issuer, ...), lets a leaf's validity lie outside its issuer's, as a forger's would.
+        using var cert = request.Create(issuer.Signer.SubjectName, X509SignatureGenerator.CreateForECDsa(issuer.Signer.GetECDsaPrivateKey()!), notBefore, notAfter, RandomNumberGenerator.GetBytes(16));
+        return cert.CopyWithPrivateKey(key);
+    }
+}
