@@ -68,9 +68,17 @@ public sealed class LocalLab
             {
                 File.Delete(log);
             }
+
             var pid = await LabProcesses.StartAsync(
                 ["control-plane", "--cluster", name, "--network", network, "--mesh-id", meshId, "--revision", revision, "--data-dir", dataDir, "--ca-dir", caDir, "--listen", cluster.ControlPlaneAddress],
                 log, Pid(name, "control-plane"));
+
+            // Recorded before it is known to be healthy, so that 'lab down' stops it whatever happens next.
+            Record(s =>
+            {
+                s.Clusters.Add(cluster);
+                s.Processes.Add(new LabProcess { Cluster = name, Role = "control-plane", Name = "istiod-" + revision, Namespace = "istio-system", Address = cluster.ControlPlaneAddress, Pid = pid, Log = log });
+            });
             try
             {
                 await WaitAsync(() => File.Exists(endpoints), pid, log, "the control plane to start");
@@ -78,15 +86,16 @@ public sealed class LocalLab
             catch (InvalidOperationException) when (File.Exists(log) && File.ReadAllText(log).Contains("address is in use", StringComparison.Ordinal) && tried.Count < 20)
             {
                 // Another lab (or anything else) took the block between the check and the bind: try the next one.
+                await LabProcesses.StopAsync([pid], TimeSpan.FromSeconds(2));
+                Record(s =>
+                {
+                    s.Clusters.RemoveAll(c => c.Name == name);
+                    s.Processes.RemoveAll(p => p.Pid == pid);
+                });
                 ReleaseBlock(cluster.Block);
                 continue;
             }
 
-            Record(s =>
-            {
-                s.Clusters.Add(cluster);
-                s.Processes.Add(new LabProcess { Cluster = name, Role = "control-plane", Name = "istiod-" + revision, Namespace = "istio-system", Address = cluster.ControlPlaneAddress, Pid = pid, Log = log });
-            });
             return cluster;
         }
     }

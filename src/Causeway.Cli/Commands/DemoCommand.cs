@@ -124,7 +124,14 @@ public static partial class DemoCommand
                 await Run(["delete", "namespace", "sample", "--context", "cluster2"]);
                 passed &= await ViewsAreEmptyAsync();
                 await Run(["lab", "down", "--lab-dir", lab]);
-                Directory.Delete(home, recursive: true);
+                try
+                {
+                    Directory.Delete(home, recursive: true);
+                }
+                catch (IOException e)
+                {
+                    Console.Error.WriteLine($"warning: could not remove {home}: {e.Message}");
+                }
             }
             else
             {
