@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Causeway.Api.V1;
 using Causeway.ControlPlane.Topology;
+using Causeway.Core.Identity;
 using Causeway.Core.Naming;
 using Causeway.Core.Resources;
 using Causeway.Core.Resources.Specs;
@@ -82,10 +83,10 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
     private ServicesView ServicesFor(MeshTopology topology, ProxyNode node)
     {
         var key = node.Network + "|" + string.Join(",", node.RequestedNetworkView.Order(StringComparer.Ordinal));
-        return _views.GetOrCreateValue(topology).GetOrAdd(key, _ => BuildServices(topology, node));
+        return _views.GetOrCreateValue(topology).GetOrAdd(key, _ => BuildServices(topology, node, options.TrustDomain));
     }
 
-    private static ServicesView BuildServices(MeshTopology topology, ProxyNode node)
+    private static ServicesView BuildServices(MeshTopology topology, ProxyNode node, string trustDomain)
     {
         var result = new ServicesView([], []);
         var view = new NetworkEndpointView(topology);
@@ -120,10 +121,12 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
                 sc.LoadBalancer = "ROUND_ROBIN";
             }
 
+            var identities = service.Endpoints.Select(e => new SpiffeId(trustDomain, e.Namespace, e.ServiceAccount).ToString()).Distinct().Order(StringComparer.Ordinal).ToList();
             foreach (var port in service.Ports)
             {
                 var pc = new ServicePortConfig { Number = port.Number, Name = port.Name, Protocol = port.Protocol };
                 pc.Endpoints.AddRange(view.Endpoints(service, port, node.Network, networkView, withheld));
+                pc.Identities.AddRange(identities);
                 sc.Ports.Add(pc);
             }
 

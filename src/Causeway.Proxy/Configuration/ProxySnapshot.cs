@@ -89,7 +89,8 @@ public sealed class ProxySnapshot
                     endpoints[i] = upstream;
                 }
 
-                routes[(service.Hostname, port.Number)] = new ServiceRoute(service.Hostname, service.Namespace, port.Number, port.Protocol, EndpointPicker.Create(service.LoadBalancer, endpoints));
+                routes[(service.Hostname, port.Number)] = new ServiceRoute(service.Hostname, service.Namespace, port.Number, port.Protocol,
+                    EndpointPicker.Create(service.LoadBalancer, endpoints), port.Identities.ToFrozenSet(StringComparer.Ordinal));
             }
         }
 

@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Causeway.Core.Identity;
+using Causeway.Core.Naming;
 using Causeway.Core.Security;
 using Causeway.Proxy.Configuration;
 
@@ -13,7 +14,10 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
     public static readonly SslApplicationProtocol IstioH2 = new("istio-h2");
     public static readonly SslApplicationProtocol Istio = new("istio");
 
-    /// <summary>Client options for a connection carrying <paramref name="sni"/>: h2 for HTTP, the plain mesh ALPN for TCP.</summary>
+    /// <summary>
+    /// Client options for a connection carrying <paramref name="sni"/>: h2 for HTTP, the plain mesh ALPN for TCP. The server
+    /// must present one of the identities the service runs as (secure naming), looked up from the SNI's service.
+    /// </summary>
     public SslClientAuthenticationOptions Client(string sni, bool http) => new()
     {
         TargetHost = sni,
@@ -22,8 +26,19 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         AllowRenegotiation = false,
-        RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out _, out _),
+        RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out var id, out _) && IsExpected(sni, id!),
     };
+
+    /// <summary>True when <paramref name="server"/> is one of the identities the SNI's service runs as.</summary>
+    public bool IsExpected(string sni, SpiffeId server)
+    {
+        if (!MeshSni.TryParse(sni, out var parsed) || config.Current?.Find(parsed.Host, (uint)parsed.Port) is not { } route)
+        {
+            return false;
+        }
+
+        return route.Identities.Contains(server.ToString());
+    }
 
     /// <summary>Server options for the inbound listener: a client certificate is required and must be a mesh identity.</summary>
     public SslServerAuthenticationOptions Server() => new()

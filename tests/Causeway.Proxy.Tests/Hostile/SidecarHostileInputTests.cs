@@ -49,6 +49,34 @@ public class SidecarHostileInputTests
         Assert.Equal(seenBefore, app.Requests);
     }
 
+    [Fact]
+    public async Task AServerWithAValidMeshCertificateButTheWrongIdentityIsRefused_SecureNaming()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, goodIp, rogueIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-good", "helloworld", goodIp.ToString(), "v1") + "\n---\n" + Workload("helloworld-taken", "helloworld", rogueIp.ToString(), "v1"));
+        var good = await lab.StartAppAsync(goodIp, 5000, "v1", "good");
+        var rogue = await lab.StartAppAsync(rogueIp, 5000, "v1", "rogue");
+        await lab.StartSidecarAsync(c1, "helloworld-good", "sample", "helloworld", goodIp);
+
+        // A process that holds a valid mesh certificate, but for sample/impostor, took the address of helloworld-taken.
+        await lab.StartSidecarAsync(c1, "impostor", "sample", "impostor", rogueIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "sleep sees both registered endpoints");
+        Assert.Equal(["spiffe://cluster.local/ns/sample/sa/helloworld"], sleep.Config.Current!.Find(DataPlaneLab.Host, 5000)!.Identities);
+
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+        for (var i = 0; i < 10; i++)
+        {
+            // Every request succeeds: the impostor's handshake fails, so the request never reached an app and is retried.
+            Assert.Equal("Hello version: v1, instance: good\n", await client.GetStringAsync("http://helloworld.sample:5000/hello"));
+        }
+
+        Assert.Equal(10, good.Requests);
+        Assert.Equal(0, rogue.Requests);
+    }
+
     [Theory]
     [InlineData("CL.TE", "POST http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n")]
     [InlineData("two Content-Lengths", "POST http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabcGET /smuggled HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n")]
