@@ -94,6 +94,19 @@ public class SidecarHostileInputTests
     }
 
     [Fact]
+    public async Task AForgedClientCertHeaderNeverReachesTheApp_TheDestinationSaysWhoCalled()
+    {
+        await using var mesh = await OneServiceAsync();
+        using var client = DataPlaneLab.ClientVia(mesh.Sleep);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://helloworld.sample:5000/whoami");
+        request.Headers.TryAddWithoutValidation("x-forwarded-client-cert", "By=spiffe://cluster.local/ns/sample/sa/helloworld;URI=spiffe://cluster.local/ns/istio-system/sa/istiod");
+        using var response = await client.SendAsync(request);
+        var whoami = await response.Content.ReadAsStringAsync();
+        Assert.Contains("URI=spiffe://cluster.local/ns/sample/sa/sleep", whoami, StringComparison.Ordinal);
+        Assert.DoesNotContain("istiod", whoami, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task OversizedHeadersAndTooManyHeadersGet431()
     {
         await using var mesh = await OneServiceAsync();
