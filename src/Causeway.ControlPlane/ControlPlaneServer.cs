@@ -218,9 +218,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             return;
         }
 
-        using var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
-        using var writer = new StreamWriter(stream);
-        writer.Write(tokens.Issue(AccessGrant.Admin, TimeSpan.FromDays(3650)));
+        OwnerOnlyFile.CreateNew(path, tokens.Issue(AccessGrant.Admin, TimeSpan.FromDays(3650)));
     }
 
     private static List<IPAddress> ServingAddresses(IPAddress bind)
@@ -240,21 +238,19 @@ public sealed class ControlPlaneServer : IAsyncDisposable
     private static void ConfigureLogging(WebApplicationBuilder builder)
     {
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        builder.Logging.AddSimpleConsole(ConsoleFormat);
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
     }
 
-    private static ILoggerFactory CreateLoggers() => LoggerFactory.Create(b => b.AddSimpleConsole(o =>
+    private static ILoggerFactory CreateLoggers() => LoggerFactory.Create(b => b.AddSimpleConsole(ConsoleFormat));
+
+    /// <summary>One line per event, UTC timestamps: the same for both web hosts and the control plane's own loggers.</summary>
+    private static void ConsoleFormat(Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions o)
     {
         o.SingleLine = true;
         o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
         o.UseUtcTimestamp = true;
-    }));
+    }
 }

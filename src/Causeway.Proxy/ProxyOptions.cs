@@ -1,5 +1,6 @@
 using System.Net;
 using Causeway.Api.V1;
+using Causeway.Core.Identity;
 
 namespace Causeway.Proxy;
 
@@ -78,6 +79,9 @@ public sealed record ProxyOptions
     public TimeSpan DrainTime { get; init; } = TimeSpan.FromSeconds(5);
 
     public IPAddress AppAddressOrDefault => AppAddress ?? Address;
+
+    /// <summary>The identity this proxy's workload runs as (the default trust domain until the mesh says otherwise).</summary>
+    public SpiffeId Identity => new(SpiffeId.DefaultTrustDomain, Namespace, ServiceAccount);
 
     public string Id => $"{WorkloadName}.{Namespace}";
 }

@@ -57,6 +57,14 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>True while the discovery stream to the control plane is open.</summary>
     public bool ControlPlaneConnected => _discovery.Connected;
 
+    /// <summary>One line per event, UTC timestamps: the same for the host's and the proxy's own loggers.</summary>
+    private static void ConsoleFormat(Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions o)
+    {
+        o.SingleLine = true;
+        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        o.UseUtcTimestamp = true;
+    }
+
     /// <summary>Connects to the control plane, gets a certificate (sidecars) and starts every listener of the role.</summary>
     public static async Task<ProxyServer> StartAsync(ProxyOptions options, CancellationToken cancellationToken = default)
     {
@@ -65,12 +73,7 @@ public sealed class ProxyServer : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        builder.Logging.AddSimpleConsole(ConsoleFormat);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
         // Kestrel warns at start-up that plaintext Http1AndHttp2 means HTTP/1.1 only; H2cPriorKnowledge makes that untrue.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
@@ -80,12 +83,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var controlPlane = ControlPlaneConnection.Create(options.ControlPlane, options.RootCaPem, options.Token);
         var config = new ProxyConfigHolder();
         var metrics = new ProxyMetrics();
-        var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        }));
+        var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(ConsoleFormat));
         var discovery = new DiscoveryClient(options, controlPlane, config, loggers.CreateLogger<DiscoveryClient>());
         discovery.Start();
 

@@ -21,7 +21,7 @@ public static class CaCommand
         var organization = new Option<string>("--organization") { Description = "The root's O= name.", DefaultValueFactory = _ => "Causeway" };
         var days = new Option<int>("--lifetime-days") { Description = "Validity of the root.", DefaultValueFactory = _ => 3650 };
         var command = new Command("create-root", "Create the mesh's root CA: one for every cluster (ECDSA P-256).") { output, organization, days };
-        command.SetAction(parse => Run(() =>
+        command.SetAction(parse => CommandRunner.RunAsync(() =>
         {
             using var root = CertificateAuthority.CreateRoot(parse.GetValue(organization)!, TimeSpan.FromDays(parse.GetValue(days)));
             var dir = Path.GetFullPath(parse.GetValue(output)!);
@@ -31,6 +31,7 @@ public static class CaCommand
             Console.WriteLine($"  fingerprint SHA256:{root.Root.GetCertHashString(HashAlgorithmName.SHA256)}");
             Console.WriteLine($"  expires     {root.Root.NotAfter.ToUniversalTime():u}");
             Console.WriteLine("Keep root-key.pem offline once every cluster has its intermediate.");
+            return Task.FromResult(ExitCodes.Ok);
         }));
         return command;
     }
@@ -44,7 +45,7 @@ public static class CaCommand
         var output = new Option<string>("--out") { Description = "Directory for ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (pass it to control-plane --ca-dir).", Required = true };
         var days = new Option<int>("--lifetime-days") { Description = "Validity of the intermediate.", DefaultValueFactory = _ => 730 };
         var command = new Command("create-intermediate", "Create a cluster's intermediate CA signed by the mesh root.") { cluster, rootDir, rootCert, rootKey, output, days };
-        command.SetAction(parse => Run(() =>
+        command.SetAction(parse => CommandRunner.RunAsync(() =>
         {
             string certPath, keyPath;
             if (parse.GetValue(rootDir) is { } dir)
@@ -70,20 +71,8 @@ public static class CaCommand
             Console.WriteLine($"  subject     {intermediate.Signer.Subject}");
             Console.WriteLine($"  root        SHA256:{intermediate.Root.GetCertHashString(HashAlgorithmName.SHA256)}");
             Console.WriteLine($"Start the control plane with --ca-dir {outDir}");
+            return Task.FromResult(ExitCodes.Ok);
         }));
         return command;
-    }
-
-    private static int Run(Action action)
-    {
-        try
-        {
-            action();
-            return ExitCodes.Ok;
-        }
-        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or CryptographicException or UnauthorizedAccessException)
-        {
-            return ControlPlaneCommand.Fail(e.Message);
-        }
     }
 }

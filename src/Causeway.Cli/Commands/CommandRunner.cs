@@ -19,24 +19,29 @@ public static class CommandRunner
         }
         catch (UnreachableException e)
         {
-            Console.Error.WriteLine("error: " + e.Message);
+            Fail(e.Message);
             return ExitCodes.Unavailable;
         }
         catch (InvalidResourceException e)
         {
-            Console.Error.WriteLine("error: " + e.Message);
-            return ExitCodes.Failed;
+            return Fail(e.Message);
         }
         catch (RpcException e)
         {
             Console.Error.WriteLine($"error: {e.Status.Detail} ({e.StatusCode})");
             return e.StatusCode == StatusCode.Unavailable ? ExitCodes.Unavailable : ExitCodes.Failed;
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException or FormatException or UnauthorizedAccessException)
+        catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentException or FormatException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
-            Console.Error.WriteLine("error: " + e.Message);
-            return ExitCodes.Failed;
+            return Fail(e.Message);
         }
+    }
+
+    /// <summary>Prints one error line and returns the failure exit code.</summary>
+    public static int Fail(string message)
+    {
+        Console.Error.WriteLine("error: " + message);
+        return ExitCodes.Failed;
     }
 
     /// <summary>Reads a file, or standard input for "-".</summary>

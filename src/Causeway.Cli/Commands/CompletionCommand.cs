@@ -27,7 +27,7 @@ public static class CompletionCommand
         {
             if (parse.GetValue(shell) != "bash")
             {
-                return ControlPlaneCommand.Fail($"no completion script for '{parse.GetValue(shell)}'; bash is supported (zsh users: autoload bashcompinit; bashcompinit)");
+                return CommandRunner.Fail($"no completion script for '{parse.GetValue(shell)}'; bash is supported (zsh users: autoload bashcompinit; bashcompinit)");
             }
 
             Console.Write(Bash);

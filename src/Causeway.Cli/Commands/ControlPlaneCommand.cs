@@ -37,7 +37,7 @@ public static class ControlPlaneCommand
     {
         if (!IPAddress.TryParse(parse.GetValue(Listen), out var address))
         {
-            return Fail($"--listen '{parse.GetValue(Listen)}' is not an IP address; use e.g. 127.0.0.1");
+            return CommandRunner.Fail($"--listen '{parse.GetValue(Listen)}' is not an IP address; use e.g. 127.0.0.1");
         }
 
         var options = new ControlPlaneOptions
@@ -67,11 +67,11 @@ public static class ControlPlaneCommand
         }
         catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
         {
-            return Fail($"cannot listen on {address}:{options.DiscoveryEndpoint.Port} or :{options.MonitoringEndpoint.Port}: the address is in use. Is another control plane running there? Choose another --listen address or port.");
+            return CommandRunner.Fail($"cannot listen on {address}:{options.DiscoveryEndpoint.Port} or :{options.MonitoringEndpoint.Port}: the address is in use. Is another control plane running there? Choose another --listen address or port.");
         }
         catch (Exception e) when (e is InvalidOperationException or FileNotFoundException or IOException or UnauthorizedAccessException)
         {
-            return Fail(e.Message);
+            return CommandRunner.Fail(e.Message);
         }
 
         try
@@ -86,9 +86,4 @@ public static class ControlPlaneCommand
         return ExitCodes.Ok;
     }
 
-    internal static int Fail(string message)
-    {
-        Console.Error.WriteLine("error: " + message);
-        return ExitCodes.Failed;
-    }
 }

@@ -163,8 +163,8 @@ public static partial class DemoCommand
         var network = lab.Cluster(cluster).Network;
         var remoteGateways = state.Processes.Where(p => p.Role == "gateway" && p.Cluster != cluster).ToList();
         var remoteServers = state.Processes.Where(p => p.Role == "sidecar" && p.Cluster != cluster && p.Name.StartsWith("helloworld-", StringComparison.Ordinal)).ToList();
-        var before = await ForwardedAsync(remoteGateways);
-        var mtlsBefore = await FromSleepAsync(remoteServers);
+        var before = await SumAsync(remoteGateways, Forwarded());
+        var mtlsBefore = await SumAsync(remoteServers, FromSleep());
         int v1 = 0, v2 = 0, failed = 0;
         var sample = new List<string>();
         using (var keepAlive = Client(sleep.Address))
@@ -184,8 +184,8 @@ public static partial class DemoCommand
 
         var newConnectionSplit = (v1 - keepAliveSplit.v1, v2 - keepAliveSplit.v2);
 
-        var crossed = await ForwardedAsync(remoteGateways) > before;
-        var mtls = await FromSleepAsync(remoteServers) - mtlsBefore;
+        var crossed = await SumAsync(remoteGateways, Forwarded()) > before;
+        var mtls = await SumAsync(remoteServers, FromSleep()) - mtlsBefore;
         using var admin = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var clusters = await admin.GetStringAsync($"http://{sleep.Address}:15000/clusters");
         // Any helloworld endpoint on another network that is not a gateway would mean a reply could bypass one.
@@ -256,28 +256,14 @@ public static partial class DemoCommand
         }
     }
 
-    private static async Task<long> ForwardedAsync(List<LabProcess> gateways)
+    /// <summary>The sum of a metric series over the proxies' admin pages (e.g. gateway forwards, requests served to Sleep's SPIFFE ID).</summary>
+    private static async Task<long> SumAsync(List<LabProcess> proxies, Regex series)
     {
         long total = 0;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        foreach (var gateway in gateways)
+        foreach (var proxy in proxies)
         {
-            var stats = await http.GetStringAsync($"http://{gateway.Address}:15000/stats/prometheus");
-            var m = Forwarded().Match(stats);
-            total += m.Success ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
-        }
-
-        return total;
-    }
-
-    /// <summary>Requests the servers' sidecars served to Sleep's SPIFFE ID, from their Istio-named metrics.</summary>
-    private static async Task<long> FromSleepAsync(List<LabProcess> servers)
-    {
-        long total = 0;
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        foreach (var server in servers)
-        {
-            foreach (Match m in FromSleep().Matches(await http.GetStringAsync($"http://{server.Address}:15000/stats/prometheus")))
+            foreach (Match m in series.Matches(await http.GetStringAsync($"http://{proxy.Address}:15000/stats/prometheus")))
             {
                 total += long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
             }

@@ -45,18 +45,18 @@ public static class ProxyCommand
         };
         if (role is null)
         {
-            return ControlPlaneCommand.Fail($"--role '{parse.GetValue(Role)}' is not a role; use sidecar or gateway");
+            return CommandRunner.Fail($"--role '{parse.GetValue(Role)}' is not a role; use sidecar or gateway");
         }
 
         if (!IPAddress.TryParse(parse.GetValue(Address), out var address))
         {
-            return ControlPlaneCommand.Fail($"--address '{parse.GetValue(Address)}' is not an IP address");
+            return CommandRunner.Fail($"--address '{parse.GetValue(Address)}' is not an IP address");
         }
 
         IPAddress? appAddress = null;
         if (parse.GetValue(AppAddress) is { } app && !IPAddress.TryParse(app, out appAddress))
         {
-            return ControlPlaneCommand.Fail($"--app-address '{app}' is not an IP address");
+            return CommandRunner.Fail($"--app-address '{app}' is not an IP address");
         }
 
         var labels = new Dictionary<string, string>();
@@ -65,7 +65,7 @@ public static class ProxyCommand
             var eq = label.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
             {
-                return ControlPlaneCommand.Fail($"--label '{label}' is not key=value");
+                return CommandRunner.Fail($"--label '{label}' is not key=value");
             }
 
             labels[label[..eq]] = label[(eq + 1)..];
@@ -93,7 +93,7 @@ public static class ProxyCommand
         }
         catch (Exception e) when (e is IOException or UriFormatException or UnauthorizedAccessException)
         {
-            return ControlPlaneCommand.Fail(e.Message);
+            return CommandRunner.Fail(e.Message);
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -113,7 +113,7 @@ public static class ProxyCommand
         }
         catch (IOException e)
         {
-            return ControlPlaneCommand.Fail($"cannot listen on {address}: {e.Message}. Is another proxy using this address?");
+            return CommandRunner.Fail($"cannot listen on {address}: {e.Message}. Is another proxy using this address?");
         }
 
         var stopped = Task.Delay(Timeout.Infinite, stop.Token);
@@ -122,7 +122,7 @@ public static class ProxyCommand
         if (first == server.Refused)
         {
             // A proxy the control plane will never configure (wrong revision, forged identity) should fail loudly, not idle.
-            exit = ControlPlaneCommand.Fail($"the control plane refused this proxy: {await server.Refused}");
+            exit = CommandRunner.Fail($"the control plane refused this proxy: {await server.Refused}");
         }
         else
         {

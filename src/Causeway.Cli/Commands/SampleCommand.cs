@@ -20,7 +20,7 @@ public static class SampleCommand
         {
             if (!IPAddress.TryParse(parse.GetValue(address), out var ip))
             {
-                return ControlPlaneCommand.Fail($"--address '{parse.GetValue(address)}' is not an IP address");
+                return CommandRunner.Fail($"--address '{parse.GetValue(address)}' is not an IP address");
             }
 
             await using var app = await HelloWorld.StartAsync(ip, parse.GetValue(port), parse.GetValue(version)!, parse.GetValue(instance)!, cancellationToken);

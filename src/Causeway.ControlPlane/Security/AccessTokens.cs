@@ -28,8 +28,7 @@ public sealed class AccessTokens
         var path = Path.Combine(dataDirectory, "token-key");
         if (!File.Exists(path))
         {
-            using var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
-            stream.Write(RandomNumberGenerator.GetBytes(32));
+            Core.Security.OwnerOnlyFile.CreateNew(path, RandomNumberGenerator.GetBytes(32));
         }
 
         return new AccessTokens(File.ReadAllBytes(path), cluster);

@@ -69,14 +69,7 @@ public static class CaDirectory
     private static void WriteKey(string path, CertificateAuthority ca)
     {
         var pem = (ca.Signer.GetECDsaPrivateKey() is { } ec ? ec.ExportPkcs8PrivateKeyPem() : ca.Signer.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem()) + "\n";
-        using var stream = new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.Write,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
-        using var writer = new StreamWriter(stream);
-        writer.Write(pem);
+        OwnerOnlyFile.CreateNew(path, pem);
     }
 
     private static void RefuseOverwrite(string path)

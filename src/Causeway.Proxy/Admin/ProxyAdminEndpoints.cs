@@ -1,6 +1,7 @@
 using System.Text;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Discovery;
+using Causeway.Proxy.LoadBalancing;
 using Causeway.Proxy.Security;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
@@ -76,7 +77,7 @@ public sealed class ProxyAdminEndpoints(ProxyOptions options, ProxyConfigHolder 
             return "";
         }
 
-        var now = Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
+        var now = UpstreamEndpoint.Now;
         var text = new StringBuilder();
         foreach (var route in snapshot.Routes.OrderBy(r => r.Hostname, StringComparer.Ordinal).ThenBy(r => r.Port))
         {

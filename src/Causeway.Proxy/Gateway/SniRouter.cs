@@ -143,7 +143,7 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
             catch (Exception e) when (e is SocketException or OperationCanceledException)
             {
                 socket.Dispose();
-                endpoint.Failed(options.OutlierConsecutiveFailures, options.OutlierBaseEjectionTime, Environment.TickCount64 * TimeSpan.TicksPerMillisecond);
+                ConnectFailures.Record(endpoint, options);
                 previous = endpoint;
                 continue;
             }

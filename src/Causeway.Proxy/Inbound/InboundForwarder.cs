@@ -19,12 +19,7 @@ public sealed class InboundForwarder(ProxyOptions options, ProxyConfigHolder con
     private static readonly ForwarderRequestConfig Http1 = new() { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = TimeSpan.FromMinutes(5) };
     private static readonly ForwarderRequestConfig Http2 = new() { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = TimeSpan.FromMinutes(5) };
 
-    private readonly MeshRequestTransformer _transformer = new((context, request) =>
-    {
-        var peer = InboundConnection.Peer(context.Features.Get<IConnectionItemsFeature>());
-        request.Headers.Remove("x-forwarded-client-cert");
-        request.Headers.TryAddWithoutValidation("x-forwarded-client-cert", $"By=spiffe://cluster.local/ns/{options.Namespace}/sa/{options.ServiceAccount};URI={peer}");
-    });
+    private readonly MeshRequestTransformer _transformer = Xfcc($"By={options.Identity};URI=");
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -53,6 +48,14 @@ public sealed class InboundForwarder(ProxyOptions options, ProxyConfigHolder con
         await forwarder.SendAsync(context, $"http://{options.AppAddressOrDefault}:{port}", client, version, _transformer);
         Record(sni.Host, peer?.ToString() ?? "", context.Response.StatusCode, started);
     }
+
+    /// <summary>Replaces whatever the caller sent with who this sidecar is and who the mTLS peer was.</summary>
+    private static MeshRequestTransformer Xfcc(string prefix) => new((context, request) =>
+    {
+        var peer = InboundConnection.Peer(context.Features.Get<IConnectionItemsFeature>());
+        request.Headers.Remove("x-forwarded-client-cert");
+        request.Headers.TryAddWithoutValidation("x-forwarded-client-cert", prefix + peer);
+    });
 
     private void Record(string service, string principal, int status, long started) =>
         metrics.Request(new ProxyMetrics.RequestKey("destination", "", "", principal, service, options.WorkloadName, options.Cluster, status), Stopwatch.GetElapsedTime(started).TotalMilliseconds);

@@ -21,7 +21,7 @@ public abstract class EndpointPicker
         _ => new RoundRobinPicker(endpoints),
     };
 
-    protected static long Now => Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
+    protected static long Now => UpstreamEndpoint.Now;
 
     /// <summary>When sampling found nothing: a healthy endpoint other than <paramref name="exclude"/>, else any other, else any.</summary>
     protected UpstreamEndpoint Fallback(UpstreamEndpoint? exclude, long now)

@@ -27,6 +27,9 @@ public sealed class UpstreamEndpoint(string address, uint port, uint weight, boo
 
     public string WorkloadName { get; } = workloadName;
 
+    /// <summary>The clock of ejections, in ticks: monotonic, unaffected by wall-clock changes.</summary>
+    public static long Now => Environment.TickCount64 * TimeSpan.TicksPerMillisecond;
+
     public long ActiveRequests => Interlocked.Read(ref _active);
 
     public long Ejections => Interlocked.Read(ref _ejections);

@@ -126,7 +126,7 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
             {
                 logger.LogWarning("CONNECT {Authority} to {Endpoint} failed: {Error}", authority, endpoint, e.Message);
-                endpoint.Failed(options.OutlierConsecutiveFailures, options.OutlierBaseEjectionTime, Environment.TickCount64 * TimeSpan.TicksPerMillisecond);
+                ConnectFailures.Record(endpoint, options);
                 previous = endpoint;
                 continue;
             }

@@ -27,6 +27,8 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
 
     private static readonly MeshRequestTransformer Transformer = new();
 
+    private readonly string _principal = options.Identity.ToString();
+
     public async Task HandleAsync(HttpContext context)
     {
         var snapshot = config.Current;
@@ -86,7 +88,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
             var unreached = error is ForwarderError.Request && !context.Response.HasStarted;
             if (unreached)
             {
-                endpoint.Failed(options.OutlierConsecutiveFailures, options.OutlierBaseEjectionTime, Environment.TickCount64 * TimeSpan.TicksPerMillisecond);
+                ConnectFailures.Record(endpoint, options);
             }
 
             if (!unreached || !canRetry || attempt >= options.MaxRetries)
@@ -102,7 +104,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
     }
 
     private void Record(ServiceRoute route, UpstreamEndpoint? endpoint, int status, long started) =>
-        metrics.Request(new ProxyMetrics.RequestKey("source", options.WorkloadName, options.Namespace, $"spiffe://cluster.local/ns/{options.Namespace}/sa/{options.ServiceAccount}",
+        metrics.Request(new ProxyMetrics.RequestKey("source", options.WorkloadName, options.Namespace, _principal,
             route.Hostname, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 
     private static async Task Reply(HttpContext context, int status, string body)

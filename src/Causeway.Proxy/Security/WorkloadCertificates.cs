@@ -20,7 +20,7 @@ public sealed class WorkloadCertificates(ProxyOptions options, ControlPlaneConne
     private WorkloadCertificate? _current;
     private Task _renewal = Task.CompletedTask;
 
-    public SpiffeId Identity { get; } = new(SpiffeId.DefaultTrustDomain, options.Namespace, options.ServiceAccount);
+    public SpiffeId Identity { get; } = options.Identity;
 
     public WorkloadCertificate? Current => Volatile.Read(ref _current);
 
