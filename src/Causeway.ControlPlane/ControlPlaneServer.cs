@@ -224,9 +224,27 @@ public sealed class ControlPlaneServer : IAsyncDisposable
     private static List<IPAddress> ServingAddresses(IPAddress bind)
     {
         var addresses = new List<IPAddress> { IPAddress.Loopback, IPAddress.IPv6Loopback };
-        if (!bind.Equals(IPAddress.Any) && !bind.Equals(IPAddress.IPv6Any) && !addresses.Contains(bind))
+        if (!bind.Equals(IPAddress.Any) && !bind.Equals(IPAddress.IPv6Any))
         {
-            addresses.Add(bind);
+            if (!addresses.Contains(bind))
+            {
+                addresses.Add(bind);
+            }
+
+            return addresses;
+        }
+
+        // Bound to every address (the network-namespace lab's control plane has a pod-network and a public leg):
+        // the certificate names each address the host has now.
+        foreach (var nic in System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces())
+        {
+            foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
+            {
+                if (!addresses.Contains(unicast.Address) && !unicast.Address.IsIPv6LinkLocal)
+                {
+                    addresses.Add(unicast.Address);
+                }
+            }
         }
 
         return addresses;

@@ -12,6 +12,7 @@ public sealed record ProxyOptions
     public const int DefaultAdminPort = 15000;
     public const int DefaultHealthPort = 15021;
     public const int DefaultGatewayPort = 15443;
+    public const int DefaultDnsPort = 15053;
 
     /// <summary>The control plane's discovery address, e.g. https://127.0.1.1:15012.</summary>
     public required Uri ControlPlane { get; init; }
@@ -53,6 +54,24 @@ public sealed record ProxyOptions
     public int HealthPort { get; init; } = DefaultHealthPort;
 
     public int GatewayPort { get; init; } = DefaultGatewayPort;
+
+    /// <summary>
+    /// Transparent capture, as in a pod whose iptables send outbound TCP to 15001 and inbound TCP to 15006 (what
+    /// Istio's init container sets up): listeners bind every address, connections are routed by their original
+    /// destination, and the DNS proxy answers mesh names. Without it, applications use the sidecar as an HTTP proxy.
+    /// </summary>
+    public bool Capture { get; init; }
+
+    /// <summary>Where the DNS proxy listens (with capture); port 53 of the pod is redirected here.</summary>
+    public IPAddress DnsAddress { get; init; } = IPAddress.Loopback;
+
+    public int DnsPort { get; init; } = DefaultDnsPort;
+
+    /// <summary>The resolver for names outside the mesh; none means NXDOMAIN for them.</summary>
+    public IPEndPoint? DnsUpstream { get; init; }
+
+    /// <summary>How long the DNS proxy waits for the upstream resolver (glibc's own timeout is 5 s).</summary>
+    public TimeSpan DnsUpstreamTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Envoy's and Istio's default connect timeout.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);

@@ -4,6 +4,7 @@ using Causeway.Core.Client;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Discovery;
+using Causeway.Proxy.Dns;
 using Causeway.Proxy.Gateway;
 using Causeway.Proxy.Inbound;
 using Causeway.Proxy.Outbound;
@@ -34,9 +35,11 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly HttpMessageInvoker[] _clients;
     private readonly ILoggerFactory _loggers;
     private readonly TimeSpan _drainTime;
+    private readonly DnsProxy? _dns;
 
-    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers)
+    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns)
     {
+        _dns = dns;
         _loggers = loggers;
         _drainTime = options.DrainTime;
         _app = app;
@@ -99,6 +102,14 @@ public sealed class ProxyServer : IAsyncDisposable
         var targets = new UpstreamTargets();
         var connector = tls is null ? null : new MeshConnector(options, tls, targets);
         var tunnel = connector is null ? null : new ConnectTunnel(options, config, connector, metrics, loggers.CreateLogger<ConnectTunnel>());
+        var transparent = tunnel is null || !options.Capture ? null : new TransparentOutbound(options, config, tunnel, metrics, loggers.CreateLogger<TransparentOutbound>());
+        DnsProxy? dns = null;
+        if (transparent is not null)
+        {
+            dns = new DnsProxy(options, config, metrics, loggers.CreateLogger<DnsProxy>());
+            dns.Start();
+        }
+
         var meshClient = connector is null ? null : new HttpMessageInvoker(new SocketsHttpHandler
         {
             ConnectCallback = connector.ConnectAsync,
@@ -135,7 +146,8 @@ public sealed class ProxyServer : IAsyncDisposable
             // Envoy's max_request_headers_kb (60) and max_headers_count (100).
             k.Limits.MaxRequestHeadersTotalSize = 60 * 1024;
             k.Limits.MaxRequestHeaderCount = 100;
-            var address = options.Address;
+            // Captured connections arrive at 127.0.0.1 (outbound) and at the pod's address (inbound).
+            var address = options.Capture ? IPAddress.Any : options.Address;
             k.Listen(address, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
             k.Listen(address, options.HealthPort, l => l.Protocols = HttpProtocols.Http1);
             if (options.Role == ProxyRole.Gateway)
@@ -147,6 +159,11 @@ public sealed class ProxyServer : IAsyncDisposable
             k.Listen(address, options.OutboundPort, l =>
             {
                 l.Protocols = HttpProtocols.Http1AndHttp2;
+                if (transparent is not null)
+                {
+                    l.Use(transparent.Middleware);
+                }
+
                 l.Use(tunnel!.Middleware);
                 l.Use(H2cPriorKnowledge.Middleware);
             });
@@ -185,7 +202,7 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         await app.StartAsync(cancellationToken);
-        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers);
+        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns);
     }
 
     /// <summary>Waits until the first configuration has been accepted.</summary>
@@ -216,6 +233,11 @@ public sealed class ProxyServer : IAsyncDisposable
         foreach (var client in _clients)
         {
             client.Dispose();
+        }
+
+        if (_dns is not null)
+        {
+            await _dns.DisposeAsync();
         }
 
         _controlPlane.Dispose();

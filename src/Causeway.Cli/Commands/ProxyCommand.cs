@@ -21,12 +21,14 @@ public static class ProxyCommand
     private static readonly Option<string> Revision = new("--revision") { Description = "The control-plane revision to join.", DefaultValueFactory = _ => "default" };
     private static readonly Option<string> Address = new("--address") { Description = "The pod address every listener binds.", DefaultValueFactory = _ => "127.0.0.1" };
     private static readonly Option<string?> AppAddress = new("--app-address") { Description = "Where the application listens; the pod address by default." };
+    private static readonly Option<bool> Capture = new("--capture") { Description = "The pod's iptables redirect its TCP here (outbound to 15001, inbound to 15006) and port 53 to the DNS proxy on 127.0.0.1:15053: route by original destination." };
+    private static readonly Option<string?> DnsUpstream = new("--dns-upstream") { Description = "With --capture: the resolver (IP[:port]) for names outside the mesh; without it they get NXDOMAIN." };
     private static readonly Option<string[]> Labels = new("--label") { Description = "A workload label key=value (repeatable); gateways are selected by them.", AllowMultipleArgumentsPerToken = true };
 
     public static Command Create()
     {
         var command = new Command("proxy", "Run a sidecar (outbound 15001, inbound 15006) or an east-west gateway (15443).");
-        foreach (var option in new Option[] { Role, ControlPlane, CaFile, TokenFile, Workload, Namespace, ServiceAccount, Network, Cluster, Revision, Address, AppAddress, Labels })
+        foreach (var option in new Option[] { Role, ControlPlane, CaFile, TokenFile, Workload, Namespace, ServiceAccount, Network, Cluster, Revision, Address, AppAddress, Capture, DnsUpstream, Labels })
         {
             command.Options.Add(option);
         }
@@ -59,6 +61,17 @@ public static class ProxyCommand
             return CommandRunner.Fail($"--app-address '{app}' is not an IP address");
         }
 
+        IPEndPoint? dnsUpstream = null;
+        if (parse.GetValue(DnsUpstream) is { } upstream && !IPEndPoint.TryParse(upstream, out dnsUpstream))
+        {
+            return CommandRunner.Fail($"--dns-upstream '{upstream}' is not an IP address or IP:port");
+        }
+
+        if (dnsUpstream is { Port: 0 })
+        {
+            dnsUpstream.Port = 53;
+        }
+
         var labels = new Dictionary<string, string>();
         foreach (var label in parse.GetValue(Labels) ?? [])
         {
@@ -89,6 +102,8 @@ public static class ProxyCommand
                 Labels = labels,
                 Address = address,
                 AppAddress = appAddress,
+                Capture = parse.GetValue(Capture),
+                DnsUpstream = dnsUpstream,
             };
         }
         catch (Exception e) when (e is IOException or UriFormatException or UnauthorizedAccessException)

@@ -95,7 +95,7 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
         var rules = topology.Local.OfKind(ResourceKinds.DestinationRule).ToList();
         foreach (var service in topology.Services.Values)
         {
-            var sc = new MeshServiceConfig { Hostname = service.Hostname, Name = service.Name, Namespace = service.Namespace };
+            var sc = new MeshServiceConfig { Hostname = service.Hostname, Name = service.Name, Namespace = service.Namespace, VirtualAddress = service.VirtualAddress };
             if (rules.FirstOrDefault(r => Hostname(r.SpecAs<DestinationRuleSpec>().Host, r.Metadata.Namespace) == service.Hostname) is { } rule)
             {
                 var dr = rule.SpecAs<DestinationRuleSpec>();

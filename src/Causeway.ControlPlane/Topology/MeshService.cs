@@ -13,6 +13,9 @@ public sealed record MeshService
 
     public IReadOnlyList<MeshEndpoint> Endpoints { get; init; } = [];
 
+    /// <summary>The service's virtual IPv4 address (see <see cref="VirtualAddresses"/>).</summary>
+    public string VirtualAddress { get; init; } = "";
+
     /// <summary>The clusters that define this service.</summary>
     public IReadOnlyList<string> Clusters { get; init; } = [];
 }

@@ -30,6 +30,7 @@ public sealed record MeshTopology
     public static MeshTopology Build(MeshSnapshot snapshot)
     {
         var services = new Dictionary<string, MeshService>();
+        var addresses = new Dictionary<string, string>();
         var gateways = new List<NetworkGateway>();
         foreach (var cluster in snapshot.Clusters)
         {
@@ -42,6 +43,11 @@ public sealed record MeshTopology
                 var ports = spec.Ports.Select(p => new MeshServicePort(p.Number, p.Name ?? "", (p.Protocol ?? "tcp").ToLowerInvariant(), p.TargetPort)).ToList();
                 foreach (var host in spec.Hosts)
                 {
+                    if (VirtualAddresses.Explicit(spec.Addresses) is { } vip)
+                    {
+                        addresses.TryAdd(host, vip);
+                    }
+
                     services[host] = services.TryGetValue(host, out var existing)
                         ? Merge(existing, ports, endpoints, cluster.Cluster)
                         : new MeshService { Hostname = host, Name = host.Split('.')[0], Namespace = ns, Ports = ports, Endpoints = endpoints, Clusters = [cluster.Cluster] };
@@ -59,10 +65,11 @@ public sealed record MeshTopology
             }
         }
 
+        var allocated = VirtualAddresses.Allocate(services.Keys, addresses);
         return new MeshTopology
         {
             Version = snapshot.Version,
-            Services = services.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            Services = services.Values.Select(s => s with { VirtualAddress = allocated[s.Hostname] }).ToImmutableSortedDictionary(s => s.Hostname, s => s, StringComparer.Ordinal),
             Gateways = gateways.Distinct().OrderBy(g => g.Network, StringComparer.Ordinal).ThenBy(g => g.Cluster, StringComparer.Ordinal).ThenBy(g => g.Address, StringComparer.Ordinal).ThenBy(g => g.Port).ToList(),
             Local = snapshot.Local,
         };

@@ -32,8 +32,11 @@ public sealed class ControlPlaneConnection : IDisposable
 
     public Certificates.CertificatesClient Certificates { get; }
 
-    /// <summary>Opens a channel to <paramref name="address"/> (https://host:15012) trusting <paramref name="rootPem"/> only.</summary>
-    public static ControlPlaneConnection Create(Uri address, string rootPem, string? token, TimeSpan? connectTimeout = null)
+    /// <summary>
+    /// Opens a channel to <paramref name="address"/> (https://host:15012) trusting <paramref name="rootPem"/> only;
+    /// with <paramref name="networkNamespace"/>, the connection is made from inside that network namespace.
+    /// </summary>
+    public static ControlPlaneConnection Create(Uri address, string rootPem, string? token, TimeSpan? connectTimeout = null, string? networkNamespace = null)
     {
         var roots = MeshTrust.LoadBundle(rootPem);
         if (roots.Count == 0)
@@ -57,6 +60,11 @@ public sealed class ControlPlaneConnection : IDisposable
                     MeshTrust.TryValidate(leaf, chain?.ChainPolicy.ExtraStore ?? [], roots, out string _),
             },
         };
+
+        if (networkNamespace is not null)
+        {
+            handler.ConnectCallback = Networking.NetworkNamespace.HttpConnector(networkNamespace);
+        }
 
         var options = new GrpcChannelOptions
         {

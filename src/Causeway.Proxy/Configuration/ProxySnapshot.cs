@@ -1,8 +1,11 @@
 using System.Collections.Frozen;
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Causeway.Api.V1;
 using Causeway.Core.Naming;
 using Causeway.Core.Security;
+using Causeway.Proxy.Dns;
 using Causeway.Proxy.LoadBalancing;
 
 namespace Causeway.Proxy.Configuration;
@@ -14,14 +17,20 @@ namespace Causeway.Proxy.Configuration;
 public sealed class ProxySnapshot
 {
     private readonly FrozenDictionary<(string Host, uint Port), ServiceRoute> _routes;
+    private readonly FrozenDictionary<(uint Address, uint Port), ServiceRoute> _byAddress;
 
-    private ProxySnapshot(string version, ProxyConfig config, FrozenDictionary<(string, uint), ServiceRoute> routes, X509Certificate2Collection roots)
+    private ProxySnapshot(string version, ProxyConfig config, FrozenDictionary<(string, uint), ServiceRoute> routes, FrozenDictionary<(uint, uint), ServiceRoute> byAddress, MeshNameTable names, X509Certificate2Collection roots)
     {
         Version = version;
         Config = config;
         _routes = routes;
+        _byAddress = byAddress;
+        Names = names;
         Roots = roots;
     }
+
+    /// <summary>The mesh DNS names this proxy answers for, and their virtual addresses.</summary>
+    public MeshNameTable Names { get; }
 
     public string Version { get; }
 
@@ -35,6 +44,10 @@ public sealed class ProxySnapshot
     public bool Strict => Config.PeerAuthenticationMode != "PERMISSIVE";
 
     public ServiceRoute? Find(string fqdn, uint port) => _routes.GetValueOrDefault((fqdn, port));
+
+    /// <summary>The service port whose virtual address a captured connection was headed for.</summary>
+    public ServiceRoute? Find(IPEndPoint original) =>
+        original.Address.AddressFamily == AddressFamily.InterNetwork ? _byAddress.GetValueOrDefault((MeshNameTable.ToUInt(original.Address), (uint)original.Port)) : null;
 
     /// <summary>
     /// Compiles a configuration; throws <see cref="InvalidDataException"/> (the proxy NACKs with its message) when it
@@ -67,8 +80,21 @@ public sealed class ProxySnapshot
         }
 
         var routes = new Dictionary<(string, uint), ServiceRoute>();
+        var byAddress = new Dictionary<(uint, uint), ServiceRoute>();
+        var names = new Dictionary<string, IPAddress>(StringComparer.OrdinalIgnoreCase);
         foreach (var service in config.Services)
         {
+            IPAddress? vip = null;
+            if (service.VirtualAddress.Length > 0 && (!IPAddress.TryParse(service.VirtualAddress, out vip) || vip.AddressFamily != AddressFamily.InterNetwork))
+            {
+                throw new InvalidDataException($"service {service.Hostname} has virtual address '{service.VirtualAddress}', which is not an IPv4 address");
+            }
+
+            if (vip is not null)
+            {
+                MeshNameTable.AddNames(names, service.Hostname, vip);
+            }
+
             if (!ServiceHostname.TrySplit(service.Hostname, out _, out _) && !service.Hostname.Contains('.', StringComparison.Ordinal))
             {
                 throw new InvalidDataException($"service host '{service.Hostname}' is not a DNS name");
@@ -89,12 +115,17 @@ public sealed class ProxySnapshot
                     endpoints[i] = upstream;
                 }
 
-                routes[(service.Hostname, port.Number)] = new ServiceRoute(service.Hostname, service.Namespace, port.Number, port.Protocol,
+                var route = new ServiceRoute(service.Hostname, service.Namespace, port.Number, port.Protocol,
                     EndpointPicker.Create(service.LoadBalancer, endpoints), port.Identities.ToFrozenSet(StringComparer.Ordinal));
+                routes[(service.Hostname, port.Number)] = route;
+                if (vip is not null)
+                {
+                    byAddress[(MeshNameTable.ToUInt(vip), port.Number)] = route;
+                }
             }
         }
 
-        return new ProxySnapshot(version, config, routes.ToFrozenDictionary(), roots);
+        return new ProxySnapshot(version, config, routes.ToFrozenDictionary(), byAddress.ToFrozenDictionary(), new MeshNameTable(names), roots);
     }
 
     /// <summary>True when a gateway exposes <paramref name="host"/> on <paramref name="port"/> (a Gateway resource's hosts).</summary>

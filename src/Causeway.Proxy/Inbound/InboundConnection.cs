@@ -45,7 +45,15 @@ public sealed class InboundConnection(ProxyOptions options, ProxyConfigHolder co
             return;
         }
 
-        // PERMISSIVE: plaintext passes through to the application, which is only unambiguous with one port.
+        // PERMISSIVE: plaintext passes through to the application: to the port it was sent to when capture redirected
+        // it here, else to the workload's one port.
+        if (Outbound.OriginalDestination.Of(connection) is { } original && original.Port != options.InboundPort)
+        {
+            metrics.Connection(Listener, "plaintext_permitted");
+            await SpliceToAppAsync(connection, original.Port);
+            return;
+        }
+
         var ports = AppPorts(snapshot);
         if (ports.Count != 1)
         {

@@ -107,6 +107,17 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
             return;
         }
 
+        await CarryAsync(connection, route, authority, explicitConnect: true);
+    }
+
+    /// <summary>
+    /// Carries a client's TCP connection to a mesh service: picks an endpoint (the next on a failed connect, up to
+    /// the retry budget), opens mesh mTLS with ALPN "istio" and splices. An explicit CONNECT is answered with HTTP
+    /// status lines; a captured connection is simply closed when no endpoint can be reached.
+    /// </summary>
+    public async Task CarryAsync(ConnectionContext connection, ServiceRoute route, string destination, bool explicitConnect)
+    {
+        var listener = explicitConnect ? Listener : TransparentOutbound.Listener;
         var sni = MeshSni.Format((int)route.Port, "", route.Hostname);
         UpstreamEndpoint? previous = null;
         for (var attempt = 0; attempt <= options.MaxRetries; attempt++)
@@ -114,7 +125,7 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
             var endpoint = route.Picker.Pick(previous);
             if (endpoint is null)
             {
-                await RespondAsync(connection, "503 Service Unavailable", "no_endpoint");
+                await FailAsync(connection, listener, explicitConnect, "503 Service Unavailable", "no_endpoint");
                 return;
             }
 
@@ -125,7 +136,7 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
             {
-                logger.LogWarning("CONNECT {Authority} to {Endpoint} failed: {Error}", authority, endpoint, e.Message);
+                logger.LogWarning("TCP to {Destination} through {Endpoint} failed: {Error}", destination, endpoint, e.Message);
                 ConnectFailures.Record(endpoint, options);
                 previous = endpoint;
                 continue;
@@ -134,8 +145,12 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
             endpoint.Succeeded();
             await using (upstream)
             {
-                await connection.Transport.Output.WriteAsync("HTTP/1.1 200 Connection Established\r\n\r\n"u8.ToArray(), CancellationToken.None);
-                metrics.Connection(Listener, "tunnelled");
+                if (explicitConnect)
+                {
+                    await connection.Transport.Output.WriteAsync("HTTP/1.1 200 Connection Established\r\n\r\n"u8.ToArray(), CancellationToken.None);
+                }
+
+                metrics.Connection(listener, "tunnelled");
                 endpoint.RequestStarted();
                 try
                 {
@@ -151,7 +166,19 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
             return;
         }
 
-        await RespondAsync(connection, "502 Bad Gateway", "upstream_connect_failed");
+        await FailAsync(connection, listener, explicitConnect, "502 Bad Gateway", "upstream_connect_failed");
+    }
+
+    private async Task FailAsync(ConnectionContext connection, string listener, bool explicitConnect, string status, string outcome)
+    {
+        if (explicitConnect)
+        {
+            await RespondAsync(connection, status, outcome);
+            return;
+        }
+
+        metrics.Connection(listener, outcome);
+        connection.Abort(new ConnectionAbortedException(outcome));
     }
 
     private async Task RespondAsync(ConnectionContext connection, string status, string outcome)

@@ -4,6 +4,7 @@ using Causeway.Core.Naming;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.LoadBalancing;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -41,7 +42,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
         var host = context.Request.Host;
         var port = (uint)(host.Port ?? 80);
         var fqdn = ServiceHostname.ToFqdn(host.Host, options.Namespace);
-        var route = fqdn is null ? null : snapshot.Find(fqdn, port);
+        var route = (fqdn is null ? null : snapshot.Find(fqdn, port)) ?? TransparentOutbound.RouteOf(context.Features.Get<IConnectionItemsFeature>());
         if (route is null)
         {
             await Reply(context, StatusCodes.Status404NotFound, $"causeway: '{host.Value}' is not a mesh service this sidecar knows\n");
