@@ -17,8 +17,11 @@ public static class LabProcesses
         return Path.GetFileNameWithoutExtension(host) == "dotnet" ? [host, dll] : [host];
     }
 
-    /// <summary>Starts <c>causeway ARGS</c> in the background; returns its pid once it is running.</summary>
-    public static async Task<int> StartAsync(IReadOnlyList<string> args, string log, string pidFile)
+    /// <summary>
+    /// Starts <c>causeway ARGS</c> in the background, run through <paramref name="wrapper"/> if given (e.g. <c>ip netns
+    /// exec POD</c>, which execs and so keeps the pid); returns its pid once it is running.
+    /// </summary>
+    public static async Task<int> StartAsync(IReadOnlyList<string> args, string log, string pidFile, IReadOnlyList<string>? wrapper = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
         Directory.CreateDirectory(Path.GetDirectoryName(pidFile)!);
@@ -31,7 +34,7 @@ public static class LabProcesses
             info.ArgumentList.Add(a);
         }
 
-        foreach (var a in Self().Concat(args))
+        foreach (var a in (wrapper ?? []).Concat(Self()).Concat(args))
         {
             info.ArgumentList.Add(a);
         }

@@ -9,12 +9,18 @@ using Causeway.Core.Security;
 namespace Causeway.Lab;
 
 /// <summary>
-/// Clusters on one machine for trying and testing: each cluster gets a loopback block 127.B.0.0/16 (control plane at
-/// 127.B.0.1, gateways and pods after it, every one keeping the real port numbers), one shared root CA, an
-/// intermediate per cluster, and background processes whose pids and logs live in the lab directory. Needs no root.
+/// Clusters on one machine for trying and testing, with one shared root CA, an intermediate per cluster, and
+/// background processes whose pids and logs live in the lab directory. Two isolations: <c>loopback</c> (no root)
+/// gives each cluster a block 127.B.0.0/16 (control plane at 127.B.0.1, gateways and pods after it, every one keeping
+/// the real port numbers) and applications use their sidecar as an HTTP proxy; <c>netns</c> (root) puts every pod,
+/// control plane and gateway in its own network namespace on its network's bridge (<see cref="NetworkFabric"/>), with
+/// transparent capture and mesh DNS in each pod, and no route between networks but through the gateways.
 /// </summary>
 public sealed class LocalLab
 {
+    public const string Loopback = "loopback";
+    public const string Netns = "netns";
+
     private readonly Lock _gate = new();
 
     private LocalLab(string directory) => Directory = directory;
@@ -33,12 +39,32 @@ public sealed class LocalLab
     public string DataDirectory(string cluster) => Path.Combine(Directory, cluster, "control-plane");
 
     /// <summary>Creates a cluster and starts its control plane; the mesh root is made on first use.</summary>
-    public async Task<LabCluster> CreateClusterAsync(string name, string network, string meshId, string revision)
+    public async Task<LabCluster> CreateClusterAsync(string name, string network, string meshId, string revision, string isolation = Loopback)
     {
         var state = State;
         if (state.Clusters.Any(c => c.Name == name))
         {
             throw new InvalidOperationException($"the lab already has a cluster '{name}'; remove the lab with 'causeway lab down' or pick another name");
+        }
+
+        if (isolation is not (Loopback or Netns))
+        {
+            throw new ArgumentException($"isolation '{isolation}' is not known; use {Loopback} or {Netns}");
+        }
+
+        if (state.Clusters.Count > 0 && state.Isolation != isolation)
+        {
+            throw new InvalidOperationException($"the lab in {Directory} runs with isolation {state.Isolation}; every cluster of a lab shares it (remove the lab with 'causeway lab down', or use another --lab-dir)");
+        }
+
+        if (isolation == Netns && NetworkFabric.Unavailable() is { } why)
+        {
+            throw new InvalidOperationException(why);
+        }
+
+        if (!Slug(name).Equals(name, StringComparison.Ordinal) || !Slug(network).Equals(network, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"cluster '{name}' and network '{network}' must be lower-case letters, digits and '-' (they name namespaces and files)");
         }
 
         if (!File.Exists(Path.Combine(RootDirectory, CaDirectory.RootKey)))
@@ -58,6 +84,11 @@ public sealed class LocalLab
         var dataDir = DataDirectory(name);
         var endpoints = Path.Combine(dataDir, "control-plane.json");
         System.IO.Directory.CreateDirectory(dataDir);
+        if (isolation == Netns)
+        {
+            return await CreateNetnsClusterAsync(name, network, meshId, revision, caDir, dataDir, endpoints);
+        }
+
         var tried = new HashSet<int>();
         while (true)
         {
@@ -100,6 +131,128 @@ public sealed class LocalLab
         }
     }
 
+    private async Task<LabCluster> CreateNetnsClusterAsync(string name, string network, string meshId, string revision, string caDir, string dataDir, string endpoints)
+    {
+        var fabric = await EnsureFabricAsync();
+        var net = await EnsureNetworkAsync(fabric, network);
+        var ns = $"{fabric}-{name}-istiod";
+        var address = NextNetworkAddress(network);
+        var publicAddress = NextPublicAddress();
+        var veth = NextVeth();
+        Record(s => s.Namespaces.Add(ns));
+        // A leg on its own network for its proxies, and one on the public segment for the other control planes.
+        await NetworkFabric.AddHostAsync(fabric + "-fabric", ns, [(NetworkFabric.Bridge(net.Index), address), ("pub", publicAddress)], veth, routes: []);
+        var cluster = new LabCluster { Name = name, Network = network, MeshId = meshId, Revision = revision, Block = 0, Address = address, PublicAddress = publicAddress, Netns = ns };
+        File.Delete(endpoints);
+        var log = Log(name, "control-plane");
+        var pid = await LabProcesses.StartAsync(
+            ["control-plane", "--cluster", name, "--network", network, "--mesh-id", meshId, "--revision", revision, "--data-dir", dataDir, "--ca-dir", caDir, "--listen", "0.0.0.0"],
+            log, Pid(name, "control-plane"), NetworkFabric.Enter(ns));
+        Record(s =>
+        {
+            s.Clusters.Add(cluster);
+            s.Processes.Add(new LabProcess { Cluster = name, Role = "control-plane", Name = "istiod-" + revision, Namespace = "istio-system", Address = publicAddress, Netns = ns, Pid = pid, Log = log });
+        });
+        await WaitAsync(() => File.Exists(endpoints), pid, log, "the control plane to start");
+        return cluster;
+    }
+
+    private async Task<string> EnsureFabricAsync()
+    {
+        if (State.FabricId is { } existing)
+        {
+            return existing;
+        }
+
+        var id = "cw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        Record(s =>
+        {
+            s.Isolation = Netns;
+            s.FabricId = id;
+            s.Namespaces.Add(id + "-fabric");
+        });
+        await NetworkFabric.CreateFabricAsync(id + "-fabric");
+        return id;
+    }
+
+    private async Task<LabNetwork> EnsureNetworkAsync(string fabric, string name)
+    {
+        if (State.Networks.FirstOrDefault(n => n.Name == name) is { } existing)
+        {
+            return existing;
+        }
+
+        var network = new LabNetwork { Name = name, Index = State.Networks.Count + 1 };
+        if (network.Index > 250)
+        {
+            throw new InvalidOperationException("the lab has 250 networks already");
+        }
+
+        var router = $"{fabric}-{name}-router";
+        var publicAddress = NextPublicAddress();
+        var veth = NextVeth();
+        Record(s =>
+        {
+            s.Networks.Add(network);
+            s.Namespaces.Add(router);
+        });
+        await NetworkFabric.CreateNetworkAsync(fabric + "-fabric", network.Index, router, veth, publicAddress);
+        return network;
+    }
+
+    private string NextNetworkAddress(string network)
+    {
+        var address = "";
+        Record(s =>
+        {
+            var n = s.Networks.Single(x => x.Name == network);
+            if (n.NextHost > 254)
+            {
+                throw new InvalidOperationException($"network {network} has no address left in {NetworkFabric.NetworkPrefix(n.Index)}.0/24");
+            }
+
+            address = $"{NetworkFabric.NetworkPrefix(n.Index)}.{n.NextHost++}";
+        });
+        return address;
+    }
+
+    private string NextPublicAddress()
+    {
+        var address = "";
+        Record(s =>
+        {
+            if (s.NextPublicHost > 254)
+            {
+                throw new InvalidOperationException($"the public segment {NetworkFabric.PublicPrefix}.0/24 has no address left");
+            }
+
+            address = $"{NetworkFabric.PublicPrefix}.{s.NextPublicHost++}";
+        });
+        return address;
+    }
+
+    /// <summary>A prefix for a namespace's veths in the fabric, unique there and short enough for IFNAMSIZ.</summary>
+    private string NextVeth()
+    {
+        var prefix = "";
+        Record(s => prefix = $"v{s.NextVeth++}-");
+        return prefix;
+    }
+
+    private static string Slug(string name) => new([.. name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]);
+
+    /// <summary>An HTTP client that reaches lab addresses: from inside <paramref name="netns"/> when the process runs in one.</summary>
+    public static HttpClient Http(string? netns, TimeSpan timeout)
+    {
+        var handler = new SocketsHttpHandler { UseProxy = false };
+        if (netns is not null)
+        {
+            handler.ConnectCallback = Core.Networking.NetworkNamespace.HttpConnector(netns);
+        }
+
+        return new HttpClient(handler) { Timeout = timeout };
+    }
+
     /// <summary>Starts an east-west gateway for the cluster's network and registers it as that network's gateway (what installing the IstioOperator does).</summary>
     public async Task<LabProcess> InstallGatewayAsync(string clusterName, string network, IReadOnlyDictionary<string, string> labels)
     {
@@ -115,7 +268,25 @@ public sealed class LocalLab
             throw new InvalidOperationException($"cluster {clusterName} already has an east-west gateway");
         }
 
-        var address = NextAddress(clusterName);
+        string address;
+        string? netns = null;
+        if (cluster.Netns is null)
+        {
+            address = NextAddress(clusterName);
+        }
+        else
+        {
+            // Remote sidecars dial the gateway's public address; it reaches its own pods on the network leg.
+            var state = State;
+            var net = state.Networks.Single(n => n.Name == cluster.Network);
+            var inside = NextNetworkAddress(cluster.Network);
+            address = NextPublicAddress();
+            netns = $"{state.FabricId}-{cluster.Name}-eastwest";
+            var veth = NextVeth();
+            Record(s => s.Namespaces.Add(netns));
+            await NetworkFabric.AddHostAsync(state.FabricId + "-fabric", netns, [(NetworkFabric.Bridge(net.Index), inside), ("pub", address)], veth, routes: []);
+        }
+
         using var admin = Admin(cluster);
         var labelYaml = string.Join(", ", labels.Select(l => $"{l.Key}: \"{l.Value}\""));
         await ApplyAsync(admin, $$"""
@@ -139,7 +310,7 @@ public sealed class LocalLab
               labels: { {{labelYaml}} }
               serviceAccount: istio-eastwestgateway
             """);
-        var process = await StartProxyAsync(cluster, admin, "gateway", name, "istio-system", "istio-eastwestgateway", address, labels);
+        var process = await StartProxyAsync(cluster, admin, "gateway", name, "istio-system", "istio-eastwestgateway", address, labels, netns);
         return process;
     }
 
@@ -153,15 +324,33 @@ public sealed class LocalLab
             pod = $"sleep-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
         }
 
-        var address = NextAddress(clusterName);
+        string address;
+        string? netns = null;
+        if (cluster.Netns is null)
+        {
+            address = NextAddress(clusterName);
+        }
+        else
+        {
+            var state = State;
+            var net = state.Networks.Single(n => n.Name == cluster.Network);
+            address = NextNetworkAddress(cluster.Network);
+            netns = $"{state.FabricId}-{cluster.Name}-{pod}";
+            var veth = NextVeth();
+            Record(s => s.Namespaces.Add(netns));
+            await NetworkFabric.AddHostAsync(state.FabricId + "-fabric", netns, [(NetworkFabric.Bridge(net.Index), address)], veth, NetworkFabric.PodRoutes(net.Index));
+            await NetworkFabric.CaptureAsync(netns);
+            NetworkFabric.WriteResolvConf(netns, ns);
+        }
+
         var appArgs = app switch
         {
             "helloworld" => new[] { "sample", "helloworld", "--address", address, "--port", "5000", "--version", version, "--instance", pod },
             "sleep" => ["sample", "sleep"],
             _ => throw new ArgumentException($"unknown sample '{app}'; the lab ships helloworld and sleep"),
         };
-        var appPid = await LabProcesses.StartAsync(appArgs, Log(clusterName, pod + "-app"), Pid(clusterName, pod + "-app"));
-        Record(s => s.Processes.Add(new LabProcess { Cluster = clusterName, Role = "app", Name = pod, Namespace = ns, Address = address, Pid = appPid, Log = Log(clusterName, pod + "-app") }));
+        var appPid = await LabProcesses.StartAsync(appArgs, Log(clusterName, pod + "-app"), Pid(clusterName, pod + "-app"), netns is null ? null : NetworkFabric.Enter(netns));
+        Record(s => s.Processes.Add(new LabProcess { Cluster = clusterName, Role = "app", Name = pod, Namespace = ns, Address = address, Netns = netns, Pid = appPid, Log = Log(clusterName, pod + "-app") }));
 
         using var admin = Admin(cluster);
         var serviceAccount = app;
@@ -179,7 +368,7 @@ public sealed class LocalLab
               labels: {app: {{app}}, version: "{{version}}", security.istio.io/tlsMode: istio}
               serviceAccount: {{serviceAccount}}
             """);
-        return await StartProxyAsync(cluster, admin, "sidecar", pod, ns, serviceAccount, address, new Dictionary<string, string> { ["app"] = app, ["version"] = version });
+        return await StartProxyAsync(cluster, admin, "sidecar", pod, ns, serviceAccount, address, new Dictionary<string, string> { ["app"] = app, ["version"] = version }, netns);
     }
 
     /// <summary>The pod whose name is or starts with <paramref name="workload"/> in the namespace of the cluster.</summary>
@@ -195,7 +384,13 @@ public sealed class LocalLab
     {
         var doomed = State.Processes.Where(p => p.Cluster == clusterName && p.Namespace == ns && p.Role is "app" or "sidecar").ToList();
         await LabProcesses.StopAsync(doomed.Select(p => p.Pid), TimeSpan.FromSeconds(5));
-        Record(s => s.Processes.RemoveAll(p => doomed.Any(d => d.Pid == p.Pid)));
+        var namespaces = doomed.Select(p => p.Netns).OfType<string>().Distinct().ToList();
+        await NetworkFabric.RemoveAsync(namespaces);
+        Record(s =>
+        {
+            s.Processes.RemoveAll(p => doomed.Any(d => d.Pid == p.Pid));
+            s.Namespaces.RemoveAll(namespaces.Contains);
+        });
     }
 
     /// <summary>Stops every process of the lab and removes the lab directory. Returns the clusters it had.</summary>
@@ -203,7 +398,9 @@ public sealed class LocalLab
     {
         var state = State;
         await LabProcesses.StopAsync(state.Processes.Select(p => p.Pid), TimeSpan.FromSeconds(5));
-        foreach (var cluster in state.Clusters)
+        // Pods, gateways and routers first, the fabric (made first) last: each veth goes with its namespace.
+        await NetworkFabric.RemoveAsync(Enumerable.Reverse(state.Namespaces));
+        foreach (var cluster in state.Clusters.Where(c => c.Netns is null))
         {
             ReleaseBlock(cluster.Block);
         }
@@ -221,9 +418,9 @@ public sealed class LocalLab
 
     /// <summary>An admin connection to a lab cluster's control plane.</summary>
     public ControlPlaneConnection Admin(LabCluster cluster) =>
-        ControlPlaneConnection.Create(new Uri(cluster.Server), File.ReadAllText(Path.Combine(RootDirectory, CaDirectory.RootCert)), File.ReadAllText(Path.Combine(DataDirectory(cluster.Name), "admin-token")).Trim());
+        ControlPlaneConnection.Create(new Uri(cluster.Server), File.ReadAllText(Path.Combine(RootDirectory, CaDirectory.RootCert)), File.ReadAllText(Path.Combine(DataDirectory(cluster.Name), "admin-token")).Trim(), networkNamespace: cluster.Netns);
 
-    private async Task<LabProcess> StartProxyAsync(LabCluster cluster, ControlPlaneConnection admin, string role, string name, string ns, string serviceAccount, string address, IReadOnlyDictionary<string, string> labels)
+    private async Task<LabProcess> StartProxyAsync(LabCluster cluster, ControlPlaneConnection admin, string role, string name, string ns, string serviceAccount, string address, IReadOnlyDictionary<string, string> labels, string? netns)
     {
         var token = await admin.Registry.IssueTokenAsync(new IssueTokenRequest { Scope = "workload", Namespace = ns, ServiceAccount = serviceAccount });
         var tokenFile = Path.Combine(Directory, cluster.Name, "tokens", name);
@@ -231,10 +428,15 @@ public sealed class LocalLab
         await File.WriteAllTextAsync(tokenFile, token.Token);
         var args = new List<string>
         {
-            "proxy", "--role", role, "--control-plane", cluster.Server, "--ca-file", Path.Combine(RootDirectory, CaDirectory.RootCert), "--token-file", tokenFile,
+            "proxy", "--role", role, "--control-plane", cluster.DiscoveryServer, "--ca-file", Path.Combine(RootDirectory, CaDirectory.RootCert), "--token-file", tokenFile,
             "--workload", name, "--namespace", ns, "--service-account", serviceAccount, "--network", cluster.Network, "--cluster", cluster.Name,
-            "--revision", cluster.Revision, "--address", address,
+            "--revision", cluster.Revision, "--address", role == "gateway" && netns is not null ? "0.0.0.0" : address,
         };
+        if (role == "sidecar" && netns is not null)
+        {
+            args.Add("--capture");
+        }
+
         foreach (var (k, v) in labels)
         {
             args.Add("--label");
@@ -242,10 +444,10 @@ public sealed class LocalLab
         }
 
         var log = Log(cluster.Name, name + "-" + role);
-        var pid = await LabProcesses.StartAsync(args, log, Pid(cluster.Name, name + "-" + role));
-        var process = new LabProcess { Cluster = cluster.Name, Role = role, Name = name, Namespace = ns, Address = address, Pid = pid, Log = log };
+        var pid = await LabProcesses.StartAsync(args, log, Pid(cluster.Name, name + "-" + role), netns is null ? null : NetworkFabric.Enter(netns, asProxy: role == "sidecar"));
+        var process = new LabProcess { Cluster = cluster.Name, Role = role, Name = name, Namespace = ns, Address = address, Netns = netns, Pid = pid, Log = log };
         Record(s => s.Processes.Add(process));
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = Http(netns, TimeSpan.FromSeconds(2));
         await WaitAsync(() => http.GetAsync($"http://{address}:15021/healthz/ready").Result.IsSuccessStatusCode, pid, log, $"{role} {name} to be ready");
         return process;
     }

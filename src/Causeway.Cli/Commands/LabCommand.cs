@@ -10,9 +10,15 @@ public static class LabCommand
 {
     public static readonly Option<string?> LabDir = new("--lab-dir") { Description = $"The lab's directory (default {LocalLab.DefaultDirectory} or $CAUSEWAY_LAB)." };
 
+    public static readonly Option<string> Isolation = new("--isolation")
+    {
+        Description = "loopback: pods on 127.x addresses using their sidecar as HTTP proxy (no root). netns: every pod, control plane and gateway in a network namespace on its network's bridge, with transparent capture and mesh DNS (needs root).",
+        DefaultValueFactory = _ => LocalLab.Loopback,
+    };
+
     public static Command Create()
     {
-        var lab = new Command("lab", "Run clusters on this machine: control planes, gateways and pods as background processes, each pod on its own 127.x.y.z address.");
+        var lab = new Command("lab", "Run clusters on this machine: control planes, gateways and pods as background processes, each pod on its own 127.x.y.z address or (--isolation netns) in its own network namespace.");
         lab.Subcommands.Add(CreateCluster());
         lab.Subcommands.Add(Deploy());
         lab.Subcommands.Add(Status());
@@ -26,11 +32,11 @@ public static class LabCommand
         var network = new Option<string>("--network") { Description = "The cluster's network.", Required = true };
         var mesh = new Option<string>("--mesh-id") { Description = "The mesh ID.", DefaultValueFactory = _ => "proj-1234" };
         var revision = new Option<string>("--revision") { Description = "The control plane's revision.", DefaultValueFactory = _ => "default" };
-        var command = new Command("create", "Create a cluster: its intermediate CA (from the lab's root), its control plane, and a context of the same name.") { name, network, mesh, revision, LabDir };
+        var command = new Command("create", "Create a cluster: its intermediate CA (from the lab's root), its control plane, and a context of the same name.") { name, network, mesh, revision, Isolation, LabDir };
         command.SetAction(parse => CommandRunner.RunAsync(async () =>
         {
             var lab = LocalLab.Open(parse.GetValue(LabDir));
-            var cluster = await lab.CreateClusterAsync(parse.GetValue(name)!, parse.GetValue(network)!, parse.GetValue(mesh)!, parse.GetValue(revision)!);
+            var cluster = await lab.CreateClusterAsync(parse.GetValue(name)!, parse.GetValue(network)!, parse.GetValue(mesh)!, parse.GetValue(revision)!, parse.GetValue(Isolation)!);
             AddContext(lab, cluster.Name);
             Console.WriteLine($"cluster {cluster.Name} created: network {cluster.Network}, control plane {cluster.Server} (revision {cluster.Revision}), context \"{cluster.Name}\"");
             return ExitCodes.Ok;
@@ -98,7 +104,14 @@ public static class LabCommand
     public static void AddContext(LocalLab lab, string cluster)
     {
         var config = CausewayConfig.Load();
-        config.Upsert(ConfigCommand.FromDataDirectory(cluster, lab.DataDirectory(cluster), lab.Directory));
+        var entry = ConfigCommand.FromDataDirectory(cluster, lab.DataDirectory(cluster), lab.Directory);
+        if (lab.Cluster(cluster) is { Netns: { } netns } c)
+        {
+            // The control plane listens on every address of its namespace; the CLI dials its public one from inside.
+            entry = entry with { Server = c.Server, Monitoring = c.Monitoring, Netns = netns };
+        }
+
+        config.Upsert(entry);
         config.Save();
     }
 

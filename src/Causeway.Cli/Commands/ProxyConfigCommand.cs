@@ -14,10 +14,10 @@ public static class ProxyConfigCommand
         var endpoints = new Command("endpoints", "Every endpoint the proxy may send to: address, health, weight, and whether it stands for a remote network's gateway.") { pod, ns, admin };
         endpoints.SetAction(parse => CommandRunner.RunAsync(async () =>
         {
-            var address = parse.GetValue(admin) ?? (parse.GetValue(pod) is { } p
+            var (address, netns) = parse.GetValue(admin) is { } given ? (given, null) : (parse.GetValue(pod) is { } p
                 ? LabPodAdmin(parse.GetValue(CommandRunner.Context), parse.GetValue(ns)!, p)
                 : throw new ArgumentException("name a lab pod, or give --admin HOST:15000"));
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            using var http = Lab.LocalLab.Http(netns, TimeSpan.FromSeconds(5));
             string text;
             try
             {
@@ -46,9 +46,10 @@ public static class ProxyConfigCommand
         return command;
     }
 
-    private static string LabPodAdmin(string? context, string ns, string pod)
+    private static (string Address, string? Netns) LabPodAdmin(string? context, string ns, string pod)
     {
         var (lab, cluster) = LabCommand.Resolve(context);
-        return $"{lab.FindPod(cluster, ns, pod).Address}:15000";
+        var found = lab.FindPod(cluster, ns, pod);
+        return ($"{found.Address}:15000", found.Netns);
     }
 }

@@ -85,6 +85,9 @@ public sealed record ContextEntry
 
     public required string TokenFile { get; init; }
 
+    /// <summary>The network namespace to connect from (a netns lab cluster's control plane namespace).</summary>
+    public string? Netns { get; init; }
+
     /// <summary>The lab directory when the lab made this cluster.</summary>
     public string? LabDirectory { get; init; }
 }

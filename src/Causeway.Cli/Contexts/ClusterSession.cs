@@ -30,7 +30,7 @@ public sealed class ClusterSession : IDisposable
         }
 
         var root = File.ReadAllText(context.CaFile);
-        return new ClusterSession(context, ControlPlaneConnection.Create(new Uri(context.Server), root, File.ReadAllText(context.TokenFile).Trim()), root);
+        return new ClusterSession(context, ControlPlaneConnection.Create(new Uri(context.Server), root, File.ReadAllText(context.TokenFile).Trim(), networkNamespace: context.Netns), root);
     }
 
     /// <summary>Runs a call, turning an unreachable control plane into a clear message.</summary>
@@ -54,7 +54,8 @@ public sealed class ClusterSession : IDisposable
             throw new InvalidOperationException($"context '{Context.Name}' has no monitoring address; recreate it with --data-dir");
         }
 
-        using var http = new HttpClient { BaseAddress = new Uri(Context.Monitoring), Timeout = TimeSpan.FromSeconds(10) };
+        using var http = Lab.LocalLab.Http(Context.Netns, TimeSpan.FromSeconds(10));
+        http.BaseAddress = new Uri(Context.Monitoring);
         try
         {
             return await http.GetFromJsonAsync<JsonElement>(path);
