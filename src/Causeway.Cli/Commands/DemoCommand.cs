@@ -20,12 +20,13 @@ public static partial class DemoCommand
     private const string Revision = "asm-1134-4";
     private const int KeepAliveRequests = 20;
     private const int NewConnectionRequests = 10;
+    private const string HelloUrl = "http://helloworld.sample:5000/hello";
 
     public static Command Create()
     {
         var keep = new Option<bool>("--keep") { Description = "Leave the lab running at the end (its contexts stay usable), instead of the seed's cleanup." };
-        var command = new Command("demo", "Run the seed's whole workflow (two clusters on two networks, east-west gateways, HelloWorld v1/v2, Sleep) in a fresh local lab, then clean up.") { keep };
-        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(keep), cancellationToken));
+        var command = new Command("demo", "Run the seed's whole workflow (two clusters on two networks, east-west gateways, HelloWorld v1/v2, Sleep) in a fresh local lab, then clean up.") { keep, LabCommand.Isolation };
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(keep), parse.GetValue(LabCommand.Isolation)!, cancellationToken));
         return command;
     }
 
@@ -49,8 +50,13 @@ public static partial class DemoCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(bool keep, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(bool keep, string isolation, CancellationToken cancellationToken)
     {
+        if (isolation == LocalLab.Netns && NetworkFabric.Unavailable() is { } why)
+        {
+            return CommandRunner.Fail(why);
+        }
+
         var home = Directory.CreateTempSubdirectory("causeway-demo-").FullName;
         var lab = Path.Combine(home, "lab");
         // The demo's contexts and lab are its own: the user's config is left alone.
@@ -59,13 +65,13 @@ public static partial class DemoCommand
         var samples = Path.Combine(AppContext.BaseDirectory, "samples");
         var total = Stopwatch.StartNew();
         Console.WriteLine($"Causeway demo — the ASM 1.13 guide \"设置多云或混合网格\" (Set up a multi-cloud or hybrid mesh), step by step, in a local lab at {lab}");
-        Console.WriteLine($"MESH_ID={MeshId}  NETWORK_1=network1  NETWORK_2=network2  REVISION={Revision}");
+        Console.WriteLine($"MESH_ID={MeshId}  NETWORK_1=network1  NETWORK_2=network2  REVISION={Revision}  isolation: {(isolation == LocalLab.Netns ? "network namespaces (each pod, gateway and control plane in its own; capture and mesh DNS in pods)" : "loopback (pods on 127.x addresses; Sleep's curl uses its sidecar as http_proxy)")}");
         var passed = false;
         try
         {
             await Step(1, "设置环境变量和占位符 / Create the clusters (one control plane each, one shared root CA)",
-                ["lab", "create", "cluster1", "--network", "network1", "--mesh-id", MeshId, "--revision", Revision],
-                ["lab", "create", "cluster2", "--network", "network2", "--mesh-id", MeshId, "--revision", Revision]);
+                ["lab", "create", "cluster1", "--network", "network1", "--mesh-id", MeshId, "--revision", Revision, "--isolation", isolation],
+                ["lab", "create", "cluster2", "--network", "network2", "--mesh-id", MeshId, "--revision", Revision, "--isolation", isolation]);
             await Step(2, "安装东-西网关 / Install the east-west gateways",
                 Pipe(["gen-eastwest-gateway", "--mesh", MeshId, "--network", "network1", "--revision", Revision], ["install", "--context", "cluster1", "-y", "-f", "-"]),
                 Pipe(["gen-eastwest-gateway", "--mesh", MeshId, "--network", "network2", "--revision", Revision], ["install", "--context", "cluster2", "-y", "-f", "-"]));
@@ -167,26 +173,22 @@ public static partial class DemoCommand
         var mtlsBefore = await SumAsync(remoteServers, FromSleep());
         int v1 = 0, v2 = 0, failed = 0;
         var sample = new List<string>();
-        using (var keepAlive = Client(sleep.Address))
+        foreach (var reply in await CallAsync(sleep, KeepAliveRequests))
         {
-            for (var i = 0; i < KeepAliveRequests; i++)
-            {
-                Count(await Get(keepAlive));
-            }
+            Count(reply);
         }
 
         var keepAliveSplit = (v1, v2);
         for (var i = 0; i < NewConnectionRequests; i++)
         {
-            using var fresh = Client(sleep.Address);
-            Count(await Get(fresh));
+            Count((await CallAsync(sleep, 1))[0]);
         }
 
         var newConnectionSplit = (v1 - keepAliveSplit.v1, v2 - keepAliveSplit.v2);
 
         var crossed = await SumAsync(remoteGateways, Forwarded()) > before;
         var mtls = await SumAsync(remoteServers, FromSleep()) - mtlsBefore;
-        using var admin = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var admin = LocalLab.Http(sleep.Netns, TimeSpan.FromSeconds(5));
         var clusters = await admin.GetStringAsync($"http://{sleep.Address}:15000/clusters");
         // Any helloworld endpoint on another network that is not a gateway would mean a reply could bypass one.
         var remoteDirect = clusters.Split('\n').Where(l => l.Contains("helloworld.sample.svc.cluster.local", StringComparison.Ordinal) && l.Contains("::network::", StringComparison.Ordinal) && !l.EndsWith("::network::" + network, StringComparison.Ordinal))
@@ -225,7 +227,7 @@ public static partial class DemoCommand
         while (watch.Elapsed < TimeSpan.FromSeconds(10))
         {
             var sent = watch.Elapsed;
-            var reply = await Get(client);
+            var reply = sleep.Netns is null ? await Get(client) : (await CallAsync(sleep, 1))[0];
             consecutiveV1 = reply.Contains("version: v1", StringComparison.Ordinal) ? consecutiveV1 + 1 : 0;
             if (consecutiveV1 == 1)
             {
@@ -242,13 +244,52 @@ public static partial class DemoCommand
         return null;
     }
 
+    /// <summary>
+    /// <paramref name="count"/> calls to helloworld from the Sleep pod on one connection. In a netns lab this is the
+    /// seed's plain <c>curl</c> inside the pod's namespace (one curl, several URLs, so it keeps the connection), with
+    /// no proxy setting: capture and mesh DNS carry it. In the loopback lab, an HTTP client with the sidecar as proxy.
+    /// </summary>
+    private static async Task<List<string>> CallAsync(LabProcess sleep, int count)
+    {
+        var replies = new List<string>();
+        if (sleep.Netns is null)
+        {
+            using var client = Client(sleep.Address);
+            for (var i = 0; i < count; i++)
+            {
+                replies.Add(await Get(client));
+            }
+
+            return replies;
+        }
+
+        string[] command = [.. NetworkFabric.Enter(sleep.Netns), "curl", "-sS", "-m", "10", .. Enumerable.Repeat(HelloUrl, count)];
+        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in command.Skip(1))
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var curl = Process.Start(info)!;
+        var stderr = curl.StandardError.ReadToEndAsync();
+        var stdout = await curl.StandardOutput.ReadToEndAsync();
+        await curl.WaitForExitAsync();
+        replies.AddRange(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        while (replies.Count < count)
+        {
+            replies.Add("error: curl exited " + curl.ExitCode + ": " + (await stderr).Trim());
+        }
+
+        return replies;
+    }
+
     private static HttpClient Client(string sleepAddress) => new(new SocketsHttpHandler { Proxy = new WebProxy($"http://{sleepAddress}:15001"), UseProxy = true }) { Timeout = TimeSpan.FromSeconds(10) };
 
     private static async Task<string> Get(HttpClient client)
     {
         try
         {
-            return await client.GetStringAsync("http://helloworld.sample:5000/hello");
+            return await client.GetStringAsync(HelloUrl);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
@@ -260,9 +301,9 @@ public static partial class DemoCommand
     private static async Task<long> SumAsync(List<LabProcess> proxies, Regex series)
     {
         long total = 0;
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         foreach (var proxy in proxies)
         {
+            using var http = LocalLab.Http(proxy.Netns, TimeSpan.FromSeconds(5));
             foreach (Match m in series.Matches(await http.GetStringAsync($"http://{proxy.Address}:15000/stats/prometheus")))
             {
                 total += long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
@@ -332,7 +373,7 @@ public static partial class DemoCommand
         {
             var (lab, cluster) = LabCommand.Resolve(name);
             var sleep = lab.FindPod(cluster, "sample", "sleep");
-            using var admin = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            using var admin = LocalLab.Http(sleep.Netns, TimeSpan.FromSeconds(5));
             while (DateTime.UtcNow < deadline && (await admin.GetStringAsync($"http://{sleep.Address}:15000/clusters")).Split('\n').Count(l => l.StartsWith("outbound|5000||helloworld.sample.svc.cluster.local::", StringComparison.Ordinal) && l.Contains("::weight::", StringComparison.Ordinal)) < 2)
             {
                 await Task.Delay(100);
