@@ -6,15 +6,27 @@ using Xunit.Abstractions;
 namespace Causeway.Cli.Tests.Commands;
 
 /// <summary><c>causeway demo</c> as a user runs it: the seed's workflow end to end in real processes, then nothing left behind.</summary>
+[Collection(NetnsCollection.Name)]
 public class DemoCommandTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task TheDemoShowsBothVersionsFromBothClusters_ThroughTheGateways_AndLeavesNothingBehind()
+    public Task TheDemoShowsBothVersionsFromBothClusters_ThroughTheGateways_AndLeavesNothingBehind() => RunDemoAsync("loopback");
+
+    [NetnsFact]
+    public async Task TheDemoInNetworkNamespaces_RunsTheSeedsPlainCurl_AndRemovesEveryNamespace()
+    {
+        var before = Directory.Exists("/run/netns") ? Directory.GetFiles("/run/netns").Length : 0;
+        var text = await RunDemoAsync("netns");
+        Assert.Contains("isolation: network namespaces", text, StringComparison.Ordinal);
+        Assert.Equal(before, Directory.Exists("/run/netns") ? Directory.GetFiles("/run/netns").Length : 0);
+    }
+
+    private async Task<string> RunDemoAsync(string isolation)
     {
         using var home = new TempDirectory("causeway-demo-test");
         var environment = new Dictionary<string, string> { ["CAUSEWAY_CONFIG"] = home.Combine("config.json") };
         var watch = Stopwatch.StartNew();
-        var (code, text) = await CausewayProcess.RunAsync(TimeSpan.FromMinutes(3), environment, "demo");
+        var (code, text) = await CausewayProcess.RunAsync(TimeSpan.FromMinutes(3), environment, "demo", "--isolation", isolation);
         output.WriteLine($"demo took {watch.Elapsed.TotalSeconds:0.0} s");
         output.WriteLine(text);
 
@@ -54,5 +66,6 @@ public class DemoCommandTests(ITestOutputHelper output)
                 }
             }).ToList();
         Assert.True(stray.Count == 0, "processes left behind: " + string.Join(", ", stray));
+        return text;
     }
 }
