@@ -125,6 +125,32 @@ public sealed class NetnsLabTests(ITestOutputHelper output) : IAsyncLifetime
 
         // Sleep's sidecar keeps one pooled mTLS connection through the gateway, so at least one was forwarded; v2 served
         // all three to Sleep's own SPIFFE ID, and its address is unreachable from cluster 1 but through the gateway.
+        // A TCP service: captured by its virtual address and carried as mesh TCP (ALPN istio) to the app's port.
+        var tcpService = _dir.Combine("hello-tcp.yaml");
+        await File.WriteAllTextAsync(tcpService, """
+            apiVersion: networking.istio.io/v1beta1
+            kind: ServiceEntry
+            metadata: {name: hello-tcp}
+            spec:
+              hosts: [hello-tcp.sample.svc.cluster.local]
+              ports: [{number: 7000, name: tcp, protocol: TCP, targetPort: 5000}]
+              workloadSelector: {labels: {app: helloworld}}
+            """);
+        await Ok("apply", "--context", "cluster1", "-n", "sample", "-f", tcpService);
+        var v1 = state.Processes.Single(p => p.Cluster == "cluster1" && p.Role == "sidecar" && p.Name.StartsWith("helloworld-v1-", StringComparison.Ordinal));
+        var tcpBefore = await SumAsync(v1, "causeway_connections_total{listener=\"inbound\",outcome=\"tcp\"}");
+        string? tcpReply = null;
+        await WaitForAsync(async () => (tcpReply = (await RunAsync(NetworkFabric.Enter(sleep.Netns), "curl", "-sS", "-m", "5", "http://hello-tcp:7000/hello")).Output).StartsWith("Hello version: v1", StringComparison.Ordinal), "the TCP service to answer");
+        output.WriteLine("hello-tcp:7000 → " + tcpReply!.Trim());
+        Assert.True(await SumAsync(v1, "causeway_connections_total{listener=\"inbound\",outcome=\"tcp\"}") > tcpBefore, "the TCP service did not arrive as mesh TCP");
+
+        // Plaintext to a pod address is no service's: it passes through, and the STRICT destination refuses it.
+        var refusedBefore = await SumAsync(v1, "causeway_connections_total{listener=\"inbound\",outcome=\"plaintext_refused\"}");
+        var plaintext = await RunAsync(NetworkFabric.Enter(sleep.Netns), "curl", "-sS", "-m", "5", $"http://{v1.Address}:5000/hello");
+        Assert.NotEqual(0, plaintext.Code);
+        Assert.Equal(1, await SumAsync(v1, "causeway_connections_total{listener=\"inbound\",outcome=\"plaintext_refused\"}") - refusedBefore);
+        Assert.True(await SumAsync(sleep, "causeway_connections_total{listener=\"outbound_captured\",outcome=\"passthrough\"}") >= 1);
+
         var forwarded = await SumAsync(gateway2, "causeway_connections_total{listener=\"gateway\",outcome=\"forwarded\"}") - forwardedBefore;
         Assert.True(forwarded >= 1, $"cluster 2's gateway forwarded {forwarded} connections");
         Assert.Equal(3, await SumAsync(v2, "istio_requests_total{reporter=\"destination\"", "sa/sleep\"") - servedBefore);
@@ -210,10 +236,12 @@ public sealed class NetnsLabTests(ITestOutputHelper output) : IAsyncLifetime
     private static async Task<int> RootLinksAsync() =>
         (await RunAsync([], "ip", "-o", "link", "show")).Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
 
-    private static async Task WaitForAsync(Func<bool> condition, string what)
+    private static Task WaitForAsync(Func<bool> condition, string what) => WaitForAsync(() => Task.FromResult(condition()), what);
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
+        while (!await condition())
         {
             Assert.True(DateTime.UtcNow < deadline, "timed out waiting for " + what);
             await Task.Delay(50);
