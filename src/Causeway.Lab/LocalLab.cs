@@ -135,13 +135,10 @@ public sealed class LocalLab
     {
         var fabric = await EnsureFabricAsync();
         var net = await EnsureNetworkAsync(fabric, network);
-        var ns = $"{fabric}-{name}-istiod";
-        var address = NextNetworkAddress(network);
-        var publicAddress = NextPublicAddress();
-        var veth = NextVeth();
-        Record(s => s.Namespaces.Add(ns));
+        var address = NextHostAddress(network);
+        var publicAddress = NextHostAddress(null);
         // A leg on its own network for its proxies, and one on the public segment for the other control planes.
-        await NetworkFabric.AddHostAsync(fabric + "-fabric", ns, [(NetworkFabric.Bridge(net.Index), address), ("pub", publicAddress)], veth, routes: []);
+        var ns = await AddNamespaceAsync($"{name}-istiod", [(NetworkFabric.Bridge(net.Index), address), ("pub", publicAddress)], routes: []);
         var cluster = new LabCluster { Name = name, Network = network, MeshId = meshId, Revision = revision, Block = 0, Address = address, PublicAddress = publicAddress, Netns = ns };
         File.Delete(endpoints);
         var log = Log(name, "control-plane");
@@ -189,7 +186,7 @@ public sealed class LocalLab
         }
 
         var router = $"{fabric}-{name}-router";
-        var publicAddress = NextPublicAddress();
+        var publicAddress = NextHostAddress(null);
         var veth = NextVeth();
         Record(s =>
         {
@@ -200,35 +197,34 @@ public sealed class LocalLab
         return network;
     }
 
-    private string NextNetworkAddress(string network)
+    /// <summary>The next free address of a network's segment, or of the public one when <paramref name="network"/> is null.</summary>
+    private string NextHostAddress(string? network)
     {
         var address = "";
         Record(s =>
         {
-            var n = s.Networks.Single(x => x.Name == network);
-            if (n.NextHost > 254)
+            var n = network is null ? null : s.Networks.Single(x => x.Name == network);
+            var prefix = n is null ? NetworkFabric.PublicPrefix : NetworkFabric.NetworkPrefix(n.Index);
+            var host = n is null ? s.NextPublicHost++ : n.NextHost++;
+            if (host > 254)
             {
-                throw new InvalidOperationException($"network {network} has no address left in {NetworkFabric.NetworkPrefix(n.Index)}.0/24");
+                throw new InvalidOperationException($"{prefix}.0/24 has no address left");
             }
 
-            address = $"{NetworkFabric.NetworkPrefix(n.Index)}.{n.NextHost++}";
+            address = $"{prefix}.{host}";
         });
         return address;
     }
 
-    private string NextPublicAddress()
+    /// <summary>Creates the lab's namespace <c>FABRIC-NAME</c> with the given legs, recorded first so 'lab down' removes it whatever happens.</summary>
+    private async Task<string> AddNamespaceAsync(string name, IReadOnlyList<(string Bridge, string Address)> legs, IReadOnlyList<string[]> routes)
     {
-        var address = "";
-        Record(s =>
-        {
-            if (s.NextPublicHost > 254)
-            {
-                throw new InvalidOperationException($"the public segment {NetworkFabric.PublicPrefix}.0/24 has no address left");
-            }
-
-            address = $"{NetworkFabric.PublicPrefix}.{s.NextPublicHost++}";
-        });
-        return address;
+        var fabric = State.FabricId!;
+        var ns = $"{fabric}-{name}";
+        var veth = NextVeth();
+        Record(s => s.Namespaces.Add(ns));
+        await NetworkFabric.AddHostAsync(fabric + "-fabric", ns, legs, veth, routes);
+        return ns;
     }
 
     /// <summary>A prefix for a namespace's veths in the fabric, unique there and short enough for IFNAMSIZ.</summary>
@@ -277,14 +273,10 @@ public sealed class LocalLab
         else
         {
             // Remote sidecars dial the gateway's public address; it reaches its own pods on the network leg.
-            var state = State;
-            var net = state.Networks.Single(n => n.Name == cluster.Network);
-            var inside = NextNetworkAddress(cluster.Network);
-            address = NextPublicAddress();
-            netns = $"{state.FabricId}-{cluster.Name}-eastwest";
-            var veth = NextVeth();
-            Record(s => s.Namespaces.Add(netns));
-            await NetworkFabric.AddHostAsync(state.FabricId + "-fabric", netns, [(NetworkFabric.Bridge(net.Index), inside), ("pub", address)], veth, routes: []);
+            var net = State.Networks.Single(n => n.Name == cluster.Network);
+            var inside = NextHostAddress(cluster.Network);
+            address = NextHostAddress(null);
+            netns = await AddNamespaceAsync($"{cluster.Name}-eastwest", [(NetworkFabric.Bridge(net.Index), inside), ("pub", address)], routes: []);
         }
 
         using var admin = Admin(cluster);
@@ -332,13 +324,9 @@ public sealed class LocalLab
         }
         else
         {
-            var state = State;
-            var net = state.Networks.Single(n => n.Name == cluster.Network);
-            address = NextNetworkAddress(cluster.Network);
-            netns = $"{state.FabricId}-{cluster.Name}-{pod}";
-            var veth = NextVeth();
-            Record(s => s.Namespaces.Add(netns));
-            await NetworkFabric.AddHostAsync(state.FabricId + "-fabric", netns, [(NetworkFabric.Bridge(net.Index), address)], veth, NetworkFabric.PodRoutes(net.Index));
+            var net = State.Networks.Single(n => n.Name == cluster.Network);
+            address = NextHostAddress(cluster.Network);
+            netns = await AddNamespaceAsync($"{cluster.Name}-{pod}", [(NetworkFabric.Bridge(net.Index), address)], NetworkFabric.PodRoutes(net.Index));
             await NetworkFabric.CaptureAsync(netns);
             NetworkFabric.WriteResolvConf(netns, ns);
         }
