@@ -71,6 +71,22 @@ public static class LabProcesses
         }
     }
 
+    /// <summary>
+    /// True while <paramref name="pid"/> exists and is not a zombie, whatever it runs: a process starting through
+    /// <c>ip netns exec</c> and <c>setpriv</c> passes through several execs, during which its command line can be empty.
+    /// </summary>
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            return !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Stops the processes: SIGTERM to all, then SIGKILL to any still running after <paramref name="grace"/>.</summary>
     public static async Task StopAsync(IEnumerable<int> pids, TimeSpan grace)
     {

@@ -554,10 +554,11 @@ public sealed class LocalLab
             {
             }
 
-            if (!LabProcesses.IsRunning(pid) || DateTime.UtcNow > deadline)
+            var exited = !LabProcesses.IsAlive(pid);
+            if (exited || DateTime.UtcNow > deadline)
             {
                 var tail = File.Exists(log) ? string.Join('\n', File.ReadAllLines(log).TakeLast(15)) : "(no log)";
-                throw new InvalidOperationException($"timed out waiting for {what} (pid {pid}); the end of {log}:\n{tail}");
+                throw new InvalidOperationException($"{(exited ? "the process exited" : "timed out")} waiting for {what} (pid {pid}); the end of {log}:\n{tail}");
             }
 
             await Task.Delay(100);
