@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using Causeway.ControlPlane;
 
 namespace Causeway.Cli.Commands;
@@ -54,12 +53,7 @@ public static class ControlPlaneCommand
             DebounceAfter = TimeSpan.FromMilliseconds(parse.GetValue(DebounceMs)),
         };
 
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
+        using var stop = new TerminationSignal(cancellationToken);
         ControlPlaneServer server;
         try
         {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net;
-using System.Runtime.InteropServices;
 using Causeway.Api.V1;
 using Causeway.Proxy;
 
@@ -111,12 +110,7 @@ public static class ProxyCommand
             return CommandRunner.Fail(e.Message);
         }
 
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
+        using var stop = new TerminationSignal(cancellationToken);
         ProxyServer server;
         try
         {

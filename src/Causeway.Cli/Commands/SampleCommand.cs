@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net;
-using System.Runtime.InteropServices;
 using Causeway.Samples;
 
 namespace Causeway.Cli.Commands;
@@ -41,12 +40,7 @@ public static class SampleCommand
 
     private static async Task WaitForStopAsync(CancellationToken cancellationToken)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            stop.Cancel();
-        });
+        using var stop = new TerminationSignal(cancellationToken);
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token);
