@@ -180,19 +180,20 @@ public sealed class DnsProxy(ProxyOptions options, ProxyConfigHolder config, Pro
         var prefix = new byte[2];
         var reply = new byte[2 + MaxUdpMessage];
         var buffer = ArrayPool<byte>.Shared.Rent(ushort.MaxValue);
+        await using var stream = new NetworkStream(client, ownsSocket: false);
         try
         {
             while (true)
             {
                 using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
                 idle.CancelAfter(TimeSpan.FromSeconds(10));
-                if (!await ReadExactlyAsync(client, prefix, idle.Token))
+                if (await stream.ReadAtLeastAsync(prefix, prefix.Length, throwOnEndOfStream: false, idle.Token) < prefix.Length)
                 {
                     return;
                 }
 
                 var length = BinaryPrimitives.ReadUInt16BigEndian(prefix);
-                if (!await ReadExactlyAsync(client, buffer.AsMemory(0, length), idle.Token))
+                if (await stream.ReadAtLeastAsync(buffer.AsMemory(0, length), length, throwOnEndOfStream: false, idle.Token) < length)
                 {
                     return;
                 }
@@ -222,33 +223,16 @@ public sealed class DnsProxy(ProxyOptions options, ProxyConfigHolder config, Pro
                     answer = reply.AsMemory(0, 2 + written);
                 }
 
-                await client.SendAsync(answer, SocketFlags.None, idle.Token);
+                await stream.WriteAsync(answer, idle.Token);
             }
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-    }
-
-    private static async Task<bool> ReadExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        var read = 0;
-        while (read < buffer.Length)
-        {
-            var n = await socket.ReceiveAsync(buffer[read..], SocketFlags.None, cancellationToken);
-            if (n == 0)
-            {
-                return false;
-            }
-
-            read += n;
-        }
-
-        return true;
     }
 
     /// <summary>Asks the upstream resolver over UDP; null (the client retries) when it does not answer in time.</summary>
