@@ -32,7 +32,7 @@ public static class NetworkFabric
 
         foreach (var tool in new[] { "ip", "iptables-restore", "setpriv" })
         {
-            if (!OnPath(tool))
+            if (!IsInstalled(tool))
             {
                 return $"'{tool}' is not installed; install it (apt-get install iproute2 iptables util-linux) or use the loopback lab";
             }
@@ -180,7 +180,20 @@ public static class NetworkFabric
 
     public static Task<string> RunAsync(params string[] command) => RunAsync(command, null);
 
+    /// <summary>Runs a command to its end; throws with its standard error when it fails.</summary>
     public static async Task<string> RunAsync(string[] command, string? input)
+    {
+        var (code, output, error) = await RunUncheckedAsync(command, input);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"'{string.Join(' ', command)}' failed ({code}): {error.Trim()}");
+        }
+
+        return output;
+    }
+
+    /// <summary>Runs a command to its end and returns its exit code, standard output and standard error, whatever they are.</summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunUncheckedAsync(IReadOnlyList<string> command, string? input = null)
     {
         var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
         foreach (var a in command.Skip(1))
@@ -198,14 +211,10 @@ public static class NetworkFabric
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"'{string.Join(' ', command)}' failed ({process.ExitCode}): {(await stderr).Trim()}");
-        }
-
-        return await stdout;
+        return (process.ExitCode, await stdout, await stderr);
     }
 
-    private static bool OnPath(string tool) =>
+    /// <summary>True when <paramref name="tool"/> is on the PATH (or in /usr/sbin and /sbin, which a non-login root shell may lack).</summary>
+    public static bool IsInstalled(string tool) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':').Append("/usr/sbin").Append("/sbin").Any(d => File.Exists(Path.Combine(d, tool)));
 }

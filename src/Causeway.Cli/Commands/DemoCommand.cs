@@ -263,21 +263,11 @@ public static partial class DemoCommand
             return replies;
         }
 
-        string[] command = [.. NetworkFabric.Enter(sleep.Netns), "curl", "-sS", "-m", "10", .. Enumerable.Repeat(HelloUrl, count)];
-        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in command.Skip(1))
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var curl = Process.Start(info)!;
-        var stderr = curl.StandardError.ReadToEndAsync();
-        var stdout = await curl.StandardOutput.ReadToEndAsync();
-        await curl.WaitForExitAsync();
+        var (code, stdout, stderr) = await NetworkFabric.RunUncheckedAsync([.. NetworkFabric.Enter(sleep.Netns), "curl", "-sS", "-m", "10", .. Enumerable.Repeat(HelloUrl, count)]);
         replies.AddRange(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         while (replies.Count < count)
         {
-            replies.Add("error: curl exited " + curl.ExitCode + ": " + (await stderr).Trim());
+            replies.Add("error: curl exited " + code + ": " + stderr.Trim());
         }
 
         return replies;

@@ -11,11 +11,11 @@ public sealed class NetnsFactAttribute : FactAttribute
         {
             Skip = why;
         }
-        else if (!File.Exists("/usr/bin/tcpdump") && !File.Exists("/usr/sbin/tcpdump"))
+        else if (!NetworkFabric.IsInstalled("tcpdump"))
         {
             Skip = "tcpdump is not installed (apt-get install tcpdump; .ci/run installs it): the test captures the public segment";
         }
-        else if (!File.Exists("/usr/bin/curl"))
+        else if (!NetworkFabric.IsInstalled("curl"))
         {
             Skip = "curl is not installed (apt-get install curl): the test runs the seed's curl inside the Sleep pod";
         }

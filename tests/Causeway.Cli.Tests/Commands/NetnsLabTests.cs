@@ -216,18 +216,8 @@ public sealed class NetnsLabTests(ITestOutputHelper output) : IAsyncLifetime
 
     private static async Task<(int Code, string Output)> RunAsync(IReadOnlyList<string> prefix, params string[] command)
     {
-        string[] all = [.. prefix, .. command];
-        var info = new ProcessStartInfo(all[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in all.Skip(1))
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, stdout + await stderr);
+        var (code, stdout, stderr) = await NetworkFabric.RunUncheckedAsync([.. prefix, .. command]);
+        return (code, stdout + stderr);
     }
 
     private static async Task<List<string>> NamespacesAsync() =>
