@@ -3,10 +3,14 @@ using System.Net;
 
 namespace Causeway.Cli.Tests.Commands;
 
-/// <summary>The TCP segments with payload in a classic pcap file of Ethernet frames (what tcpdump -w writes).</summary>
+/// <summary>The TCP segments in a classic pcap file of Ethernet frames (what tcpdump -w writes), with their flags and payload.</summary>
 public static class PcapTcpSegments
 {
-    public sealed record Segment(IPEndPoint Source, IPEndPoint Destination, byte[] Payload);
+    public sealed record Segment(IPEndPoint Source, IPEndPoint Destination, byte Flags, byte[] Payload)
+    {
+        /// <summary>A SYN without ACK: the client opening the connection.</summary>
+        public bool IsOpening => (Flags & 0x12) == 0x02;
+    }
 
     public static List<Segment> Read(string path)
     {
@@ -50,15 +54,12 @@ public static class PcapTcpSegments
             }
 
             var tcp = ip[headerLength..totalLength];
-            var dataOffset = (tcp[12] >> 4) * 4;
-            if (tcp.Length <= dataOffset)
-            {
-                continue;
-            }
+            var dataOffset = Math.Min((tcp[12] >> 4) * 4, tcp.Length);
 
             segments.Add(new Segment(
                 new IPEndPoint(new IPAddress(ip.Slice(12, 4)), BinaryPrimitives.ReadUInt16BigEndian(tcp)),
                 new IPEndPoint(new IPAddress(ip.Slice(16, 4)), BinaryPrimitives.ReadUInt16BigEndian(tcp[2..])),
+                tcp[13],
                 tcp[dataOffset..].ToArray()));
         }
 
