@@ -183,7 +183,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var app = builder.Build();
         var forwarder = app.Services.GetRequiredService<IHttpForwarder>();
         var admin = new ProxyAdminEndpoints(options, config, discovery, certificates, metrics);
-        var outbound = meshClient is null ? null : new OutboundForwarder(options, config, forwarder, meshClient, targets, metrics, loggers.CreateLogger<OutboundForwarder>());
+        var outbound = meshClient is null ? null : new OutboundForwarder(options, config, forwarder, meshClient, appClient, targets, metrics, loggers.CreateLogger<OutboundForwarder>());
         var inboundForwarder = inbound is null ? null : new InboundForwarder(options, config, inbound, forwarder, appClient, metrics);
         app.Run(context =>
         {

@@ -16,6 +16,9 @@ namespace Causeway.Proxy.Configuration;
 /// </summary>
 public sealed class ProxySnapshot
 {
+    /// <summary>The endpoint label by which a workload says it has no sidecar (value <c>disabled</c>): Istio's auto mTLS then sends plaintext.</summary>
+    public const string NoSidecarLabel = "security.istio.io/tlsMode";
+
     private readonly FrozenDictionary<(string Host, uint Port), ServiceRoute> _routes;
     private readonly FrozenDictionary<(uint Address, uint Port), ServiceRoute> _byAddress;
 
@@ -106,9 +109,10 @@ public sealed class ProxySnapshot
                 for (var i = 0; i < endpoints.Length; i++)
                 {
                     var e = port.Endpoints[i];
-                    if (!known.TryGetValue((e.Address, e.Port, e.ViaGateway), out var upstream) || upstream.Weight != e.Weight)
+                    var plaintext = !e.ViaGateway && e.Labels.TryGetValue(NoSidecarLabel, out var mode) && mode == "disabled";
+                    if (!known.TryGetValue((e.Address, e.Port, e.ViaGateway), out var upstream) || upstream.Weight != e.Weight || upstream.Plaintext != plaintext)
                     {
-                        upstream = new UpstreamEndpoint(e.Address, e.Port, e.Weight, e.ViaGateway, e.Cluster, e.Network, e.WorkloadName);
+                        upstream = new UpstreamEndpoint(e.Address, e.Port, e.Weight, e.ViaGateway, e.Cluster, e.Network, e.WorkloadName, plaintext);
                         known[(e.Address, e.Port, e.ViaGateway)] = upstream;
                     }
 

@@ -1,11 +1,12 @@
 namespace Causeway.Proxy.LoadBalancing;
 
 /// <summary>
-/// One place a request can go: an application's sidecar, or a remote network's east-west gateway. Its counters
+/// One place a request can go: an application's sidecar, an application with no sidecar (plaintext, as Istio's auto
+/// mTLS does for endpoints labelled <c>security.istio.io/tlsMode=disabled</c>), or a remote network's east-west gateway. Its counters
 /// (active requests, consecutive failures, ejection) outlive configuration updates, so that a push does not forget
 /// what passive health checking learned.
 /// </summary>
-public sealed class UpstreamEndpoint(string address, uint port, uint weight, bool viaGateway, string cluster, string network, string workloadName)
+public sealed class UpstreamEndpoint(string address, uint port, uint weight, bool viaGateway, string cluster, string network, string workloadName, bool plaintext = false)
 {
     private long _active;
     private int _consecutiveFailures;
@@ -20,6 +21,12 @@ public sealed class UpstreamEndpoint(string address, uint port, uint weight, boo
     public uint Weight { get; } = weight;
 
     public bool ViaGateway { get; } = viaGateway;
+
+    /// <summary>True when the endpoint has no sidecar: requests go to the application's port as they are, without mTLS.</summary>
+    public bool Plaintext { get; } = plaintext;
+
+    /// <summary>The endpoint's plain HTTP destination prefix, made once rather than per request.</summary>
+    public string HttpPrefix { get; } = $"http://{address}:{port}";
 
     public string Cluster { get; } = cluster;
 

@@ -5,7 +5,7 @@ using Causeway.Proxy.Security;
 
 namespace Causeway.Proxy.Outbound;
 
-/// <summary>Opens mesh connections: TCP to the endpoint's sidecar or a gateway, then mTLS with the mesh SNI and ALPN.</summary>
+/// <summary>Opens mesh connections: TCP to the endpoint's sidecar or a gateway, then mTLS with the mesh SNI and ALPN; plain TCP to an endpoint with no sidecar.</summary>
 public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTargets targets)
 {
     /// <summary>SocketsHttpHandler's ConnectCallback: the request's host is an <see cref="UpstreamTargets"/> name.</summary>
@@ -17,18 +17,30 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
 
     public async Task<SslStream> ConnectAsync(UpstreamTarget target, CancellationToken cancellationToken)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = await ConnectPlaintextAsync(target.Address, target.Port, cancellationToken);
         try
         {
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            {
-                timeout.CancelAfter(options.ConnectTimeout);
-                await socket.ConnectAsync(IPAddress.Parse(target.Address), target.Port, timeout.Token);
-            }
-
             var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
             await ssl.AuthenticateAsClientAsync(tls.Client(target.Sni, target.Http), cancellationToken);
             return ssl;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A plain TCP connection within the connect timeout: to an endpoint with no sidecar, or the first step of mTLS.</summary>
+    public async Task<Socket> ConnectPlaintextAsync(string address, int port, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.ConnectTimeout);
+            await socket.ConnectAsync(IPAddress.Parse(address), port, timeout.Token);
+            return socket;
         }
         catch
         {

@@ -14,15 +14,23 @@ namespace Causeway.Proxy.Outbound;
 
 /// <summary>
 /// The sidecar's outbound HTTP (port 15001): resolves the request's authority to a mesh service, picks an endpoint
-/// per request, and forwards over mTLS HTTP/2 to the endpoint's sidecar or to its network's east-west gateway.
-/// A request that never reached an application (the connection failed) is retried on another endpoint.
+/// per request, and forwards over mTLS HTTP/2 to the endpoint's sidecar or to its network's east-west gateway, or as
+/// plain HTTP/1.1 to an endpoint with no sidecar (Istio's auto mTLS). A request that never reached an application
+/// (the connection failed) is retried on another endpoint.
 /// </summary>
-public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder config, IHttpForwarder forwarder, HttpMessageInvoker client, UpstreamTargets targets, ProxyMetrics metrics, ILogger<OutboundForwarder> logger)
+public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder config, IHttpForwarder forwarder, HttpMessageInvoker client, HttpMessageInvoker plaintextClient, UpstreamTargets targets, ProxyMetrics metrics, ILogger<OutboundForwarder> logger)
 {
     private static readonly ForwarderRequestConfig RequestConfig = new()
     {
         Version = HttpVersion.Version20,
         VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        ActivityTimeout = TimeSpan.FromMinutes(5),
+    };
+
+    private static readonly ForwarderRequestConfig PlaintextConfig = new()
+    {
+        Version = HttpVersion.Version11,
+        VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
         ActivityTimeout = TimeSpan.FromMinutes(5),
     };
 
@@ -63,12 +71,13 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
                 return;
             }
 
-            var target = new UpstreamTarget(endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : options.InboundPort, sni, Http: true);
             endpoint.RequestStarted();
             ForwarderError error;
             try
             {
-                error = await forwarder.SendAsync(context, $"http://{targets.NameOf(target)}:{target.Port}", client, RequestConfig, Transformer);
+                error = endpoint.Plaintext
+                    ? await forwarder.SendAsync(context, endpoint.HttpPrefix, plaintextClient, PlaintextConfig, Transformer)
+                    : await forwarder.SendAsync(context, MeshPrefix(endpoint, sni), client, RequestConfig, Transformer);
             }
             finally
             {
@@ -102,6 +111,12 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
             context.Features.Set<IForwarderErrorFeature>(null);
             previous = endpoint;
         }
+    }
+
+    private string MeshPrefix(UpstreamEndpoint endpoint, string sni)
+    {
+        var target = new UpstreamTarget(endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : options.InboundPort, sni, Http: true);
+        return $"http://{targets.NameOf(target)}:{target.Port}";
     }
 
     private void Record(ServiceRoute route, UpstreamEndpoint? endpoint, int status, long started) =>

@@ -15,16 +15,23 @@ public static class Splice
     public static async Task<(long Received, long Sent)> RunAsync(IDuplexPipe client, Socket upstream)
     {
         await using var stream = new NetworkStream(upstream, ownsSocket: false);
-        return await RunAsync(client, stream, () =>
-        {
-            upstream.Shutdown(SocketShutdown.Send);
-            return Task.CompletedTask;
-        });
+        return await RunAsync(client, stream);
     }
 
-    /// <summary>Splices to a mesh TLS stream; a finished direction ends with TLS close_notify.</summary>
-    public static Task<(long Received, long Sent)> RunAsync(IDuplexPipe client, SslStream upstream) =>
-        RunAsync(client, upstream, upstream.ShutdownAsync);
+    /// <summary>
+    /// Splices to a mesh TLS stream (a finished direction ends with TLS close_notify) or a plain network stream (with
+    /// a TCP half-close).
+    /// </summary>
+    public static Task<(long Received, long Sent)> RunAsync(IDuplexPipe client, Stream upstream) => upstream switch
+    {
+        SslStream ssl => RunAsync(client, ssl, ssl.ShutdownAsync),
+        NetworkStream plain => RunAsync(client, plain, () =>
+        {
+            plain.Socket.Shutdown(SocketShutdown.Send);
+            return Task.CompletedTask;
+        }),
+        _ => throw new ArgumentException($"cannot half-close a {upstream.GetType().Name}", nameof(upstream)),
+    };
 
     private static async Task<(long Received, long Sent)> RunAsync(IDuplexPipe client, Stream upstream, Func<Task> halfClose)
     {

@@ -48,6 +48,35 @@ public class SidecarTests
     }
 
     [Fact]
+    public async Task AnEndpointWithNoSidecarGetsPlainHttp11_AsIstiosAutoMtlsDoes()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, legacyIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("legacy", "helloworld", legacyIp.ToString(), "v1").Replace(
+            "labels: {app: helloworld, version: \"v1\"}\n  serviceAccount", "labels: {app: helloworld, version: \"v1\", security.istio.io/tlsMode: disabled}\n  serviceAccount", StringComparison.Ordinal));
+        var app = await lab.StartAppAsync(legacyIp, 5000, "v1", "legacy");
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees the legacy endpoint");
+
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+        Assert.Equal("Hello version: v1, instance: legacy\n", await client.GetStringAsync(HelloUrl));
+        // No sidecar in front of it: no XFCC, HTTP/1.1 straight from the caller's sidecar, the authority kept.
+        Assert.Equal("xfcc= proto=HTTP/1.1 host=helloworld.sample:5000\n", await client.GetStringAsync("http://helloworld.sample:5000/whoami"));
+
+        // CONNECT to the same service carries plain TCP to the application's port.
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(sleepIp, 15001);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("CONNECT helloworld.sample:5000 HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        var all = await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.StartsWith("HTTP/1.1 200 Connection Established\r\n\r\nHTTP/1.1 200 OK", all, StringComparison.Ordinal);
+        Assert.Contains("Hello version: v1, instance: legacy\n", all, StringComparison.Ordinal);
+        Assert.Equal(3, app.Requests);
+    }
+
+    [Fact]
     public async Task RequestsAreBalancedPerRequest_OverOneKeepAliveConnection()
     {
         await using var lab = new DataPlaneLab();
