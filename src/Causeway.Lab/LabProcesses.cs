@@ -9,12 +9,20 @@ namespace Causeway.Lab;
 /// </summary>
 public static class LabProcesses
 {
-    /// <summary>How to run this same causeway: the apphost, or dotnet and causeway.dll.</summary>
+    /// <summary>
+    /// How to run causeway: this process's apphost when it is causeway, else <c>dotnet causeway.dll</c> from beside
+    /// this assembly (a harness such as the benchmarks that references the CLI).
+    /// </summary>
     public static IReadOnlyList<string> Self()
     {
         var host = Environment.ProcessPath ?? "dotnet";
         var dll = Path.Combine(AppContext.BaseDirectory, "causeway.dll");
-        return Path.GetFileNameWithoutExtension(host) == "dotnet" ? [host, dll] : [host];
+        return Path.GetFileNameWithoutExtension(host) switch
+        {
+            "causeway" => [host],
+            "dotnet" => [host, dll],
+            _ => [Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", dll],
+        };
     }
 
     /// <summary>

@@ -408,7 +408,36 @@ public sealed class LocalLab
     public ControlPlaneConnection Admin(LabCluster cluster) =>
         ControlPlaneConnection.Create(new Uri(cluster.Server), File.ReadAllText(Path.Combine(RootDirectory, CaDirectory.RootCert)), File.ReadAllText(Path.Combine(DataDirectory(cluster.Name), "admin-token")).Trim(), networkNamespace: cluster.Netns);
 
-    private async Task<LabProcess> StartProxyAsync(LabCluster cluster, ControlPlaneConnection admin, string role, string name, string ns, string serviceAccount, string address, IReadOnlyDictionary<string, string> labels, string? netns)
+    /// <summary>
+    /// Starts a sidecar for a workload whose application something else runs (registered by <paramref name="yaml"/>, a
+    /// WorkloadEntry, like a VM joining the mesh), optionally pinned to <paramref name="cpus"/> (a taskset list, as a
+    /// Kubernetes CPU limit would confine it). Loopback labs only.
+    /// </summary>
+    public async Task<LabProcess> StartSidecarAsync(string clusterName, string yaml, string name, string ns, string serviceAccount, string address, IReadOnlyDictionary<string, string> labels, string? cpus = null)
+    {
+        var cluster = Cluster(clusterName);
+        if (cluster.Netns is not null)
+        {
+            throw new InvalidOperationException("a sidecar for an outside application needs a loopback lab");
+        }
+
+        using var admin = Admin(cluster);
+        if (yaml.Length > 0)
+        {
+            await ApplyAsync(admin, yaml);
+        }
+
+        return await StartProxyAsync(cluster, admin, "sidecar", name, ns, serviceAccount, address, labels, netns: null, cpus is null ? null : ["taskset", "-c", cpus]);
+    }
+
+    /// <summary>Applies resources (YAML, as <c>causeway apply</c>) to a lab cluster.</summary>
+    public async Task ApplyAsync(string clusterName, string yaml)
+    {
+        using var admin = Admin(Cluster(clusterName));
+        await ApplyAsync(admin, yaml);
+    }
+
+    private async Task<LabProcess> StartProxyAsync(LabCluster cluster, ControlPlaneConnection admin, string role, string name, string ns, string serviceAccount, string address, IReadOnlyDictionary<string, string> labels, string? netns, IReadOnlyList<string>? wrapper = null)
     {
         var token = await admin.Registry.IssueTokenAsync(new IssueTokenRequest { Scope = "workload", Namespace = ns, ServiceAccount = serviceAccount });
         var tokenFile = Path.Combine(Directory, cluster.Name, "tokens", name);
@@ -432,7 +461,7 @@ public sealed class LocalLab
         }
 
         var log = Log(cluster.Name, name + "-" + role);
-        var pid = await LabProcesses.StartAsync(args, log, Pid(cluster.Name, name + "-" + role), netns is null ? null : NetworkFabric.Enter(netns, asProxy: role == "sidecar"));
+        var pid = await LabProcesses.StartAsync(args, log, Pid(cluster.Name, name + "-" + role), netns is null ? wrapper : NetworkFabric.Enter(netns, asProxy: role == "sidecar"));
         var process = new LabProcess { Cluster = cluster.Name, Role = role, Name = name, Namespace = ns, Address = address, Netns = netns, Pid = pid, Log = log };
         Record(s => s.Processes.Add(process));
         using var http = Http(netns, TimeSpan.FromSeconds(2));
@@ -447,7 +476,8 @@ public sealed class LocalLab
         await admin.Registry.ApplyAsync(request);
     }
 
-    private string NextAddress(string clusterName)
+    /// <summary>The next free pod address of a loopback cluster's block.</summary>
+    public string NextAddress(string clusterName)
     {
         string address = "";
         Record(s =>

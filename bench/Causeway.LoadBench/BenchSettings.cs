@@ -1,0 +1,37 @@
+namespace Causeway.LoadBench;
+
+/// <summary>How a benchmark run is sized; the defaults are the documented full run, <see cref="Smoke"/> the test suite's.</summary>
+public sealed record BenchSettings
+{
+    /// <summary>Measured runs of every scenario (after one warm-up); the report gives medians and the min-max spread.</summary>
+    public int Runs { get; init; } = 5;
+
+    /// <summary>Seconds each peer is measured in each run.</summary>
+    public double Seconds { get; init; } = 10;
+
+    /// <summary>Seconds of unrecorded load before each measurement.</summary>
+    public double WarmupSeconds { get; init; } = 2;
+
+    /// <summary>B2/B3's fixed request rate (Istio's published sidecar figures are at 1,000 req/s).</summary>
+    public int Rate { get; init; } = 1000;
+
+    /// <summary>B2/B3's connections from the load generator (Istio's benchmark uses 16 at 1,000 req/s).</summary>
+    public int Connections { get; init; } = 16;
+
+    /// <summary>B1's connections (wrk, the same for every peer).</summary>
+    public int SaturationConnections { get; init; } = 64;
+
+    /// <summary>The response body of the shared backend.</summary>
+    public int BodyBytes { get; init; } = 1024;
+
+    /// <summary>The CPUs every proxy under test is confined to (one core: the same budget for every peer).</summary>
+    public string ProxyCpus { get; init; } = "0";
+
+    /// <summary>The CPUs of the load generator, wrk and the backend.</summary>
+    public string LoadCpus { get; init; } = "1";
+
+    /// <summary>The scenarios to run.</summary>
+    public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3"], StringComparer.OrdinalIgnoreCase);
+
+    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8 };
+}

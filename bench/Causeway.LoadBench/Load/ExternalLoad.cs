@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Causeway.LoadBench.Load;
+
+/// <summary>wrk (closed-loop saturation) and h2load (a cross-check of the open-loop generator), pinned and parsed.</summary>
+public static partial class ExternalLoad
+{
+    /// <summary>
+    /// wrk with one thread and a fixed connection count for whole seconds (at least one: wrk takes no fractions);
+    /// returns requests/s, requests, and errors (non-2xx/3xx and socket errors).
+    /// </summary>
+    public static async Task<(double RequestsPerSecond, long Requests, long Errors)> WrkAsync(string cpus, string url, string host, int connections, double seconds)
+    {
+        var output = await RunAsync("taskset", "-c", cpus, "wrk", "-t1", $"-c{connections}", $"-d{Math.Max(1, (int)Math.Round(seconds)).ToString(CultureInfo.InvariantCulture)}s", "-H", $"Host: {host}", url);
+        var rps = Number(RequestsPerSec().Match(output), output);
+        var requests = (long)Number(RequestsTotal().Match(output), output);
+        long errors = 0;
+        if (Non2xx().Match(output) is { Success: true } m)
+        {
+            errors += long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+        }
+
+        foreach (Match s in SocketErrors().Matches(output))
+        {
+            errors += long.Parse(s.Groups[1].Value, CultureInfo.InvariantCulture);
+        }
+
+        return (rps, requests, errors);
+    }
+
+    /// <summary>
+    /// h2load over HTTP/1.1, one connection, <paramref name="requests"/> requests in sequence; returns its mean time
+    /// per request in ms. (A -H host header would be sent beside h2load's own, which nginx refuses as a duplicate.)
+    /// </summary>
+    public static async Task<double> H2loadMeanAsync(string cpus, string url, int requests)
+    {
+        var output = await RunAsync("taskset", "-c", cpus, "h2load", "--h1", "-c1", $"-n{requests}", url);
+        var m = H2loadTime().Match(output);
+        if (!m.Success || !output.Contains($"{requests} succeeded", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException("h2load did not report its time per request:\n" + output);
+        }
+
+        return Milliseconds(m.Groups[3].Value);
+    }
+
+    private static double Milliseconds(string value) =>
+        value.EndsWith("us", StringComparison.Ordinal) ? double.Parse(value[..^2], CultureInfo.InvariantCulture) / 1000
+        : value.EndsWith("ms", StringComparison.Ordinal) ? double.Parse(value[..^2], CultureInfo.InvariantCulture)
+        : double.Parse(value[..^1], CultureInfo.InvariantCulture) * 1000;
+
+    private static double Number(Match m, string output) =>
+        m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException("cannot read wrk's output:\n" + output);
+
+    private static async Task<string> RunAsync(string program, params string[] args)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"cannot run {program}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        var text = await stdout + await stderr;
+        return process.ExitCode == 0 ? text : throw new InvalidOperationException($"{string.Join(' ', args)} exited {process.ExitCode}:\n{text}");
+    }
+
+    [GeneratedRegex(@"Requests/sec:\s+([\d.]+)")]
+    private static partial Regex RequestsPerSec();
+
+    [GeneratedRegex(@"(\d+) requests in")]
+    private static partial Regex RequestsTotal();
+
+    [GeneratedRegex(@"Non-2xx or 3xx responses: (\d+)")]
+    private static partial Regex Non2xx();
+
+    [GeneratedRegex(@"(?:connect|read|write|timeout) (\d+)")]
+    private static partial Regex SocketErrors();
+
+    [GeneratedRegex(@"time for request:\s+(\S+)\s+(\S+)\s+(\S+)")]
+    private static partial Regex H2loadTime();
+}

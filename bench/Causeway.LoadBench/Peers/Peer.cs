@@ -1,0 +1,12 @@
+using System.Net;
+
+namespace Causeway.LoadBench.Peers;
+
+/// <summary>
+/// One system under test as the load generator sees it: where to send requests, and which processes are its
+/// proxies (for CPU and memory). "direct" has no proxy: its figures are the baseline that proxied ones are measured against.
+/// </summary>
+public sealed record Peer(string Name, IPEndPoint Entry, IReadOnlyList<int> ProxyPids)
+{
+    public bool IsDirect => ProxyPids.Count == 0;
+}

@@ -1,0 +1,116 @@
+using System.Globalization;
+
+namespace Causeway.LoadBench.Peers;
+
+/// <summary>
+/// The configuration files of the peers, each tuned as its own documentation advises for a keep-alive reverse proxy
+/// on one core: HAProxy with one thread and connection reuse; nginx with one worker, HTTP/1.1 and upstream keepalive
+/// (its defaults, HTTP/1.0 and no keepalive, would open a connection per request).
+/// </summary>
+public static class PeerConfigs
+{
+    /// <summary>The shared backend: nginx answering every request with the same body.</summary>
+    public static string Backend(string dir, string listen, int bodyBytes) => Nginx(dir, $$"""
+            server {
+                listen {{listen}} reuseport backlog=4096;
+                location / { default_type application/octet-stream; return 200 "{{new string('x', bodyBytes)}}"; }
+            }
+        """);
+
+    /// <summary>nginx as a plain HTTP/1.1 reverse proxy to <paramref name="upstream"/>.</summary>
+    public static string NginxSingle(string dir, string listen, string upstream) => Nginx(dir, $$"""
+            upstream app { server {{upstream}}; keepalive 64; keepalive_requests 1000000; }
+            server {
+                listen {{listen}} backlog=4096;
+                location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $http_host; }
+            }
+        """);
+
+    /// <summary>The caller's side of an nginx pair: HTTP in, mTLS (HTTP/1.1: nginx has no HTTP/2 to upstreams) out.</summary>
+    public static string NginxClientSide(string dir, string listen, string peer, PeerCertificates certs, string serverName) => Nginx(dir, $$"""
+            upstream peer { server {{peer}}; keepalive 64; keepalive_requests 1000000; }
+            server {
+                listen {{listen}} backlog=4096;
+                location / {
+                    proxy_pass https://peer; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $http_host;
+                    proxy_ssl_certificate {{certs.ChainFile("client")}}; proxy_ssl_certificate_key {{certs.KeyFile("client")}};
+                    proxy_ssl_trusted_certificate {{certs.RootFile}}; proxy_ssl_verify on; proxy_ssl_verify_depth 3;
+                    proxy_ssl_name {{serverName}}; proxy_ssl_server_name on; proxy_ssl_session_reuse on;
+                }
+            }
+        """);
+
+    /// <summary>The destination's side of an nginx pair: mTLS in (client certificate required), HTTP/1.1 to the app.</summary>
+    public static string NginxServerSide(string dir, string listen, string app, PeerCertificates certs) => Nginx(dir, $$"""
+            upstream app { server {{app}}; keepalive 64; keepalive_requests 1000000; }
+            server {
+                listen {{listen}} ssl backlog=4096;
+                ssl_certificate {{certs.ChainFile("server")}}; ssl_certificate_key {{certs.KeyFile("server")}};
+                ssl_client_certificate {{certs.RootFile}}; ssl_verify_client on; ssl_verify_depth 3;
+                location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $http_host; }
+            }
+        """);
+
+    /// <summary>HAProxy as a plain HTTP/1.1 reverse proxy.</summary>
+    public static string HaproxySingle(string listen, string upstream) => Haproxy($"""
+        frontend in
+            bind {listen}
+            default_backend app
+        backend app
+            server app {upstream}
+        """);
+
+    /// <summary>The caller's side of an HAProxy pair: HTTP in, mTLS with HTTP/2 (ALPN h2) out.</summary>
+    public static string HaproxyClientSide(string listen, string peer, PeerCertificates certs, string serverName) => Haproxy($"""
+        frontend in
+            bind {listen}
+            default_backend peer
+        backend peer
+            server peer {peer} ssl alpn h2 crt {certs.CombinedFile("client")} ca-file {certs.RootFile} verify required verifyhost {serverName} sni str({serverName})
+        """);
+
+    /// <summary>The destination's side of an HAProxy pair: mTLS in (client certificate required, h2), HTTP/1.1 to the app.</summary>
+    public static string HaproxyServerSide(string listen, string app, PeerCertificates certs) => Haproxy($"""
+        frontend in
+            bind {listen} ssl crt {certs.CombinedFile("server")} ca-file {certs.RootFile} verify required alpn h2,http/1.1
+            default_backend app
+        backend app
+            server app {app}
+        """);
+
+    private static string Haproxy(string sections) => $"""
+        global
+            nbthread 1
+            maxconn 8000
+        defaults
+            mode http
+            option http-keep-alive
+            http-reuse always
+            timeout connect 5s
+            timeout client 120s
+            timeout server 120s
+        {sections}
+
+        """;
+
+    private static string Nginx(string dir, string server) => string.Create(CultureInfo.InvariantCulture, $$"""
+        worker_processes 1;
+        daemon off;
+        master_process on;
+        pid {{dir}}/nginx.pid;
+        error_log {{dir}}/error.log warn;
+        events { worker_connections 8192; }
+        http {
+            access_log off;
+            keepalive_requests 1000000;
+            keepalive_timeout 300s;
+            client_body_temp_path {{dir}}/body;
+            proxy_temp_path {{dir}}/proxy;
+            fastcgi_temp_path {{dir}}/fastcgi;
+            uwsgi_temp_path {{dir}}/uwsgi;
+            scgi_temp_path {{dir}}/scgi;
+        {{server}}
+        }
+
+        """);
+}

@@ -1,0 +1,174 @@
+using System.Net;
+using Causeway.Lab;
+
+namespace Causeway.LoadBench.Peers;
+
+/// <summary>
+/// Everything the load runs need, on loopback addresses of one lab cluster: the shared backend (nginx, 1 KiB answers)
+/// on the CPUs of the load generator, and for each peer that is installed a single proxy (B1) and a pair with mTLS
+/// between them (B2, B3) on the proxies' CPUs. Causeway's pair is Sleep's sidecar and the backend's sidecar; its
+/// single proxy is Sleep's sidecar calling the backend as a workload with no sidecar (plain HTTP/1.1).
+/// </summary>
+public sealed class Testbed : IAsyncDisposable
+{
+    public const int BackendPort = 8080;
+
+    /// <summary>The authority every request names: the mesh service, which HAProxy and nginx ignore.</summary>
+    public const string PairHost = "backend.bench:8080";
+
+    public const string SingleHost = "backend-plain.bench:8080";
+
+    private const string Cluster = "bench";
+    private const string ServerName = "backend.bench.svc.cluster.local";
+
+    private readonly List<PinnedProcess> _processes = [];
+    private readonly LocalLab _lab;
+
+    private Testbed(LocalLab lab) => _lab = lab;
+
+    public required Peer Direct { get; init; }
+
+    /// <summary>Single proxies (B1), by peer name.</summary>
+    public Dictionary<string, Peer> Single { get; } = [];
+
+    /// <summary>Pairs with mTLS between them (B2, B3), by peer name.</summary>
+    public Dictionary<string, Peer> Pair { get; } = [];
+
+    /// <summary>Peers not run, with why.</summary>
+    public Dictionary<string, string> Missing { get; } = [];
+
+    public static async Task<Testbed> StartAsync(string workDir, BenchSettings settings)
+    {
+        Directory.CreateDirectory(workDir);
+        var lab = LocalLab.Open(Path.Combine(workDir, "lab"));
+        await lab.CreateClusterAsync(Cluster, "bench-net", "bench-mesh", "default");
+        var serverAddress = lab.NextAddress(Cluster);
+        var backend = $"{serverAddress}:{BackendPort}";
+        var testbed = new Testbed(lab) { Direct = new Peer("direct", IPEndPoint.Parse(backend), []) };
+        try
+        {
+            await testbed.StartNginxAsync(Path.Combine(workDir, "backend"), PeerConfigs.Backend(Path.Combine(workDir, "backend"), backend, settings.BodyBytes), settings.LoadCpus, backend, "backend nginx");
+            await testbed.StartCausewayAsync(serverAddress, settings.ProxyCpus);
+            var certs = PeerCertificates.Issue(Path.Combine(lab.Directory, Cluster, "cacerts"), Path.Combine(workDir, "certs"), ServerName, IPAddress.Parse(serverAddress));
+
+            if (Installed("haproxy") is { } haproxy)
+            {
+                var single = $"{lab.NextAddress(Cluster)}:10080";
+                var (a, b) = ($"{lab.NextAddress(Cluster)}:10080", $"{lab.NextAddress(Cluster)}:10443");
+                var p1 = await testbed.StartHaproxyAsync(workDir, "haproxy-single", PeerConfigs.HaproxySingle(single, backend), settings.ProxyCpus, haproxy, single);
+                var pb = await testbed.StartHaproxyAsync(workDir, "haproxy-server", PeerConfigs.HaproxyServerSide(b, backend, certs), settings.ProxyCpus, haproxy, b);
+                var pa = await testbed.StartHaproxyAsync(workDir, "haproxy-client", PeerConfigs.HaproxyClientSide(a, b, certs, ServerName), settings.ProxyCpus, haproxy, a);
+                testbed.Single["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(single), [p1.Pid]);
+                testbed.Pair["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(a), [pa.Pid, pb.Pid]);
+            }
+            else
+            {
+                testbed.Missing["haproxy"] = "haproxy is not installed (bench/run installs it)";
+            }
+
+            if (Installed("nginx") is not null)
+            {
+                var single = $"{lab.NextAddress(Cluster)}:10080";
+                var (a, b) = ($"{lab.NextAddress(Cluster)}:10080", $"{lab.NextAddress(Cluster)}:10443");
+                var n1 = await testbed.StartNginxAsync(Path.Combine(workDir, "nginx-single"), PeerConfigs.NginxSingle(Path.Combine(workDir, "nginx-single"), single, backend), settings.ProxyCpus, single, "nginx");
+                var nb = await testbed.StartNginxAsync(Path.Combine(workDir, "nginx-server"), PeerConfigs.NginxServerSide(Path.Combine(workDir, "nginx-server"), b, backend, certs), settings.ProxyCpus, b, "nginx server side");
+                var na = await testbed.StartNginxAsync(Path.Combine(workDir, "nginx-client"), PeerConfigs.NginxClientSide(Path.Combine(workDir, "nginx-client"), a, b, certs, ServerName), settings.ProxyCpus, a, "nginx client side");
+                testbed.Single["nginx"] = new Peer("nginx", IPEndPoint.Parse(single), [n1.Pid]);
+                testbed.Pair["nginx"] = new Peer("nginx", IPEndPoint.Parse(a), [na.Pid, nb.Pid]);
+            }
+            else
+            {
+                testbed.Missing["nginx"] = "nginx is not installed (bench/run installs it)";
+            }
+
+            return testbed;
+        }
+        catch
+        {
+            await testbed.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The full path of a program on PATH or in the sbin directories, or null.</summary>
+    public static string? Installed(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Concat(["/usr/sbin", "/sbin", "/usr/local/sbin"])
+            .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var p in _processes)
+        {
+            p.Dispose();
+        }
+
+        await _lab.DownAsync();
+    }
+
+    private async Task StartCausewayAsync(string serverAddress, string cpus)
+    {
+        var sleepAddress = _lab.NextAddress(Cluster);
+        var backend = await _lab.StartSidecarAsync(Cluster, $$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: ServiceEntry
+            metadata: {name: backend, namespace: bench}
+            spec:
+              hosts: [{{ServerName}}]
+              ports: [{number: {{BackendPort}}, name: http, protocol: HTTP}]
+              workloadSelector:
+                labels: {app: backend}
+            ---
+            apiVersion: networking.istio.io/v1beta1
+            kind: WorkloadEntry
+            metadata: {name: backend-1, namespace: bench}
+            spec:
+              address: {{serverAddress}}
+              ports: {http: {{BackendPort}}}
+              labels: {app: backend, security.istio.io/tlsMode: istio}
+              serviceAccount: backend
+            ---
+            apiVersion: networking.istio.io/v1beta1
+            kind: ServiceEntry
+            metadata: {name: backend-plain, namespace: bench}
+            spec:
+              hosts: [backend-plain.bench.svc.cluster.local]
+              ports: [{number: {{BackendPort}}, name: http, protocol: HTTP}]
+              workloadSelector:
+                labels: {app: backend-plain}
+            ---
+            apiVersion: networking.istio.io/v1beta1
+            kind: WorkloadEntry
+            metadata: {name: backend-plain-1, namespace: bench}
+            spec:
+              address: {{serverAddress}}
+              ports: {http: {{BackendPort}}}
+              labels: {app: backend-plain, security.istio.io/tlsMode: disabled}
+              serviceAccount: backend
+            """, "backend-1", "bench", "backend", serverAddress, new Dictionary<string, string> { ["app"] = "backend" }, cpus);
+        var sleep = await _lab.StartSidecarAsync(Cluster, "", "sleep", "bench", "sleep", sleepAddress, new Dictionary<string, string> { ["app"] = "sleep" }, cpus);
+        var entry = IPEndPoint.Parse($"{sleepAddress}:15001");
+        Single["causeway"] = new Peer("causeway", entry, [sleep.Pid]);
+        Pair["causeway"] = new Peer("causeway", entry, [sleep.Pid, backend.Pid]);
+    }
+
+    private async Task<PinnedProcess> StartNginxAsync(string dir, string config, string cpus, string listen, string what)
+    {
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "nginx.conf");
+        await File.WriteAllTextAsync(file, config);
+        var process = PinnedProcess.Start(cpus, Path.Combine(dir, "stderr.log"), Installed("nginx") ?? "nginx", "-p", dir, "-c", file, "-e", Path.Combine(dir, "error.log"));
+        _processes.Add(process);
+        await process.WaitListeningAsync(IPEndPoint.Parse(listen), what);
+        return process;
+    }
+
+    private async Task<PinnedProcess> StartHaproxyAsync(string workDir, string name, string config, string cpus, string haproxy, string listen)
+    {
+        var file = Path.Combine(workDir, name + ".cfg");
+        await File.WriteAllTextAsync(file, config);
+        var process = PinnedProcess.Start(cpus, Path.Combine(workDir, name + ".log"), haproxy, "-db", "-f", file);
+        _processes.Add(process);
+        await process.WaitListeningAsync(IPEndPoint.Parse(listen), name);
+        return process;
+    }
+}

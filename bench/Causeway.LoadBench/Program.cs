@@ -1,0 +1,67 @@
+using System.CommandLine;
+using System.Globalization;
+using Causeway.LoadBench;
+using Causeway.LoadBench.Peers;
+using Causeway.LoadBench.Report;
+using Causeway.LoadBench.Scenarios;
+
+var runs = new Option<int?>("--runs") { Description = "Measured runs per scenario (default 5; 1 with --smoke)." };
+var seconds = new Option<double?>("--seconds") { Description = "Seconds each peer is measured per run (default 10)." };
+var rate = new Option<int?>("--rate") { Description = "B2/B3 request rate (default 1000)." };
+var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated scenarios: B1, B2, B3.", DefaultValueFactory = _ => "B1,B2,B3" };
+var output = new Option<string>("--output") { Description = "Where results.md and the PNG plots are written.", DefaultValueFactory = _ => Path.Combine("bench", "results") };
+var smoke = new Option<bool>("--smoke") { Description = "A seconds-long run of every scenario (what the test suite runs so the benchmarks cannot rot)." };
+var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3) against HAProxy and nginx on this machine.") { runs, seconds, rate, scenarios, output, smoke };
+root.SetAction(async (parse, cancellationToken) =>
+{
+    var basis = parse.GetValue(smoke) ? BenchSettings.Smoke : new BenchSettings();
+    var wanted = parse.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
+    if (wanted.FirstOrDefault(s => s.ToUpperInvariant() is not ("B1" or "B2" or "B3")) is { } unknown)
+    {
+        Console.Error.WriteLine($"error: scenario '{unknown}' is not known; this harness runs B1, B2 and B3 (B9 is bench/Causeway.Benchmarks)");
+        return 2;
+    }
+
+    var settings = basis with
+    {
+        Runs = parse.GetValue(runs) ?? basis.Runs,
+        Seconds = parse.GetValue(seconds) ?? basis.Seconds,
+        Rate = parse.GetValue(rate) ?? basis.Rate,
+        Scenarios = wanted,
+    };
+    if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1)
+    {
+        Console.Error.WriteLine("error: --runs, --seconds and --rate must be positive");
+        return 2;
+    }
+
+    var outDir = Path.GetFullPath(parse.GetValue(output)!);
+    Directory.CreateDirectory(outDir);
+    var work = Path.Combine(Path.GetTempPath(), "causeway-loadbench-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+    try
+    {
+        await using var testbed = await Testbed.StartAsync(work, settings);
+        var runner = new ScenarioRunner(testbed, settings, Console.Out);
+        await runner.RunAsync();
+        var report = new ResultsReport(runner.Results, settings, runner.CrossCheck, testbed.Missing);
+        var markdown = report.ToMarkdown(Machine());
+        var plots = Plots.Write(report, outDir);
+        await File.WriteAllTextAsync(Path.Combine(outDir, "results.md"), markdown + string.Concat(plots.Select(p => $"![{p}]({p})\n")), cancellationToken);
+        Console.WriteLine();
+        Console.WriteLine(markdown);
+        Console.WriteLine($"written: {Path.Combine(outDir, "results.md")}{string.Concat(plots.Select(p => ", " + p))}");
+    }
+    finally
+    {
+        Directory.Delete(work, recursive: true);
+    }
+
+    return 0;
+});
+return await root.Parse(args).InvokeAsync();
+
+static string Machine()
+{
+    var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+    return $"{cpu}, {Environment.ProcessorCount} cores visible, .NET {Environment.Version}";
+}

@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text;
+using Causeway.LoadBench.Measure;
+
+namespace Causeway.LoadBench.Report;
+
+/// <summary>
+/// The Markdown tables of a run (B1-B3), each figure with its target and whether it was met, and the plots. Figures
+/// are medians over runs with the min-max spread in brackets; "added" latency is computed per run against direct.
+/// </summary>
+public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSettings settings, (double OpenLoop, double H2load)? crossCheck, IReadOnlyDictionary<string, string> missing)
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Peers in report order.</summary>
+    public static readonly string[] Order = ["direct", "causeway", "haproxy", "nginx"];
+
+    public string ToMarkdown(string machine)
+    {
+        var md = new StringBuilder();
+        md.AppendLine(Inv, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {machine}; {settings.Runs} runs of {settings.Seconds:0.#} s per peer after warm-up; proxies on CPU {settings.ProxyCpus}, load and backend on CPU {settings.LoadCpus}; {settings.BodyBytes} B responses.");
+        md.AppendLine();
+        foreach (var (peer, why) in missing)
+        {
+            md.AppendLine(Inv, $"- {peer}: not run, {why}.");
+        }
+
+        if (crossCheck is { } c)
+        {
+            md.AppendLine(Inv, $"Method check, direct to the backend at low load: the open-loop generator's mean {c.OpenLoop:F3} ms, h2load's {c.H2load:F3} ms.");
+            md.AppendLine();
+        }
+
+        AppendLatency(md);
+        AppendCost(md);
+        AppendSaturation(md);
+        return md.ToString();
+    }
+
+    /// <summary>Added latency per run: the peer's percentile minus direct's in the same run.</summary>
+    public Spread Added(string peer, Func<Measurement, double> percentile) =>
+        Spread.Of(Of("B2", peer).Select(m => percentile(m) - (Of("B2", "direct").FirstOrDefault(d => d.Run == m.Run) is { } d ? percentile(d) : double.NaN)));
+
+    public IEnumerable<Measurement> Of(string scenario, string peer) => results.Where(m => m.Scenario == scenario && m.Peer == peer);
+
+    public IEnumerable<string> Peers(string scenario) => Order.Where(p => results.Any(m => m.Scenario == scenario && m.Peer == p));
+
+    private void AppendLatency(StringBuilder md)
+    {
+        if (!Peers("B2").Any())
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B2: latency through the pair at {settings.Rate:N0} req/s ({settings.Connections} connections, open loop)");
+        md.AppendLine();
+        md.AppendLine("| peer | p50 ms | p90 ms | p99 ms | added p90 ms | added p99 ms | errors | target: added p90 ≤ 0.23, p99 ≤ 0.30, ≤ HAProxy |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
+        var haproxy = (P90: Added("haproxy", m => m.P90).Median, P99: Added("haproxy", m => m.P99).Median);
+        foreach (var peer in Peers("B2"))
+        {
+            var runs = Of("B2", peer).ToList();
+            var (a90, a99) = (Added(peer, m => m.P90), Added(peer, m => m.P99));
+            var verdict = peer switch
+            {
+                "direct" => "baseline",
+                "causeway" => Verdict(a90.Median <= 0.23 && a99.Median <= 0.30 && !(a90.Median > haproxy.P90) && !(a99.Median > haproxy.P99)),
+                _ => "peer",
+            };
+            md.AppendLine(Inv, $"| {peer} | {Spread.Of(runs.Select(m => m.P50)).Format("F3")} | {Spread.Of(runs.Select(m => m.P90)).Format("F3")} | {Spread.Of(runs.Select(m => m.P99)).Format("F3")} | {(peer == "direct" ? "—" : a90.Format("F3"))} | {(peer == "direct" ? "—" : a99.Format("F3"))} | {runs.Sum(m => m.Errors)} | {verdict} |");
+        }
+
+        md.AppendLine();
+    }
+
+    private void AppendCost(StringBuilder md)
+    {
+        if (!Peers("B2").Any(p => p != "direct"))
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B3: cost per proxy at {settings.Rate:N0} req/s (each pair has two proxies; figures are per proxy)");
+        md.AppendLine();
+        md.AppendLine("| peer | vCPU per 1,000 req/s | RSS MiB | PSS MiB | target: ≤ 0.06 vCPU, RSS ≤ 40 MB |");
+        md.AppendLine("|---|---:|---:|---:|---|");
+        foreach (var peer in Peers("B2").Where(p => p != "direct"))
+        {
+            var runs = Of("B2", peer).ToList();
+            var (cpu, rss, pss) = (Spread.Of(runs.Select(m => m.VcpuPerThousandPerProxy)), Spread.Of(runs.Select(m => m.RssMiBPerProxy)), Spread.Of(runs.Select(m => m.PssMiBPerProxy)));
+            var verdict = peer == "causeway" ? Verdict(cpu.Median <= 0.06 && rss.Median * 1.048576 <= 40) : "peer";
+            md.AppendLine(Inv, $"| {peer} | {cpu.Format("F3")} | {rss.Format("F1")} | {pss.Format("F1")} | {verdict} |");
+        }
+
+        md.AppendLine();
+    }
+
+    private void AppendSaturation(StringBuilder md)
+    {
+        if (!Peers("B1").Any())
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B1: HTTP/1.1 keep-alive through one proxy, saturation (wrk, {settings.SaturationConnections} connections)");
+        md.AppendLine();
+        md.AppendLine("| peer | req/s | proxy CPU (cores) | req/s per proxy core | × HAProxy per core | errors | target: ≥ 1.0× HAProxy per core |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---|");
+        var haproxy = Spread.Of(Of("B1", "haproxy").Select(m => m.RequestsPerCpuSecond)).Median;
+        foreach (var peer in Peers("B1"))
+        {
+            var runs = Of("B1", peer).ToList();
+            var perCore = Spread.Of(runs.Select(m => m.RequestsPerCpuSecond));
+            var ratio = perCore.Median / haproxy;
+            var verdict = peer switch
+            {
+                "direct" => "ceiling of load generator and backend",
+                "causeway" => double.IsNaN(ratio) ? "no HAProxy figure" : Verdict(ratio >= 1.0),
+                _ => "peer",
+            };
+            md.AppendLine(Inv, $"| {peer} | {Spread.Of(runs.Select(m => m.RequestsPerSecond)).Format("N0")} | {Spread.Of(runs.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")} | {perCore.Format("N0")} | {(peer == "direct" || double.IsNaN(ratio) ? "—" : ratio.ToString("F2", Inv))} | {runs.Sum(m => m.Errors)} | {verdict} |");
+        }
+
+        md.AppendLine();
+    }
+
+    private static string Verdict(bool met) => met ? "**met**" : "**missed**";
+}

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using Causeway.LoadBench.Peers;
+
+namespace Causeway.Benchmarks.Tests.LoadBench;
+
+/// <summary>
+/// A seconds-long run of the side-by-side load benchmarks (bench/run --smoke), so that they cannot rot: every scenario
+/// runs against every installed peer and writes its table and plots. It checks that the figures exist and that no
+/// request failed; it asserts nothing about speed.
+/// </summary>
+public class LoadBenchSmokeTests
+{
+    [TwoCpuFact]
+    public async Task TheSmokeRunMeasuresEveryInstalledPeer_WithoutAFailedRequest()
+    {
+        var output = Directory.CreateTempSubdirectory("causeway-loadbench-smoke-");
+        try
+        {
+            var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "causeway-loadbench.dll"), "--smoke", "--output", output.FullName })
+            {
+                info.ArgumentList.Add(a);
+            }
+
+            using var process = Process.Start(info)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4)))
+            {
+                try
+                {
+                    await process.WaitForExitAsync(timeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    process.Kill(entireProcessTree: true);
+                    throw;
+                }
+            }
+
+            var log = await stdout + await stderr;
+            Assert.True(process.ExitCode == 0, log);
+            var results = await File.ReadAllTextAsync(Path.Combine(output.FullName, "results.md"));
+            var peers = new List<string> { "direct", "causeway" };
+            peers.AddRange(new[] { "haproxy", "nginx" }.Where(p => Testbed.Installed(p) is not null));
+            foreach (var peer in peers)
+            {
+                var b2 = Row(results, "### B2", peer);
+                Assert.Equal("0", b2[7]);
+                Assert.Matches(@"^\d+\.\d{3}$", b2[3]);
+            }
+
+            Assert.Matches(@"^\d+\.\d{3}$", Row(results, "### B3", "causeway")[2]);
+            Assert.True(File.Exists(Path.Combine(output.FullName, "b2-latency.png")), log);
+            if (Testbed.Installed("wrk") is not null)
+            {
+                foreach (var peer in peers)
+                {
+                    Assert.Equal("0", Row(results, "### B1", peer)[6]);
+                }
+
+                Assert.True(File.Exists(Path.Combine(output.FullName, "b1-per-core.png")), log);
+            }
+
+            // The harness cleans up after itself: its work directory (the lab and the peers' files) is gone.
+            Assert.False(Directory.Exists(Path.Combine(Path.GetTempPath(), $"causeway-loadbench-{process.Id}")), log);
+        }
+        finally
+        {
+            output.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The cells of a peer's row in the table under <paramref name="heading"/>.</summary>
+    private static string[] Row(string markdown, string heading, string peer)
+    {
+        var section = markdown[markdown.IndexOf(heading, StringComparison.Ordinal)..];
+        var line = section.Split('\n').First(l => l.StartsWith($"| {peer} |", StringComparison.Ordinal));
+        return line.Split('|').Select(c => c.Trim()).ToArray();
+    }
+}
+
+/// <summary>A fact that needs two CPUs: the load benchmarks pin the proxies to one and the load to another.</summary>
+public sealed class TwoCpuFactAttribute : FactAttribute
+{
+    public TwoCpuFactAttribute()
+    {
+        if (Environment.ProcessorCount < 2)
+        {
+            Skip = "the load benchmarks pin proxies and load to two different CPUs; this machine has one";
+        }
+    }
+}
