@@ -63,5 +63,6 @@ return await root.Parse(args).InvokeAsync();
 static string Machine()
 {
     var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-    return $"{cpu}, {Environment.ProcessorCount} cores visible, .NET {Environment.Version}";
+    var cores = File.ReadLines("/proc/cpuinfo").Count(l => l.StartsWith("processor", StringComparison.Ordinal));
+    return $"{cpu}, {cores} cores, .NET {Environment.Version}";
 }
