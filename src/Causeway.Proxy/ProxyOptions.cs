@@ -95,7 +95,10 @@ public sealed record ProxyOptions
     public long MaxConnections { get; init; } = 20_000;
 
     /// <summary>Istio's terminationDrainDuration.</summary>
-    public TimeSpan DrainTime { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan DrainTime { get; init; } = DefaultDrainTime;
+
+    /// <summary>Istio's terminationDrainDuration default.</summary>
+    public static readonly TimeSpan DefaultDrainTime = TimeSpan.FromSeconds(5);
 
     public IPAddress AppAddressOrDefault => AppAddress ?? Address;
 

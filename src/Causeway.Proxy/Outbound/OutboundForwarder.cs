@@ -94,8 +94,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
             logger.LogWarning("{Method} {Host}{Path} to {Endpoint} (attempt {Attempt}) failed: {Error} {Reason}", context.Request.Method, host.Value, context.Request.Path.Value,
                 endpoint, attempt + 1, error, context.Features.Get<IForwarderErrorFeature>()?.Exception?.GetBaseException().Message);
 
-            // The request never reached an application when the connection could not be made or was refused.
-            var unreached = error is ForwarderError.Request && !context.Response.HasStarted;
+            var unreached = error is ForwarderError.Request && !context.Response.HasStarted && NeverSent(context.Features.Get<IForwarderErrorFeature>()?.Exception);
             if (unreached)
             {
                 ConnectFailures.Record(endpoint, options);
@@ -111,6 +110,24 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
             context.Features.Set<IForwarderErrorFeature>(null);
             previous = endpoint;
         }
+    }
+
+    /// <summary>
+    /// True when the request cannot have reached an application: the connection (TCP or the mesh TLS handshake) failed.
+    /// A stream reset or a connection lost after the request was sent is not retried: the application may have acted
+    /// on it (Istio's default retryOn has connect-failure and refused-stream, not reset).
+    /// </summary>
+    private static bool NeverSent(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError or HttpRequestError.NameResolutionError })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private string MeshPrefix(UpstreamEndpoint endpoint, string sni)

@@ -89,9 +89,10 @@ internal sealed class DataPlaneLab : IAsyncDisposable
         return app;
     }
 
-    public async Task<ProxyServer> StartSidecarAsync(Cluster cluster, string workload, string ns, string serviceAccount, IPAddress address) =>
+    public async Task<ProxyServer> StartSidecarAsync(Cluster cluster, string workload, string ns, string serviceAccount, IPAddress address, TimeSpan? drainTime = null) =>
         await StartProxyAsync(new ProxyOptions
         {
+            DrainTime = drainTime ?? ProxyOptions.DefaultDrainTime,
             ControlPlane = cluster.Server.DiscoveryAddress,
             RootCaPem = RootPem,
             Token = await cluster.TokenAsync(ns, serviceAccount),

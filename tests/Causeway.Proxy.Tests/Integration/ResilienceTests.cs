@@ -77,6 +77,87 @@ public class ResilienceTests
     }
 
     [Fact]
+    public async Task AStoppingDestinationSidecarDrainsItsInFlightRequests_AndNewRequestsGoToTheOtherEndpoint()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" + Workload("helloworld-b", "helloworld", bIp.ToString(), "v1"));
+        var appA = await lab.StartAppAsync(aIp, 5000, "v1", "a");
+        await lab.StartAppAsync(bIp, 5000, "v1", "b");
+        var sidecarA = await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp);
+        await lab.StartSidecarAsync(c1, "helloworld-b", "sample", "helloworld", bIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "sleep sees both endpoints");
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+
+        // Requests in flight at A when its sidecar is told to stop (what SIGTERM does), and steady traffic meanwhile.
+        var slow = Enumerable.Range(0, 10).Select(_ => client.GetAsync("http://helloworld.sample:5000/slow?ms=1500")).ToList();
+        await DataPlaneLab.WaitUntilAsync(() => appA.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) >= 3, "slow requests reach A");
+        using var steady = new CancellationTokenSource();
+        var statuses = new System.Collections.Concurrent.ConcurrentBag<HttpStatusCode>();
+        var traffic = Task.Run(async () =>
+        {
+            while (!steady.IsCancellationRequested)
+            {
+                statuses.Add((await client.GetAsync(HelloUrl)).StatusCode);
+                await Task.Delay(10);
+            }
+        });
+        var stopped = System.Diagnostics.Stopwatch.StartNew();
+        await sidecarA.DisposeAsync();
+        var drained = stopped.Elapsed;
+        await Task.Delay(500);
+        await steady.CancelAsync();
+        await traffic;
+
+        var answers = await Task.WhenAll(slow);
+        Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        var fromA = 0;
+        foreach (var r in answers)
+        {
+            fromA += (await r.Content.ReadAsStringAsync()).Contains("from a", StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        Assert.True(fromA >= 3, $"{fromA} slow requests were answered by A");
+        // The stop waited for A's in-flight requests (about 1.5 s), within the 5 s drain time.
+        Assert.InRange(drained, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(5));
+        Assert.True(statuses.Count >= 20, $"only {statuses.Count} requests during the drain");
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+    }
+
+    [Fact]
+    public async Task ARequestThatReachedAnApplicationIsNotRetried_WhenItsAnswerIsLost()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" + Workload("helloworld-b", "helloworld", bIp.ToString(), "v1"));
+        var apps = new[] { await lab.StartAppAsync(aIp, 5000, "v1", "a"), await lab.StartAppAsync(bIp, 5000, "v1", "b") };
+        var sidecarA = await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp, drainTime: TimeSpan.Zero);
+        await lab.StartSidecarAsync(c1, "helloworld-b", "sample", "helloworld", bIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "sleep sees both endpoints");
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+
+        // A's sidecar goes away at once (no drain) while requests are at A: they fail, and B never sees them.
+        var slow = Enumerable.Range(0, 6).Select(_ => client.GetAsync("http://helloworld.sample:5000/slow?ms=1500")).ToList();
+        await DataPlaneLab.WaitUntilAsync(() => apps.Sum(a => a.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal))) == 6, "every slow request reaches an application");
+        var atA = apps[0].Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal));
+        Assert.InRange(atA, 1, 5);
+        await sidecarA.DisposeAsync();
+        var answers = await Task.WhenAll(slow);
+        Assert.Equal(atA, answers.Count(r => r.StatusCode == HttpStatusCode.BadGateway));
+        Assert.Equal(6 - atA, apps[1].Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)));
+
+        // The application drops the connection after it got the request: the caller gets an error, and no other
+        // instance gets the request again (it may not be idempotent in effect).
+        Assert.Equal(HttpStatusCode.BadGateway, (await client.GetAsync("http://helloworld.sample:5000/abort")).StatusCode);
+        Assert.Equal(1, apps[1].Seen.Count(p => p == "GET /abort"));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
+    }
+
+    [Fact]
     public async Task TheWorkloadCertificateIsRenewedBeforeHalfLife_AndTrafficGoesOn()
     {
         await using var lab = new DataPlaneLab();

@@ -35,6 +35,12 @@ internal sealed class TestApp : IAsyncDisposable
             return next(context);
         });
         app.MapGet("/hello", () => $"Hello version: {version}, instance: {instance}\n");
+        app.MapGet("/slow", async (int ms) =>
+        {
+            await Task.Delay(ms);
+            return $"slow {ms} ms from {instance}\n";
+        });
+        app.MapGet("/abort", (HttpContext c) => c.Abort());
         app.MapGet("/whoami", (HttpContext c) => $"xfcc={c.Request.Headers["x-forwarded-client-cert"]} proto={c.Request.Protocol} host={c.Request.Host}\n");
         await app.StartAsync();
         return result;
