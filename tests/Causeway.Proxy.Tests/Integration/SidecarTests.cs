@@ -263,6 +263,49 @@ public class SidecarTests
     }
 
     [Fact]
+    public async Task AnAuthorizationPolicyHoldsForCallersFromAnotherCluster_ThroughThePassthroughGateway()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var c2 = await lab.StartClusterAsync("cluster2", "network2");
+        await lab.LinkAsync(c1, c2);
+        var (sleepIp, otherIp, v2Ip, gw2Ip) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443));
+        await c1.ApplyAsync(Service("helloworld", 5000));
+        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gw2Ip.ToString(), "network2") + "\n---\n" + ExposeServices + "\n---\n" + """
+            apiVersion: security.istio.io/v1beta1
+            kind: AuthorizationPolicy
+            metadata: {name: deny-sleep, namespace: sample}
+            spec:
+              selector:
+                matchLabels: {app: helloworld}
+              action: DENY
+              rules:
+                - from:
+                    - source: {principals: [cluster.local/ns/sample/sa/sleep]}
+            """);
+        var v2 = await lab.StartAppAsync(v2Ip, 5000, "v2", "helloworld-v2-xyz");
+        var server = await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
+        var gateway = await lab.StartGatewayAsync(c2, gw2Ip);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        var other = await lab.StartSidecarAsync(c1, "other", "sample", "other", otherIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1 && DataPlaneLab.Endpoints(other) == 1 && DataPlaneLab.Endpoints(gateway) == 1
+            && gateway.Config.Current!.Exposes(DataPlaneLab.Host, 15443) && server.Config.Current!.Config.AuthorizationPolicies.Count == 1, "cluster1's callers see v2 through the gateway; v2 has its policy");
+
+        // The gateway passes any mesh certificate through; the destination decides, on the caller's own SPIFFE ID.
+        using (var allowed = DataPlaneLab.ClientVia(otherIp))
+        {
+            Assert.Equal("Hello version: v2, instance: helloworld-v2-xyz\n", await allowed.GetStringAsync(HelloUrl));
+        }
+
+        using var denied = DataPlaneLab.ClientVia(sleepIp);
+        var response = await denied.GetAsync(HelloUrl);
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal("RBAC: access denied", await response.Content.ReadAsStringAsync());
+        Assert.Equal(1, v2.Requests);
+        Assert.True(gateway.Metrics.ConnectionCount(SniRouter.Listener, "forwarded") >= 2);
+    }
+
+    [Fact]
     public async Task TheGatewayRefusesWhatItMustNotForward_AndCountsWhy()
     {
         await using var lab = new DataPlaneLab();
