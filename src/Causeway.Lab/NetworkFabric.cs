@@ -215,6 +215,10 @@ public static class NetworkFabric
     }
 
     /// <summary>True when <paramref name="tool"/> is on the PATH (or in /usr/sbin and /sbin, which a non-login root shell may lack).</summary>
-    public static bool IsInstalled(string tool) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':').Append("/usr/sbin").Append("/sbin").Any(d => File.Exists(Path.Combine(d, tool)));
+    public static bool IsInstalled(string tool) => Find(tool) is not null;
+
+    /// <summary>The full path of <paramref name="tool"/> on the PATH or in /usr/sbin and /sbin, or null.</summary>
+    public static string? Find(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':').Append("/usr/sbin").Append("/sbin")
+            .Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
 }

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Causeway.Lab;
 
 namespace Causeway.LoadBench.Load;
 
@@ -54,20 +54,11 @@ public static partial class ExternalLoad
     private static double Number(Match m, string output) =>
         m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException("cannot read wrk's output:\n" + output);
 
-    private static async Task<string> RunAsync(string program, params string[] args)
+    /// <summary>Runs a load tool to its end; its standard output and error together, or an error with both.</summary>
+    private static async Task<string> RunAsync(params string[] command)
     {
-        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"cannot run {program}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        var text = await stdout + await stderr;
-        return process.ExitCode == 0 ? text : throw new InvalidOperationException($"{string.Join(' ', args)} exited {process.ExitCode}:\n{text}");
+        var (code, output, error) = await NetworkFabric.RunUncheckedAsync(command);
+        return code == 0 ? output + error : throw new InvalidOperationException($"{string.Join(' ', command)} exited {code}:\n{output}{error}");
     }
 
     [GeneratedRegex(@"Requests/sec:\s+([\d.]+)")]

@@ -90,10 +90,8 @@ public sealed class Testbed : IAsyncDisposable
         }
     }
 
-    /// <summary>The full path of a program on PATH or in the sbin directories, or null.</summary>
-    public static string? Installed(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Concat(["/usr/sbin", "/sbin", "/usr/local/sbin"])
-            .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
+    /// <summary>The full path of a program, or null when it is not installed.</summary>
+    public static string? Installed(string program) => NetworkFabric.Find(program);
 
     public async ValueTask DisposeAsync()
     {

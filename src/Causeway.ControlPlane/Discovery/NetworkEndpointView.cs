@@ -1,5 +1,6 @@
 using Causeway.Api.V1;
 using Causeway.ControlPlane.Topology;
+using Causeway.Core.Naming;
 
 namespace Causeway.ControlPlane.Discovery;
 
@@ -12,9 +13,6 @@ namespace Causeway.ControlPlane.Discovery;
 /// </summary>
 public sealed class NetworkEndpointView
 {
-    /// <summary>The label by which a workload says it has no sidecar (Istio's injector sets it to "istio" otherwise).</summary>
-    public const string TlsModeLabel = "security.istio.io/tlsMode";
-
     private readonly MeshTopology _topology;
     private readonly uint _scale;
 
@@ -46,7 +44,7 @@ public sealed class NetworkEndpointView
                 continue;
             }
 
-            if (e.Labels.TryGetValue(TlsModeLabel, out var mode) && mode == "disabled")
+            if (SidecarTlsMode.HasNoSidecar(e.Labels))
             {
                 Withhold(withheld, service, e, "the endpoint has no sidecar (security.istio.io/tlsMode=disabled) and cross-network traffic needs mTLS for SNI routing");
                 continue;

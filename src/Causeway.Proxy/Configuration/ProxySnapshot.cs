@@ -16,9 +16,6 @@ namespace Causeway.Proxy.Configuration;
 /// </summary>
 public sealed class ProxySnapshot
 {
-    /// <summary>The endpoint label by which a workload says it has no sidecar (value <c>disabled</c>): Istio's auto mTLS then sends plaintext.</summary>
-    public const string NoSidecarLabel = "security.istio.io/tlsMode";
-
     private readonly FrozenDictionary<(string Host, uint Port), ServiceRoute> _routes;
     private readonly FrozenDictionary<(uint Address, uint Port), ServiceRoute> _byAddress;
 
@@ -109,7 +106,7 @@ public sealed class ProxySnapshot
                 for (var i = 0; i < endpoints.Length; i++)
                 {
                     var e = port.Endpoints[i];
-                    var plaintext = !e.ViaGateway && e.Labels.TryGetValue(NoSidecarLabel, out var mode) && mode == "disabled";
+                    var plaintext = !e.ViaGateway && SidecarTlsMode.HasNoSidecar(e.Labels);
                     if (!known.TryGetValue((e.Address, e.Port, e.ViaGateway), out var upstream) || upstream.Weight != e.Weight || upstream.Plaintext != plaintext)
                     {
                         upstream = new UpstreamEndpoint(e.Address, e.Port, e.Weight, e.ViaGateway, e.Cluster, e.Network, e.WorkloadName, plaintext);
