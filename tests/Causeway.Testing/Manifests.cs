@@ -15,17 +15,34 @@ public static class Manifests
             labels: {app: {{name}}}
         """;
 
-    /// <summary>A WorkloadEntry in <c>sample</c>; <paramref name="extra"/> is appended as top-level YAML (e.g. a status).</summary>
-    public static string Workload(string name, string app, string address, string version, int port = 5000, string serviceAccount = "helloworld", string extra = "") => $$"""
+    /// <summary>
+    /// A WorkloadEntry in <c>sample</c>; <paramref name="tlsMode"/>, when given, is its <c>security.istio.io/tlsMode</c>
+    /// label; <paramref name="extra"/> is appended as top-level YAML (e.g. a status).
+    /// </summary>
+    public static string Workload(string name, string app, string address, string version, int port = 5000, string serviceAccount = "helloworld", string extra = "", string? tlsMode = null) => $$"""
         apiVersion: networking.istio.io/v1beta1
         kind: WorkloadEntry
         metadata: {name: {{name}}, namespace: sample}
         spec:
           address: {{address}}
           ports: {http: {{port}}}
-          labels: {app: {{app}}, version: "{{version}}"}
+          labels: {app: {{app}}, version: "{{version}}"{{(tlsMode is null ? "" : ", security.istio.io/tlsMode: " + tlsMode)}}}
           serviceAccount: {{serviceAccount}}
         """ + (extra.Length > 0 ? "\n" + extra : "");
+
+    /// <summary>An AuthorizationPolicy in <c>sample</c> denying <paramref name="principal"/> every request to helloworld.</summary>
+    public static string DenyToHelloworld(string principal) => $$"""
+        apiVersion: security.istio.io/v1beta1
+        kind: AuthorizationPolicy
+        metadata: {name: deny-sleep, namespace: sample}
+        spec:
+          selector:
+            matchLabels: {app: helloworld}
+          action: DENY
+          rules:
+            - from:
+                - source: {principals: [{{principal}}]}
+        """;
 
     /// <summary>What installing an east-west gateway registers: its Service (labelled with its network) and its workload.</summary>
     public static string EastWestGateway(string address, string network, string name = "istio-eastwestgateway") => $$"""

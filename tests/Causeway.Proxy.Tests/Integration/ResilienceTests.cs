@@ -80,15 +80,7 @@ public class ResilienceTests
     public async Task AStoppingDestinationSidecarDrainsItsInFlightRequests_AndNewRequestsGoToTheOtherEndpoint()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" + Workload("helloworld-b", "helloworld", bIp.ToString(), "v1"));
-        var appA = await lab.StartAppAsync(aIp, 5000, "v1", "a");
-        await lab.StartAppAsync(bIp, 5000, "v1", "b");
-        var sidecarA = await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp);
-        await lab.StartSidecarAsync(c1, "helloworld-b", "sample", "helloworld", bIp);
-        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "sleep sees both endpoints");
+        var (appA, _, sidecarA, sleepIp) = await TwoEndpointsAsync(lab, ProxyOptions.DefaultDrainTime);
         using var client = DataPlaneLab.ClientVia(sleepIp);
 
         // Requests in flight at A when its sidecar is told to stop (what SIGTERM does), and steady traffic meanwhile.
@@ -130,14 +122,8 @@ public class ResilienceTests
     public async Task ARequestThatReachedAnApplicationIsNotRetried_WhenItsAnswerIsLost()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" + Workload("helloworld-b", "helloworld", bIp.ToString(), "v1"));
-        var apps = new[] { await lab.StartAppAsync(aIp, 5000, "v1", "a"), await lab.StartAppAsync(bIp, 5000, "v1", "b") };
-        var sidecarA = await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp, drainTime: TimeSpan.Zero);
-        await lab.StartSidecarAsync(c1, "helloworld-b", "sample", "helloworld", bIp);
-        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "sleep sees both endpoints");
+        var (appA, appB, sidecarA, sleepIp) = await TwoEndpointsAsync(lab, drainTimeA: TimeSpan.Zero);
+        var apps = new[] { appA, appB };
         using var client = DataPlaneLab.ClientVia(sleepIp);
 
         // A's sidecar goes away at once (no drain) while requests are at A: they fail, and B never sees them.
@@ -177,5 +163,19 @@ public class ResilienceTests
         Assert.InRange(renewedAfter, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(4.5));
         Assert.True(DateTimeOffset.UtcNow < first.NotAfter, "renewed only after the old certificate expired");
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
+    }
+
+    /// <summary>helloworld with two endpoints, A and B, each with its app and sidecar, and Sleep's sidecar seeing both.</summary>
+    private static async Task<(TestApp A, TestApp B, ProxyServer SidecarA, IPAddress SleepIp)> TwoEndpointsAsync(DataPlaneLab lab, TimeSpan drainTimeA)
+    {
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" + Workload("helloworld-b", "helloworld", bIp.ToString(), "v1"));
+        var (a, b) = (await lab.StartAppAsync(aIp, 5000, "v1", "a"), await lab.StartAppAsync(bIp, 5000, "v1", "b"));
+        var sidecarA = await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp, drainTimeA);
+        await lab.StartSidecarAsync(c1, "helloworld-b", "sample", "helloworld", bIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "sleep sees both endpoints");
+        return (a, b, sidecarA, sleepIp);
     }
 }

@@ -53,8 +53,7 @@ public class SidecarTests
         await using var lab = new DataPlaneLab();
         var c1 = await lab.StartClusterAsync("cluster1", "network1");
         var (sleepIp, legacyIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("legacy", "helloworld", legacyIp.ToString(), "v1").Replace(
-            "labels: {app: helloworld, version: \"v1\"}\n  serviceAccount", "labels: {app: helloworld, version: \"v1\", security.istio.io/tlsMode: disabled}\n  serviceAccount", StringComparison.Ordinal));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("legacy", "helloworld", legacyIp.ToString(), "v1", tlsMode: "disabled"));
         var app = await lab.StartAppAsync(legacyIp, 5000, "v1", "legacy");
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees the legacy endpoint");
@@ -173,18 +172,7 @@ public class SidecarTests
         using var client = DataPlaneLab.ClientVia(sleepIp);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
 
-        await c1.ApplyAsync("""
-            apiVersion: security.istio.io/v1beta1
-            kind: AuthorizationPolicy
-            metadata: {name: deny-sleep, namespace: sample}
-            spec:
-              selector:
-                matchLabels: {app: helloworld}
-              action: DENY
-              rules:
-                - from:
-                    - source: {principals: [cluster.local/ns/sample/sa/sleep]}
-            """);
+        await c1.ApplyAsync(DenyToHelloworld("cluster.local/ns/sample/sa/sleep"));
         await DataPlaneLab.WaitUntilAsync(() => server.Config.Current!.Config.AuthorizationPolicies.Count == 1, "the policy reaches helloworld's sidecar");
 
         var denied = await client.GetAsync(HelloUrl);
@@ -271,18 +259,7 @@ public class SidecarTests
         await lab.LinkAsync(c1, c2);
         var (sleepIp, otherIp, v2Ip, gw2Ip) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443));
         await c1.ApplyAsync(Service("helloworld", 5000));
-        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gw2Ip.ToString(), "network2") + "\n---\n" + ExposeServices + "\n---\n" + """
-            apiVersion: security.istio.io/v1beta1
-            kind: AuthorizationPolicy
-            metadata: {name: deny-sleep, namespace: sample}
-            spec:
-              selector:
-                matchLabels: {app: helloworld}
-              action: DENY
-              rules:
-                - from:
-                    - source: {principals: [cluster.local/ns/sample/sa/sleep]}
-            """);
+        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gw2Ip.ToString(), "network2") + "\n---\n" + ExposeServices + "\n---\n" + DenyToHelloworld("cluster.local/ns/sample/sa/sleep"));
         var v2 = await lab.StartAppAsync(v2Ip, 5000, "v2", "helloworld-v2-xyz");
         var server = await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
         var gateway = await lab.StartGatewayAsync(c2, gw2Ip);
