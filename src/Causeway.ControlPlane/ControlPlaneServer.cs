@@ -143,7 +143,9 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         await monitoring.StartAsync(cancellationToken);
         var discoveryAddress = new Uri(BoundAddress(grpc));
         var monitoringAddress = new Uri(BoundAddress(monitoring));
-        await File.WriteAllTextAsync(Path.Combine(options.DataDirectory, EndpointsFile), JsonSerializer.Serialize(new
+        // Written aside and renamed: whoever polls for the file (the lab, 'config set-context') must never read it half-written.
+        var endpointsPath = Path.Combine(options.DataDirectory, EndpointsFile);
+        await File.WriteAllTextAsync(endpointsPath + ".tmp", JsonSerializer.Serialize(new
         {
             cluster = options.Cluster,
             network = options.Network,
@@ -154,6 +156,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             caDirectory = options.CaDirectoryOrDefault,
             pid = Environment.ProcessId,
         }), cancellationToken);
+        File.Move(endpointsPath + ".tmp", endpointsPath, overwrite: true);
         logger.LogInformation("control plane for cluster {Cluster} (network {Network}, mesh {Mesh}, revision {Revision}) serving discovery on {Discovery} and monitoring on {Monitoring}; {Count} resources loaded",
             options.Cluster, options.Network, options.MeshId, options.Revision, discoveryAddress, monitoringAddress, local.Current.Count);
         return new ControlPlaneServer(grpc, monitoring, store, mesh, scheduler, ca, loggers, discoveryAddress, monitoringAddress);
