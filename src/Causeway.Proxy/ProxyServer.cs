@@ -36,9 +36,11 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly TimeSpan _drainTime;
     private readonly DnsProxy? _dns;
+    private readonly KestrelConnectionEnds _connectionEnds;
 
-    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns)
+    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns, KestrelConnectionEnds connectionEnds)
     {
+        _connectionEnds = connectionEnds;
         _dns = dns;
         _loggers = loggers;
         _drainTime = options.DrainTime;
@@ -133,6 +135,9 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         var inbound = tls is null ? null : new InboundConnection(options, config, tls, metrics);
+        // Captured connections arrive at 127.0.0.1 (outbound) and at the pod's address (inbound).
+        var address = options.Capture ? IPAddress.Any : options.Address;
+        var connectionEnds = new KestrelConnectionEnds(metrics, address, options.InboundPort, options.OutboundPort);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(metrics);
@@ -146,8 +151,6 @@ public sealed class ProxyServer : IAsyncDisposable
             // Envoy's max_request_headers_kb (60) and max_headers_count (100).
             k.Limits.MaxRequestHeadersTotalSize = 60 * 1024;
             k.Limits.MaxRequestHeaderCount = 100;
-            // Captured connections arrive at 127.0.0.1 (outbound) and at the pod's address (inbound).
-            var address = options.Capture ? IPAddress.Any : options.Address;
             k.Listen(address, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
             k.Listen(address, options.HealthPort, l => l.Protocols = HttpProtocols.Http1);
             if (options.Role == ProxyRole.Gateway)
@@ -202,7 +205,7 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         await app.StartAsync(cancellationToken);
-        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns);
+        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns, connectionEnds);
     }
 
     /// <summary>Waits until the first configuration has been accepted.</summary>
@@ -241,6 +244,7 @@ public sealed class ProxyServer : IAsyncDisposable
         }
 
         _controlPlane.Dispose();
+        _connectionEnds.Dispose();
         _loggers.Dispose();
     }
 }

@@ -8,6 +8,7 @@ using Causeway.Core.Identity;
 using Causeway.Core.Security;
 using Causeway.Proxy.Tests.Integration;
 using Causeway.Testing;
+using static Causeway.Testing.ForgedCertificates;
 using static Causeway.Testing.Manifests;
 
 namespace Causeway.Proxy.Tests.Hostile;
@@ -185,20 +186,5 @@ public class SidecarHostileInputTests
         {
             return null;
         }
-    }
-
-    /// <summary>A workload certificate with any identity and validity, signed by a mesh intermediate.</summary>
-    private static X509Certificate2 Leaf(CertificateAuthority issuer, SpiffeId id, DateTimeOffset notBefore, DateTimeOffset notAfter)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(new Uri(id.ToString()));
-        request.CertificateExtensions.Add(san.Build(critical: true));
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new("1.3.6.1.5.5.7.3.1"), new("1.3.6.1.5.5.7.3.2")], false));
-        // The generator overload, unlike Create(issuer, ...), lets a leaf's validity lie outside its issuer's, as a forger's would.
-        using var cert = request.Create(issuer.Signer.SubjectName, X509SignatureGenerator.CreateForECDsa(issuer.Signer.GetECDsaPrivateKey()!), notBefore, notAfter, RandomNumberGenerator.GetBytes(16));
-        return cert.CopyWithPrivateKey(key);
     }
 }

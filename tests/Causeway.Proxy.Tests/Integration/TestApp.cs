@@ -13,10 +13,15 @@ internal sealed class TestApp : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _paths = new();
     private int _requests;
+    private int _inFlight;
+    private int _maxInFlight;
 
     private TestApp(WebApplication app) => _app = app;
 
     public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>The most requests the application held at once.</summary>
+    public int MaxInFlight => Volatile.Read(ref _maxInFlight);
 
     /// <summary>Method and path of every request that reached the application.</summary>
     public IReadOnlyCollection<string> Seen => _paths;
@@ -28,11 +33,24 @@ internal sealed class TestApp : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => k.Listen(address, port, l => l.Protocols = http2Only ? HttpProtocols.Http2 : HttpProtocols.Http1AndHttp2));
         var app = builder.Build();
         var result = new TestApp(app);
-        app.Use((context, next) =>
+        app.Use(async (context, next) =>
         {
             Interlocked.Increment(ref result._requests);
             result._paths.Enqueue($"{context.Request.Method} {context.Request.Path}");
-            return next(context);
+            var now = Interlocked.Increment(ref result._inFlight);
+            int max;
+            while (now > (max = Volatile.Read(ref result._maxInFlight)) && Interlocked.CompareExchange(ref result._maxInFlight, now, max) != max)
+            {
+            }
+
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref result._inFlight);
+            }
         });
         app.MapGet("/hello", () => $"Hello version: {version}, instance: {instance}\n");
         app.MapGet("/slow", async (int ms) =>

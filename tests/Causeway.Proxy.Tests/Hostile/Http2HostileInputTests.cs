@@ -1,0 +1,287 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Causeway.Core.Identity;
+using Causeway.Core.Security;
+using Causeway.Proxy.Inbound;
+using Causeway.Proxy.Tests.Integration;
+using Causeway.Testing;
+using Xunit.Abstractions;
+using static Causeway.Testing.Http2FrameClient;
+using static Causeway.Testing.ForgedCertificates;
+using static Causeway.Testing.Manifests;
+
+namespace Causeway.Proxy.Tests.Hostile;
+
+/// <summary>
+/// Reliability suite P-1..P-3: HTTP/2 abuse at a destination sidecar's inbound port (what another cluster reaches
+/// through a passthrough gateway), by a caller holding a valid mesh certificate.
+/// </summary>
+public class Http2HostileInputTests(ITestOutputHelper output)
+{
+    private const string Sni = "outbound_.5000_._.helloworld.sample.svc.cluster.local";
+    private const string Authority = "helloworld.sample:5000";
+
+    [Fact]
+    public async Task RapidReset_TheConnectionIsClosed_TheAppNeverHoldsMoreThanTheStreamLimit_AndOthersAreServed()
+    {
+        await using var mesh = await AttackedServiceAsync();
+        await using var attacker = await mesh.AttackerAsync();
+        var legit = mesh.LegitTrafficAsync();
+
+        // CVE-2023-44487: open a stream and cancel it at once, 10,000 times, never exceeding the concurrent-stream limit on paper.
+        var block = RequestBlock(Authority, "/slow?ms=2000");
+        var started = Stopwatch.GetTimestamp();
+        var pairs = 0;
+        for (uint batch = 0; batch < 100 && !attacker.Closed.IsCompleted; batch++)
+        {
+            var frames = new List<byte>();
+            for (uint i = 0; i < 100; i++)
+            {
+                var stream = ((batch * 100) + i) * 2 + 1;
+                frames.AddRange(Frame(Headers, EndHeaders | EndStream, stream, block));
+                frames.AddRange(Frame(RstStream, 0, stream, [0, 0, 0, (byte)Cancel]));
+            }
+
+            if (!await attacker.TrySendAsync(frames.ToArray()))
+            {
+                break;
+            }
+
+            pairs += 100;
+        }
+
+        await attacker.Closed.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(300);
+        var legitResult = await legit.StopAsync();
+        var goAway = attacker.GoAwayReceived.IsCompleted ? await attacker.GoAwayReceived : default;
+        output.WriteLine($"wrote {pairs} HEADERS+RST pairs; closed after {Stopwatch.GetElapsedTime(started, attacker.ClosedAt).TotalMilliseconds:0} ms; GOAWAY {(attacker.GoAwayReceived.IsCompleted ? $"0x{goAway.Error:x}" : "none")}; legit {legitResult}");
+        output.WriteLine(mesh.Metrics());
+
+        var slow = mesh.App.Seen.Count(p => p.Contains("/slow", StringComparison.Ordinal));
+        output.WriteLine($"the app saw {slow} of the attacker's requests");
+        Assert.True(Stopwatch.GetElapsedTime(started, attacker.ClosedAt) < TimeSpan.FromSeconds(2), "the server kept a connection that reset thousands of streams");
+        Assert.True(slow <= 100, $"{slow} of the attacker's cancelled requests reached the app");
+        Assert.Equal(0, legitResult.Failed);
+        Assert.True(legitResult.Succeeded > 0);
+        Assert.Matches("listener=\"inbound\",outcome=\"(stream_reset_limit_exceeded|output_queue_size_exceeded)\"", mesh.Metrics());
+    }
+
+    [Fact]
+    public async Task TooManyConcurrentStreams_AreRefusedBeyondTheAdvertisedLimit()
+    {
+        await using var mesh = await AttackedServiceAsync();
+        await using var attacker = await mesh.AttackerAsync();
+        var block = RequestBlock(Authority, "/slow?ms=1500");
+        var frames = new List<byte>();
+        for (uint i = 0; i < 300; i++)
+        {
+            frames.AddRange(Frame(Headers, EndHeaders | EndStream, (i * 2) + 1, block));
+        }
+
+        await attacker.TrySendAsync(frames.ToArray());
+        await DataPlaneLab.WaitUntilAsync(() => attacker.Responses + attacker.Resets(RefusedStream) + attacker.Resets(EnhanceYourCalm) >= 300 || attacker.Closed.IsCompleted, "every stream is answered or refused");
+        output.WriteLine($"advertised {attacker.MaxConcurrentStreams}; responses {attacker.Responses}; REFUSED_STREAM {attacker.Resets(RefusedStream)}; ENHANCE_YOUR_CALM {attacker.Resets(EnhanceYourCalm)}; closed {attacker.Closed.IsCompleted}; the app held at most {mesh.App.MaxInFlight} at once");
+        output.WriteLine(mesh.Metrics());
+
+        Assert.Equal(100u, attacker.MaxConcurrentStreams);
+        Assert.True(mesh.App.MaxInFlight <= 100, $"the app held {mesh.App.MaxInFlight} requests at once from one connection");
+        await mesh.StillServesAsync("/never");
+    }
+
+    [Fact]
+    public async Task AnHpackBomb_IsRefusedBeforeItIsExpanded()
+    {
+        await using var mesh = await AttackedServiceAsync();
+        await using var attacker = await mesh.AttackerAsync();
+
+        // One 4 KB header enters the dynamic table, then 20,000 one-byte references to it: 40 KB sent, 80 MB decoded.
+        var block = new List<byte>(RequestBlock(Authority, "/bomb"));
+        block.Add(0x40);
+        Http2FrameClient.String(block, "x-bomb");
+        Http2FrameClient.String(block, new string('a', 4000));
+        block.AddRange(Enumerable.Repeat((byte)0xBE, 20_000));
+        var started = Stopwatch.GetTimestamp();
+        await attacker.TrySendAsync(HeaderFrames(1, block.ToArray(), endStream: true));
+        await Task.WhenAny(attacker.Closed, Task.Delay(TimeSpan.FromSeconds(5)));
+        output.WriteLine($"closed {attacker.Closed.IsCompleted} after {Stopwatch.GetElapsedTime(started, attacker.ClosedAt).TotalMilliseconds:0} ms; responses {attacker.Responses}; GOAWAY {(attacker.GoAwayReceived.IsCompleted ? $"0x{(await attacker.GoAwayReceived).Error:x}" : "none")}");
+        output.WriteLine(mesh.Metrics());
+
+        Assert.True(attacker.Closed.IsCompleted || attacker.Responses == 1, "the bomb was neither refused nor answered");
+        await mesh.StillServesAsync("/bomb");
+    }
+
+    [Fact]
+    public async Task AContinuationFlood_IsCutOffAtTheHeaderLimit()
+    {
+        await using var mesh = await AttackedServiceAsync();
+        await using var attacker = await mesh.AttackerAsync();
+
+        // CVE-2024-27316's shape: a header block that never ends, 16 KiB of fresh headers per CONTINUATION.
+        var started = Stopwatch.GetTimestamp();
+        var sent = 0;
+        var first = true;
+        while (sent < 8 * 1024 * 1024 && !attacker.Closed.IsCompleted)
+        {
+            var block = new List<byte>(first ? RequestBlock(Authority, "/continuation") : []);
+            block.Add(0x00);
+            Http2FrameClient.String(block, $"x-c{sent}");
+            Http2FrameClient.String(block, new string('c', 16_000));
+            if (!await attacker.TrySendAsync(Frame(first ? Headers : Continuation, first ? EndStream : (byte)0, 1, block.ToArray())))
+            {
+                break;
+            }
+
+            sent += block.Count;
+            first = false;
+        }
+
+        await attacker.Closed.WaitAsync(TimeSpan.FromSeconds(5));
+        output.WriteLine($"wrote {sent / 1024} KiB of header block; closed after {Stopwatch.GetElapsedTime(started, attacker.ClosedAt).TotalMilliseconds:0} ms; GOAWAY {(attacker.GoAwayReceived.IsCompleted ? $"0x{(await attacker.GoAwayReceived).Error:x}" : "none")}");
+        output.WriteLine(mesh.Metrics());
+
+        Assert.True(sent < 8 * 1024 * 1024, "8 MiB of headers were accepted for one request");
+        await mesh.StillServesAsync("/continuation");
+    }
+
+    [Theory]
+    [InlineData("PING")]
+    [InlineData("SETTINGS")]
+    public async Task AControlFrameFloodFromAClientThatDoesNotRead_IsBounded(string kind)
+    {
+        await using var mesh = await AttackedServiceAsync();
+        await using var attacker = await mesh.AttackerAsync(read: false);
+        var frame = kind == "PING" ? Frame(Ping, 0, 0, new byte[8]) : Frame(Settings, 0, 0, [0, 0x4, 0, 0, 0xff, 0xff]);
+        var batch = new byte[frame.Length * 1000];
+        for (var i = 0; i < 1000; i++)
+        {
+            frame.CopyTo(batch, i * frame.Length);
+        }
+
+        // Every frame asks for an answer the client never reads: the server must stop reading or hang up, not queue answers without end.
+        var written = 0L;
+        var stop = false;
+        var writing = Task.Run(async () =>
+        {
+            while (!Volatile.Read(ref stop) && Interlocked.Read(ref written) < 64L * 1024 * 1024 && await attacker.TrySendAsync(batch))
+            {
+                Interlocked.Add(ref written, batch.Length);
+            }
+        });
+        await Task.WhenAny(writing, Task.Delay(TimeSpan.FromSeconds(5)));
+        var stalledAt = Interlocked.Read(ref written);
+        Volatile.Write(ref stop, true);
+
+        // Reading again lets the server go on: the connection was held back, not broken.
+        attacker.StartReading();
+        await DataPlaneLab.WaitUntilAsync(() => attacker.BytesRead > 0 || attacker.Closed.IsCompleted, "the server answers again", 10);
+        await writing.WaitAsync(TimeSpan.FromSeconds(10));
+        output.WriteLine($"{kind}: the server stopped taking frames after {stalledAt / 1024} KiB (its socket buffers and ours included); then answered {attacker.BytesRead / 1024} KiB once read; closed {attacker.Closed.IsCompleted}; GOAWAY {(attacker.GoAwayReceived.IsCompleted ? $"0x{(await attacker.GoAwayReceived).Error:x}" : "none")}");
+        output.WriteLine(mesh.Metrics());
+
+        Assert.True(stalledAt < 64L * 1024 * 1024, $"the server took 64 MiB of {kind} frames from a client that read nothing");
+        await mesh.StillServesAsync("/never");
+    }
+
+    [Fact]
+    public async Task AProtocolError_ClosesTheConnectionWithGoAway_AndACounterSaysWhy()
+    {
+        await using var mesh = await AttackedServiceAsync();
+        await using var attacker = await mesh.AttackerAsync();
+        await attacker.TrySendAsync(Frame(Data, 0, 0, "not on stream 0"u8));
+        await attacker.Closed.WaitAsync(TimeSpan.FromSeconds(5));
+        var (error, _) = await attacker.GoAwayReceived.WaitAsync(TimeSpan.FromSeconds(1));
+        output.WriteLine(mesh.Metrics());
+        Assert.Equal(0x1u, error);
+        await DataPlaneLab.WaitUntilAsync(() => mesh.Metrics().Contains("listener=\"inbound\",outcome=\"invalid_stream_id\"", StringComparison.Ordinal), "the counter of invalid stream ids moves", 5);
+        await mesh.StillServesAsync("/never");
+    }
+
+    private sealed record LegitResult(int Succeeded, int Failed);
+
+    private sealed class LegitTraffic(Task<LegitResult> run, CancellationTokenSource stop)
+    {
+        public async Task<LegitResult> StopAsync()
+        {
+            await stop.CancelAsync();
+            var result = await run;
+            stop.Dispose();
+            return result;
+        }
+    }
+
+    private sealed record AttackedService(DataPlaneLab Lab, TestApp App, IPAddress Hello, IPAddress Sleep, ProxyServer HelloSidecar, CertificateAuthority Intermediate) : IAsyncDisposable
+    {
+        public async Task<Http2FrameClient> AttackerAsync(bool read = true)
+        {
+            using var leaf = Leaf(Intermediate, new SpiffeId("cluster.local", "sample", "sleep"));
+            return await ConnectAsync(Hello, 15006, Sni, SslStreamCertificateContext.Create(leaf, [Intermediate.Signer], offline: true), read);
+        }
+
+        /// <summary>Checks that the service answers another caller now, and that none of the attacker's requests (marked by <paramref name="path"/>) reached the app.</summary>
+        public async Task StillServesAsync(string path)
+        {
+            using var client = DataPlaneLab.ClientVia(Sleep);
+            Assert.StartsWith("Hello version: v1", await client.GetStringAsync("http://helloworld.sample:5000/hello"), StringComparison.Ordinal);
+            Assert.DoesNotContain(App.Seen, p => p.Contains(path, StringComparison.Ordinal));
+        }
+
+        /// <summary>Another caller's /hello through Sleep's sidecar every 20 ms until stopped.</summary>
+        public LegitTraffic LegitTrafficAsync()
+        {
+            var stop = new CancellationTokenSource();
+            return new LegitTraffic(Task.Run(async () =>
+            {
+                using var client = DataPlaneLab.ClientVia(Sleep);
+                var (ok, failed) = (0, 0);
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        using var response = await client.GetAsync("http://helloworld.sample:5000/hello");
+                        _ = response.IsSuccessStatusCode ? ok++ : failed++;
+                    }
+                    catch (HttpRequestException)
+                    {
+                        failed++;
+                    }
+
+                    await Task.Delay(20);
+                }
+
+                return new LegitResult(ok, failed);
+            }), stop);
+        }
+
+        public string Metrics() => string.Join('\n', HelloSidecar.Metrics.ToPrometheus().Split('\n').Where(l => l.StartsWith("causeway_connections_total", StringComparison.Ordinal)));
+
+        public async ValueTask DisposeAsync()
+        {
+            Intermediate.Dispose();
+            await Lab.DisposeAsync();
+        }
+    }
+
+    private static async Task<AttackedService> AttackedServiceAsync()
+    {
+        var lab = new DataPlaneLab();
+        try
+        {
+            var c1 = await lab.StartClusterAsync("cluster1", "network1");
+            var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+            await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1"));
+            var app = await lab.StartAppAsync(helloIp, 5000, "v1", "v1");
+            var hello = await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
+            var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+            await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+            return new AttackedService(lab, app, helloIp, sleepIp, hello, lab.Root.CreateIntermediate("cluster1"));
+        }
+        catch
+        {
+            await lab.DisposeAsync();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,30 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Causeway.Core.Identity;
+using Causeway.Core.Security;
+
+namespace Causeway.Testing;
+
+/// <summary>Workload certificates made outside the control plane's CA, for tests that play a caller or a forger.</summary>
+public static class ForgedCertificates
+{
+    /// <summary>A workload certificate with any identity and validity, signed by a mesh intermediate.</summary>
+    public static X509Certificate2 Leaf(CertificateAuthority issuer, SpiffeId id, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(id.ToString()));
+        request.CertificateExtensions.Add(san.Build(critical: true));
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new("1.3.6.1.5.5.7.3.1"), new("1.3.6.1.5.5.7.3.2")], false));
+        // The generator overload, unlike Create(issuer, ...), lets a leaf's validity lie outside its issuer's, as a forger's would.
+        using var cert = request.Create(
+            issuer.Signer.SubjectName,
+            X509SignatureGenerator.CreateForECDsa(issuer.Signer.GetECDsaPrivateKey()!),
+            notBefore ?? DateTimeOffset.UtcNow.AddMinutes(-5),
+            notAfter ?? DateTimeOffset.UtcNow.AddHours(1),
+            RandomNumberGenerator.GetBytes(16));
+        return cert.CopyWithPrivateKey(key);
+    }
+}
