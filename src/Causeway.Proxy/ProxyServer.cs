@@ -137,7 +137,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var inbound = tls is null ? null : new InboundConnection(options, config, tls, metrics);
         // Captured connections arrive at 127.0.0.1 (outbound) and at the pod's address (inbound).
         var address = options.Capture ? IPAddress.Any : options.Address;
-        var connectionEnds = new KestrelConnectionEnds(metrics, address, options.InboundPort, options.OutboundPort);
+        var connectionEnds = new KestrelConnectionEnds(metrics, address, options.InboundPort, options.OutboundPort, options.GatewayPort);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(metrics);

@@ -22,12 +22,14 @@ public static class ProxyCommand
     private static readonly Option<string?> AppAddress = new("--app-address") { Description = "Where the application listens; the pod address by default." };
     private static readonly Option<bool> Capture = new("--capture") { Description = "The pod's iptables redirect its TCP here (outbound to 15001, inbound to 15006) and port 53 to the DNS proxy on 127.0.0.1:15053: route by original destination." };
     private static readonly Option<string?> DnsUpstream = new("--dns-upstream") { Description = "With --capture: the resolver (IP[:port]) for names outside the mesh; without it they get NXDOMAIN." };
+    private static readonly Option<string> ClientHelloTimeout = new("--client-hello-timeout") { Description = "Gateway: how long a connection may take to send its whole ClientHello before it is closed (Envoy's listener_filters_timeout), e.g. 10s or 500ms.", DefaultValueFactory = _ => "10s" };
+    private static readonly Option<int> MaxConnections = new("--max-connections") { Description = "Connections the proxy holds at once across its listeners; more are refused at accept.", DefaultValueFactory = _ => 20_000 };
     private static readonly Option<string[]> Labels = new("--label") { Description = "A workload label key=value (repeatable); gateways are selected by them.", AllowMultipleArgumentsPerToken = true };
 
     public static Command Create()
     {
         var command = new Command("proxy", "Run a sidecar (outbound 15001, inbound 15006) or an east-west gateway (15443).");
-        foreach (var option in new Option[] { Role, ControlPlane, CaFile, TokenFile, Workload, Namespace, ServiceAccount, Network, Cluster, Revision, Address, AppAddress, Capture, DnsUpstream, Labels })
+        foreach (var option in new Option[] { Role, ControlPlane, CaFile, TokenFile, Workload, Namespace, ServiceAccount, Network, Cluster, Revision, Address, AppAddress, Capture, DnsUpstream, ClientHelloTimeout, MaxConnections, Labels })
         {
             command.Options.Add(option);
         }
@@ -71,6 +73,16 @@ public static class ProxyCommand
             dnsUpstream.Port = 53;
         }
 
+        if (!Core.Resources.MeshDuration.TryParse(parse.GetValue(ClientHelloTimeout)!, out var helloTimeout) || helloTimeout <= TimeSpan.Zero)
+        {
+            return CommandRunner.Fail($"--client-hello-timeout '{parse.GetValue(ClientHelloTimeout)}' is not a positive duration; write e.g. 10s or 500ms");
+        }
+
+        if (parse.GetValue(MaxConnections) is var maxConnections && maxConnections <= 0)
+        {
+            return CommandRunner.Fail($"--max-connections {maxConnections} must be at least 1");
+        }
+
         var labels = new Dictionary<string, string>();
         foreach (var label in parse.GetValue(Labels) ?? [])
         {
@@ -103,6 +115,8 @@ public static class ProxyCommand
                 AppAddress = appAddress,
                 Capture = parse.GetValue(Capture),
                 DnsUpstream = dnsUpstream,
+                ClientHelloTimeout = helloTimeout,
+                MaxConnections = maxConnections,
             };
         }
         catch (Exception e) when (e is IOException or UriFormatException or UnauthorizedAccessException)

@@ -1,14 +1,16 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Causeway.Proxy.Gateway;
 using Causeway.Proxy.Tests.Integration;
 using Causeway.Testing;
+using Xunit.Abstractions;
 using static Causeway.Testing.Manifests;
 
 namespace Causeway.Proxy.Tests.Hostile;
 
-/// <summary>Reliability suite G1 (T1–T4): what an internet-facing east-west gateway does with bytes that are not a good ClientHello.</summary>
-public class GatewayHostileInputTests
+/// <summary>Reliability suite G1 (T1–T4) and G9: what an internet-facing east-west gateway does with bytes that are not a good ClientHello, and with a flood of idle connections.</summary>
+public class GatewayHostileInputTests(ITestOutputHelper output)
 {
     private const string Sni = "outbound_.5000_._.helloworld.sample.svc.cluster.local";
 
@@ -86,6 +88,156 @@ public class GatewayHostileInputTests
         var answer = new byte[1];
         Assert.Equal(1, await after.GetStream().ReadAtLeastAsync(answer, 1).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(2, gateway.Metrics.ConnectionCount(SniRouter.Listener, "forwarded"));
+    }
+
+    [Fact]
+    public async Task TenThousandIdleConnections_AreHeldThenClosedAtTheHelloTimeout_WhileCrossClusterTrafficGoesOn_AndTheCapHolds()
+    {
+        const int idle = 10_000, cap = 10_100, overCap = 10_400;
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var c2 = await lab.StartClusterAsync("cluster2", "network2");
+        await lab.LinkAsync(c1, c2);
+        var (sleepIp, v2Ip, gwIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443, 15000, 15021));
+        await c1.ApplyAsync(Service("helloworld", 5000));
+        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gwIp.ToString(), "network2") + "\n---\n" + ExposeServices);
+        await lab.StartAppAsync(v2Ip, 5000, "v2", "v2");
+        await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
+
+        // Its own process, so that its descriptors and memory are its own.
+        var gateway = await lab.StartGatewayProcessAsync(c2, gwIp, "--client-hello-timeout", "5s", "--max-connections", cap.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees v2 through the gateway");
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+        var before = await TimedRequestsAsync(client, 200);
+        var (fdsBefore, rssBefore) = (Descriptors(gateway.Id), RssKiB(gateway.Id));
+
+        // Round 1: 10,000 idle connections are held (under the cap), requests and new handshakes go on, then the ClientHello timeout closes them all.
+        await using (var flood = await IdleConnections.OpenAsync(gwIp, idle))
+        {
+            var fdsDuring = Descriptors(gateway.Id);
+            var during = await TimedRequestsAsync(client, 200);
+            var newHandshakes = 0;
+            for (var i = 0; i < 50; i++)
+            {
+                using var fresh = new TcpClient();
+                await fresh.ConnectAsync(gwIp, 15443);
+                await fresh.GetStream().WriteAsync(Hello(Sni));
+                var reply = new byte[1];
+                newHandshakes += await fresh.GetStream().ReadAtLeastAsync(reply, 1).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) == 1 && reply[0] == 0x16 ? 1 : 0;
+            }
+
+            var closedAfter = await flood.ClosedByServerAsync(TimeSpan.FromSeconds(30));
+            output.WriteLine($"round 1: {idle} idle connections opened in {flood.OpenedIn.TotalMilliseconds:0} ms and all closed by the gateway {closedAfter.TotalSeconds:0.0} s after the first; descriptors {fdsBefore} -> {fdsDuring}");
+            output.WriteLine($"cross-cluster requests: before {before.Ok}/200 ok p50 {before.P50:0.00} p99 {before.P99:0.00} ms; during {during.Ok}/200 ok p50 {during.P50:0.00} p99 {during.P99:0.00} ms; new handshakes during {newHandshakes}/50");
+            Assert.True(fdsDuring >= fdsBefore + idle, $"the gateway held {fdsDuring - fdsBefore} of {idle} connections");
+            Assert.Equal(200, during.Ok);
+            Assert.Equal(50, newHandshakes);
+        }
+
+        await Task.Delay(300);
+        Assert.Equal(idle, await CounterAsync(gwIp, "hello_timeout"));
+        var (fdsAfter1, rssAfter1) = (Descriptors(gateway.Id), RssKiB(gateway.Id));
+
+        // Rounds 2 and 3, over the cap: what exceeds it is refused at accept and counted; memory does not grow round over round.
+        var rss = new List<long> { rssAfter1 };
+        for (var round = 2; round <= 3; round++)
+        {
+            await using (var flood = await IdleConnections.OpenAsync(gwIp, overCap))
+            {
+                await flood.ClosedByServerAsync(TimeSpan.FromSeconds(30));
+            }
+
+            await Task.Delay(300);
+            rss.Add(RssKiB(gateway.Id));
+        }
+
+        var refused = await CounterAsync(gwIp, "over_connection_limit");
+        var fdsAfter = Descriptors(gateway.Id);
+        var after = await TimedRequestsAsync(client, 200);
+        output.WriteLine($"rounds 2 and 3: {overCap} connections each against a cap of {cap}: {refused} refused at accept (over_connection_limit), {await CounterAsync(gwIp, "hello_timeout") - idle} closed at the hello timeout");
+        output.WriteLine($"descriptors after round 1 {fdsAfter1}, after round 3 {fdsAfter}; RSS {rssBefore / 1024} MiB before, after rounds 1-3: {string.Join(", ", rss.Select(r => r / 1024))} MiB; requests after {after.Ok}/200");
+
+        Assert.InRange(refused, 2 * (overCap - cap), 2 * (overCap - idle));
+        Assert.True(fdsAfter < fdsBefore + 100, $"the gateway kept {fdsAfter - fdsBefore} descriptors after every connection was closed");
+
+        // The first rounds grow the heap to its working size; a leak of 1.2 KiB or more per connection would add 12 MiB per round after that.
+        Assert.True(rss[2] - rss[1] < 12 * 1024, $"RSS grew {(rss[2] - rss[1]) / 1024} MiB in round 3 after {(rss[1] - rss[0]) / 1024} MiB in round 2: a leak per connection");
+        Assert.Equal(200, after.Ok);
+    }
+
+    /// <summary>Many TCP connections that send nothing, each watched for the server closing it.</summary>
+    private sealed class IdleConnections : IAsyncDisposable
+    {
+        private readonly List<TcpClient> _sockets = [];
+        private readonly List<Task<int>> _closed = [];
+        private long _started;
+
+        public TimeSpan OpenedIn { get; private set; }
+
+        public static async Task<IdleConnections> OpenAsync(IPAddress address, int count)
+        {
+            var result = new IdleConnections { _started = Stopwatch.GetTimestamp() };
+            for (var opened = 0; opened < count; opened += 500)
+            {
+                var batch = Enumerable.Range(0, Math.Min(500, count - opened)).Select(_ => new TcpClient()).ToArray();
+                result._sockets.AddRange(batch);
+                await Task.WhenAll(batch.Select(t => t.ConnectAsync(address, 15443)));
+                result._closed.AddRange(batch.Select(t => ReadToEndAsync(t.GetStream())));
+            }
+
+            result.OpenedIn = Stopwatch.GetElapsedTime(result._started);
+            return result;
+        }
+
+        /// <summary>Waits until the server has closed every connection; returns how long after the first was opened.</summary>
+        public async Task<TimeSpan> ClosedByServerAsync(TimeSpan timeout)
+        {
+            await Task.WhenAll(_closed).WaitAsync(timeout);
+            return Stopwatch.GetElapsedTime(_started);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            foreach (var t in _sockets)
+            {
+                t.Dispose();
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed record Timings(int Ok, double P50, double P99);
+
+    private static async Task<Timings> TimedRequestsAsync(HttpClient client, int count)
+    {
+        var ms = new List<double>(count);
+        var ok = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var response = await client.GetAsync("http://helloworld.sample:5000/hello");
+            ms.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            ok += response.IsSuccessStatusCode ? 1 : 0;
+        }
+
+        ms.Sort();
+        return new Timings(ok, ms[count / 2], ms[(int)(count * 0.99)]);
+    }
+
+    private static int Descriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
+
+    private static long RssKiB(int pid) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task<long> CounterAsync(IPAddress gateway, string outcome)
+    {
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync($"http://{gateway}:15000/stats/prometheus");
+        var prefix = $"causeway_connections_total{{listener=\"{SniRouter.Listener}\",outcome=\"{outcome}\"}} ";
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static async Task<int> SendAsync(IPAddress address, byte[] bytes)

@@ -121,6 +121,48 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             ClientHelloTimeout = clientHelloTimeout ?? TimeSpan.FromSeconds(10),
         });
 
+    /// <summary>
+    /// An east-west gateway as its own <c>causeway proxy --role gateway</c> process, for tests that need its file
+    /// descriptors, memory and CPU apart from the test's; ready (15021) when this returns.
+    /// </summary>
+    public async Task<CausewayProcess> StartGatewayProcessAsync(Cluster cluster, IPAddress address, params string[] options)
+    {
+        var caFile = Path.Combine(_dir.Path, "root-cert.pem");
+        await File.WriteAllTextAsync(caFile, RootPem);
+        var tokenFile = Path.Combine(_dir.Path, cluster.Name + "-gateway-token");
+        await File.WriteAllTextAsync(tokenFile, await cluster.TokenAsync("istio-system", "istio-eastwestgateway"));
+        var gateway = CausewayProcess.Start([
+            "proxy", "--role", "gateway", "--control-plane", cluster.Server.DiscoveryAddress.ToString(), "--ca-file", caFile, "--token-file", tokenFile,
+            "--workload", "istio-eastwestgateway", "-n", "istio-system", "--service-account", "istio-eastwestgateway",
+            "--network", cluster.Network, "--cluster", cluster.Name, "--address", address.ToString(), "--label", "istio=eastwestgateway", .. options]);
+        _owned.Add(gateway);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                using var ready = await http.GetAsync($"http://{address}:{ProxyOptions.DefaultHealthPort}/healthz/ready");
+                if (ready.IsSuccessStatusCode)
+                {
+                    break;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+            }
+
+            if (gateway.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"{gateway.Description} is not ready:\n{gateway.Output}");
+            }
+
+            await Task.Delay(100);
+        }
+
+        return gateway;
+    }
+
     /// <summary>An HTTP client whose proxy is the sidecar's outbound port, as <c>http_proxy=...</c> makes curl's.</summary>
     public static HttpClient ClientVia(IPAddress sidecar) => new(new SocketsHttpHandler
     {
