@@ -138,6 +138,10 @@ public static class ProxyCommand
         {
             return CommandRunner.Fail($"cannot listen on {address}: {e.Message}. Is another proxy using this address?");
         }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return CommandRunner.Fail(e.Message);
+        }
 
         var stopped = Task.Delay(Timeout.Infinite, stop.Token);
         var first = await Task.WhenAny(stopped, server.Refused);

@@ -33,6 +33,13 @@ public sealed class CertificateService(
             logger.LogWarning("refused a CSR from {Caller}: {Reason}", grant, e.Message);
             throw new RpcException(new Status(StatusCode.PermissionDenied, e.Message));
         }
+        catch (InvalidOperationException e)
+        {
+            // The CA itself cannot sign (it expired while running): the caller and the operator both need the reason.
+            metrics.CsrRefused();
+            logger.LogError("cannot sign a CSR from {Caller}: {Reason}", grant, e.Message);
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
 
         metrics.CertificateIssued();
         var response = new SignResponse { RootPem = ca.RootPem };

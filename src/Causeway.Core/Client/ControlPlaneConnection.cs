@@ -44,6 +44,13 @@ public sealed class ControlPlaneConnection : IDisposable
             throw new ArgumentException("the CA bundle holds no certificate; pass the mesh root in PEM", nameof(rootPem));
         }
 
+        // During a root rotation the bundle may hold an old root past its end; one valid root is enough.
+        var problems = roots.Select(r => MeshTrust.ValidityProblem(r, "the mesh root")).ToList();
+        if (problems.All(p => p is not null))
+        {
+            throw new InvalidOperationException(problems[0]);
+        }
+
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(5),

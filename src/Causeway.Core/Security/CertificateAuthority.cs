@@ -72,6 +72,15 @@ public sealed class CertificateAuthority : IDisposable
             throw new InvalidOperationException($"the chain of '{signer.Subject}' does not end at a self-signed root; cert-chain.pem must include the root");
         }
 
+        // From the root down: when the root expired, everything under it did too, and the root is what to replace.
+        for (var i = chain.Count - 1; i >= 0; i--)
+        {
+            if (MeshTrust.ValidityProblem(chain[i], i == chain.Count - 1 ? "the mesh root" : i == 0 ? "the CA certificate" : "an intermediate of the CA") is { } problem)
+            {
+                throw new InvalidOperationException(problem);
+            }
+        }
+
         if (chain.Count > 1 && !MeshTrust.TryValidate(signer, chain.Cast<X509Certificate2>().Skip(1), [root], out var error))
         {
             throw new InvalidOperationException($"'{signer.Subject}' does not chain to the root '{root.Subject}': {error}");
@@ -134,6 +143,12 @@ public sealed class CertificateAuthority : IDisposable
         if (requested != allowed)
         {
             throw new UnauthorizedAccessException($"the CSR asks for {requested} but the caller may only have {allowed}");
+        }
+
+        // A CA that expired while running must refuse with the reason, not fail inside certificate creation.
+        if (MeshTrust.ValidityProblem(Signer, "the cluster's CA certificate") is { } expired)
+        {
+            throw new InvalidOperationException(expired);
         }
 
         var leafRequest = new CertificateRequest(new X500DistinguishedName(""), csr.PublicKey, HashAlgorithmName.SHA256);

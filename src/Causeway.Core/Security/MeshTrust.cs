@@ -45,6 +45,28 @@ public static class MeshTrust
         return true;
     }
 
+    /// <summary>
+    /// Null when <paramref name="certificate"/> is valid now, else what is wrong and what to do, naming it as
+    /// <paramref name="what"/>: an expired root or intermediate must say so at once, not surface later as a
+    /// handshake that never succeeds.
+    /// </summary>
+    public static string? ValidityProblem(X509Certificate2 certificate, string what, DateTimeOffset? now = null)
+    {
+        var at = now ?? DateTimeOffset.UtcNow;
+        if (at > certificate.NotAfter.ToUniversalTime())
+        {
+            return $"{what} '{certificate.Subject}' expired at {certificate.NotAfter.ToUniversalTime():u}; no workload certificate can be issued or trusted under it. " +
+                "Create a new one ('causeway ca create-root' for a root, 'causeway ca create-intermediate' for a cluster CA) and plug it in as Istio's cacerts.";
+        }
+
+        if (at < certificate.NotBefore.ToUniversalTime())
+        {
+            return $"{what} '{certificate.Subject}' is not valid until {certificate.NotBefore.ToUniversalTime():u}; check this host's clock.";
+        }
+
+        return null;
+    }
+
     /// <summary>Reads every certificate of a PEM bundle.</summary>
     public static X509Certificate2Collection LoadBundle(string pem)
     {

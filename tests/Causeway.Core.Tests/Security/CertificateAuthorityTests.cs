@@ -189,4 +189,15 @@ public class CertificateAuthorityTests
         Assert.True(cert.MatchesHostname("127.0.9.1"));
         Assert.False(cert.MatchesHostname("127.0.9.2"));
     }
+
+    [Fact]
+    public void ACaThatExpiredWhileRunning_RefusesToSignWithTheReason()
+    {
+        using var root = CertificateAuthority.CreateRoot();
+        using var expired = root.CreateIntermediate("cluster1", lifetime: TimeSpan.FromMinutes(-1));
+        var (key, csr) = WorkloadCsr.Create(Sleep);
+        key.Dispose();
+        var error = Assert.Throws<InvalidOperationException>(() => expired.SignWorkload(csr, Sleep));
+        Assert.Contains("the cluster's CA certificate 'O=Causeway, L=cluster1, CN=Intermediate CA cluster1' expired at", error.Message, StringComparison.Ordinal);
+    }
 }
