@@ -66,6 +66,36 @@ public class ResourceDocumentsTests
         Assert.Contains("ServiceEntry", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("app: helloworld", null)]
+    [InlineData("topology.istio.io/network: network1", null)]
+    [InlineData("security.istio.io/tlsMode: \"\"", null)]
+    [InlineData("app: -bad", "value '-bad'")]
+    [InlineData("Bad_Prefix/app: x", "key 'Bad_Prefix/app'")]
+    [InlineData("app: LONGVALUE", "(70000 characters)")]
+    public void ParseYaml_HoldsLabelsToKubernetesSyntax_WhichBoundsWhatOneResourcePushes(string label, string? error)
+    {
+        var yaml = $$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: WorkloadEntry
+            metadata:
+              name: helloworld-v1
+              namespace: sample
+              labels:
+                {{label.Replace("LONGVALUE", new string('a', 70_000), StringComparison.Ordinal)}}
+            spec: {address: 127.0.0.1}
+            """;
+        if (error is null)
+        {
+            Assert.Single(ResourceDocuments.ParseYaml(yaml));
+            return;
+        }
+
+        var e = Assert.Throws<InvalidResourceException>(() => ResourceDocuments.ParseYaml(yaml));
+        Assert.Contains(error, e.Message, StringComparison.Ordinal);
+        Assert.True(e.Message.Length < 1000, "the error quotes the whole hostile value");
+    }
+
     [Fact]
     public void ParseYaml_RefusesWhatTheMeshCannotHonour_WithTheReason()
     {
