@@ -8,15 +8,23 @@ namespace Causeway.Testing;
 /// <summary>Workload certificates made outside the control plane's CA, for tests that play a caller or a forger.</summary>
 public static class ForgedCertificates
 {
-    /// <summary>A workload certificate with any identity and validity, signed by a mesh intermediate.</summary>
-    public static X509Certificate2 Leaf(CertificateAuthority issuer, SpiffeId id, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+    /// <summary>A workload certificate with any identity (null: no URI SAN at all), validity and CA flag, signed by a mesh intermediate.</summary>
+    public static X509Certificate2 Leaf(CertificateAuthority issuer, SpiffeId? id, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, bool ca = false)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(new Uri(id.ToString()));
+        if (id is not null)
+        {
+            san.AddUri(new Uri(id.ToString()));
+        }
+        else
+        {
+            san.AddDnsName("sleep.sample.svc.cluster.local");
+        }
+
         request.CertificateExtensions.Add(san.Build(critical: true));
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(ca, false, 0, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new("1.3.6.1.5.5.7.3.1"), new("1.3.6.1.5.5.7.3.2")], false));
         // The generator overload, unlike Create(issuer, ...), lets a leaf's validity lie outside its issuer's, as a forger's would.
         using var cert = request.Create(

@@ -12,6 +12,24 @@ public static class WorkloadIdentity
     public static bool TryRead(X509Certificate2 certificate, string trustDomain, [NotNullWhen(true)] out SpiffeId? id, out string error)
     {
         id = null;
+
+        // X509-SVID §4: a leaf must not be a CA, nor able to sign certificates or CRLs; a signing certificate that
+        // happens to carry a SPIFFE ID (an intermediate's, a stolen one) is not a workload.
+        foreach (var extension in certificate.Extensions)
+        {
+            if (extension is X509BasicConstraintsExtension { CertificateAuthority: true })
+            {
+                error = "the peer presented a CA certificate (basicConstraints cA=true) as its workload certificate";
+                return false;
+            }
+
+            if (extension is X509KeyUsageExtension usage && (usage.KeyUsages & (X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign)) != 0)
+            {
+                error = "the peer's certificate may sign certificates (keyCertSign or cRLSign): not a workload certificate";
+                return false;
+            }
+        }
+
         IReadOnlyList<string> uris;
         try
         {

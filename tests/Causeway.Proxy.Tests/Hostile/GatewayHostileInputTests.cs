@@ -130,13 +130,14 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
             var closedAfter = await flood.ClosedByServerAsync(TimeSpan.FromSeconds(30));
             output.WriteLine($"round 1: {idle} idle connections opened in {flood.OpenedIn.TotalMilliseconds:0} ms and all closed by the gateway {closedAfter.TotalSeconds:0.0} s after the first; descriptors {fdsBefore} -> {fdsDuring}");
             output.WriteLine($"cross-cluster requests: before {before.Ok}/200 ok p50 {before.P50:0.00} p99 {before.P99:0.00} ms; during {during.Ok}/200 ok p50 {during.P50:0.00} p99 {during.P99:0.00} ms; new handshakes during {newHandshakes}/50");
-            Assert.True(fdsDuring >= fdsBefore + idle, $"the gateway held {fdsDuring - fdsBefore} of {idle} connections");
             Assert.Equal(200, during.Ok);
             Assert.Equal(50, newHandshakes);
         }
 
+        // Held, not dropped: every connection was closed by the ClientHello timeout, none refused at the cap.
         await Task.Delay(300);
         Assert.Equal(idle, await CounterAsync(gwIp, "hello_timeout"));
+        Assert.Equal(0, await CounterAsync(gwIp, "over_connection_limit"));
         var (fdsAfter1, rssAfter1) = (Descriptors(gateway.Id), RssKiB(gateway.Id));
 
         // Rounds 2 and 3, over the cap: what exceeds it is refused at accept and counted; memory does not grow round over round.
@@ -161,8 +162,8 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         Assert.InRange(refused, 2 * (overCap - cap), 2 * (overCap - idle));
         Assert.True(fdsAfter < fdsBefore + 100, $"the gateway kept {fdsAfter - fdsBefore} descriptors after every connection was closed");
 
-        // The first rounds grow the heap to its working size; a leak of 1.2 KiB or more per connection would add 12 MiB per round after that.
-        Assert.True(rss[2] - rss[1] < 12 * 1024, $"RSS grew {(rss[2] - rss[1]) / 1024} MiB in round 3 after {(rss[1] - rss[0]) / 1024} MiB in round 2: a leak per connection");
+        // The first rounds grow the heap to its working size (7.5 KiB per held connection); a leak of 1.6 KiB or more per connection would add 16 MiB per round after that.
+        Assert.True(rss[2] - rss[1] < 16 * 1024, $"RSS grew {(rss[2] - rss[1]) / 1024} MiB in round 3 after {(rss[1] - rss[0]) / 1024} MiB in round 2: a leak per connection");
         Assert.Equal(200, after.Ok);
     }
 

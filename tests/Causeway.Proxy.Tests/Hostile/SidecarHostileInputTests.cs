@@ -19,7 +19,7 @@ public class SidecarHostileInputTests
     private const string Sni = "outbound_.5000_._.helloworld.sample.svc.cluster.local";
 
     [Fact]
-    public async Task NoCertificateAWrongTrustDomainAndAnExpiredCertificate_AreRefused_AndTheAppSeesNothing()
+    public async Task NoCertificateAWrongTrustDomainExpiredNotYetValidNoSpiffeIdOrCaLeaf_AreRefused_AndTheAppSeesNothing()
     {
         await using var lab = new DataPlaneLab();
         var c1 = await lab.StartClusterAsync("cluster1", "network1");
@@ -45,6 +45,21 @@ public class SidecarHostileInputTests
         using (var expired = Leaf(intermediate, new SpiffeId("cluster.local", "sample", "sleep"), DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(-1)))
         {
             Assert.Null(await RequestAsync(helloIp, expired, intermediate));
+        }
+
+        using (var noSpiffeId = Leaf(intermediate, null))
+        {
+            Assert.Null(await RequestAsync(helloIp, noSpiffeId, intermediate));
+        }
+
+        using (var notYetValid = Leaf(intermediate, new SpiffeId("cluster.local", "sample", "sleep"), DateTimeOffset.UtcNow.AddDays(1), DateTimeOffset.UtcNow.AddDays(2)))
+        {
+            Assert.Null(await RequestAsync(helloIp, notYetValid, intermediate));
+        }
+
+        using (var caLeaf = Leaf(intermediate, new SpiffeId("cluster.local", "sample", "sleep"), ca: true))
+        {
+            Assert.Null(await RequestAsync(helloIp, caLeaf, intermediate));
         }
 
         Assert.Equal(seenBefore, app.Requests);

@@ -34,6 +34,9 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             await Admin.Registry.ApplyAsync(request);
         }
 
+        public async Task DeleteAsync(string kind, string ns, string name) =>
+            await Admin.Registry.DeleteAsync(new ResourceRef { Kind = kind, Namespace = ns, Name = name });
+
         public async Task<string> TokenAsync(string ns, string serviceAccount) =>
             (await Admin.Registry.IssueTokenAsync(new IssueTokenRequest { Scope = "workload", Namespace = ns, ServiceAccount = serviceAccount })).Token;
     }
@@ -188,6 +191,13 @@ internal sealed class DataPlaneLab : IAsyncDisposable
 
     public static int Endpoints(ProxyServer proxy, string host = Host, uint port = 5000) =>
         proxy.Config.Current?.Find(host, port)?.Picker.Endpoints.Length ?? 0;
+
+    /// <summary>Stops one app, proxy or process before the lab ends (churn, shutdown tests) and forgets it.</summary>
+    public async Task StopAsync(IAsyncDisposable owned)
+    {
+        _owned.Remove(owned);
+        await owned.DisposeAsync();
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,11 +1,12 @@
 using System.Net;
 using Causeway.Testing;
+using Xunit.Abstractions;
 using static Causeway.Testing.Manifests;
 
 namespace Causeway.Proxy.Tests.Integration;
 
 /// <summary>What the sidecar does when its control plane, an endpoint or its certificate's lifetime runs out.</summary>
-public class ResilienceTests
+public class ResilienceTests(ITestOutputHelper output)
 {
     private const string HelloUrl = "http://helloworld.sample:5000/hello";
 
@@ -24,15 +25,20 @@ public class ResilienceTests
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld-a");
         using var client = DataPlaneLab.ClientVia(sleepIp);
 
+        // Issue 7 asks for a minute: CAUSEWAY_OUTAGE_SECONDS=60 runs that; CI holds the control plane down for 5 s.
+        var outage = TimeSpan.FromSeconds(int.TryParse(Environment.GetEnvironmentVariable("CAUSEWAY_OUTAGE_SECONDS"), System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : 5);
+        var load = SteadyLoad.Start(sleepIp, 50);
         await c1.Server.DisposeAsync();
         await DataPlaneLab.WaitUntilAsync(() => !sleep.ControlPlaneConnected, "the sidecar notices the control plane is gone");
-        for (var i = 0; i < 5; i++)
-        {
-            Assert.StartsWith("Hello version: v1, instance: a", await client.GetStringAsync(HelloUrl), StringComparison.Ordinal);
-        }
+        await Task.Delay(outage);
 
         c1 = await lab.RestartClusterAsync(c1);
-        await DataPlaneLab.WaitUntilAsync(() => sleep.ControlPlaneConnected, "the sidecar reconnects");
+        // The discovery stream's reconnect backoff tops out at 5 s.
+        await DataPlaneLab.WaitUntilAsync(() => sleep.ControlPlaneConnected, "the sidecar reconnects", seconds: 20);
+        var duringOutage = await load.StopAsync();
+        output.WriteLine($"control plane down {outage.TotalSeconds:0} s: {duringOutage}");
+        Assert.Equal(0, duringOutage.Failed);
+        Assert.True(duringOutage.Ok >= outage.TotalSeconds * 50 * 0.8, duringOutage.ToString());
         await c1.ApplyAsync(Workload("helloworld-b", "helloworld", bIp.ToString(), "v2"));
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "a change made after the return arrives");
         var replies = new List<string>();
@@ -163,6 +169,42 @@ public class ResilienceTests
         Assert.InRange(renewedAfter, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(4.5));
         Assert.True(DateTimeOffset.UtcNow < first.NotAfter, "renewed only after the old certificate expired");
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
+    }
+
+    [Fact]
+    public async Task CertificatesRotateUnderSteadyLoad_WithNoFailedRequest_AndNewHandshakesUseTheRenewedOnes()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1", certificateLifetime: TimeSpan.FromSeconds(4));
+        var (sleepIp, aIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-a", "helloworld", aIp.ToString(), "v1"));
+        await lab.StartAppAsync(aIp, 5000, "v1", "a");
+        var server = await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+        var (firstServer, firstClient) = (server.Certificates!.Current!, sleep.Certificates!.Current!);
+
+        // 100 req/s while both sides renew every 2 s, until both first certificates have expired.
+        var load = SteadyLoad.Start(sleepIp, 100);
+        var renewals = new HashSet<DateTimeOffset>();
+        while (DateTimeOffset.UtcNow < firstServer.NotAfter.AddSeconds(1) || DateTimeOffset.UtcNow < firstClient.NotAfter.AddSeconds(1))
+        {
+            renewals.Add(server.Certificates.Current!.NotAfter);
+            await Task.Delay(50);
+        }
+
+        // A caller that arrives now can only complete a handshake with the server's renewed certificate.
+        var lateIp = LoopbackAddresses.Next(15001, 15006);
+        await lab.StartSidecarAsync(c1, "sleep-late", "sample", "sleep", lateIp);
+        using (var late = DataPlaneLab.ClientVia(lateIp))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await late.GetAsync(HelloUrl)).StatusCode);
+        }
+
+        var result = await load.StopAsync();
+        Assert.True(renewals.Count >= 3, $"the server's certificate was renewed {renewals.Count - 1} times");
+        Assert.Equal(0, result.Failed);
+        Assert.True(result.Ok > 300, result.ToString());
     }
 
     /// <summary>helloworld with two endpoints, A and B, each with its app and sidecar, and Sleep's sidecar seeing both.</summary>

@@ -1,0 +1,127 @@
+using System.Buffers;
+using System.Formats.Asn1;
+using System.Text;
+using Causeway.Core.Identity;
+using Causeway.Core.Resources;
+using Causeway.Core.Security;
+using Causeway.Proxy.Gateway;
+
+namespace Causeway.Fuzz;
+
+/// <summary>
+/// What each fuzz target feeds its input to, and which exceptions are that code's documented way of refusing it.
+/// Any other exception, or a broken invariant, is a finding: AFL++ records it as a crash, and the replay test
+/// (tests/Causeway.Fuzz.Tests) runs every kept input through the same method.
+/// </summary>
+public static class FuzzTargets
+{
+    private static readonly Lazy<CertificateAuthority> Ca = new(() =>
+    {
+        using var root = CertificateAuthority.CreateRoot("Causeway fuzz");
+        return root.CreateIntermediate("fuzz");
+    });
+
+    /// <summary>The target names fuzz/run accepts, each with the method it drives.</summary>
+    public static IReadOnlyDictionary<string, Action<byte[]>> All { get; } = new Dictionary<string, Action<byte[]>>
+    {
+        ["clienthello"] = ClientHello,
+        ["san"] = SubjectAltName,
+        ["csr"] = Csr,
+        ["resource"] = Resource,
+    };
+
+    /// <summary>
+    /// The gateway's ClientHello parser: never throws, and reads the same hello whether the bytes arrive in one
+    /// buffer or in three (as TCP may deliver them).
+    /// </summary>
+    public static void ClientHello(byte[] data)
+    {
+        Span<byte> whole = stackalloc byte[ClientHelloParser.MaxServerName];
+        Span<byte> split = stackalloc byte[ClientHelloParser.MaxServerName];
+        var one = ClientHelloParser.TryParse(new ReadOnlySequence<byte>(data), 32 * 1024, whole, out var a, out _);
+        var three = ClientHelloParser.TryParse(Segments(data), 32 * 1024, split, out var b, out _);
+        if (one != three)
+        {
+            throw new InvalidOperationException($"one buffer says {one}, three segments say {three}");
+        }
+
+        if (one == ClientHelloStatus.Complete && (a.ServerNameLength != b.ServerNameLength || !whole[..a.ServerNameLength].SequenceEqual(split[..b.ServerNameLength]) || a.OffersMeshProtocol != b.OffersMeshProtocol))
+        {
+            throw new InvalidOperationException("one buffer and three segments read different hellos");
+        }
+    }
+
+    /// <summary>The subjectAltName reader and the strict SPIFFE ID check behind every peer identity.</summary>
+    public static void SubjectAltName(byte[] data)
+    {
+        IReadOnlyList<string> uris;
+        try
+        {
+            uris = UriSubjectAlternativeNames.Read(data);
+        }
+        catch (AsnContentException)
+        {
+            return;
+        }
+
+        if (WorkloadIdentity.TryFromUris(uris, SpiffeId.DefaultTrustDomain, out var id, out _) && id.ToString() != uris[0])
+        {
+            throw new InvalidOperationException($"'{uris[0]}' was accepted as '{id}'");
+        }
+    }
+
+    /// <summary>The CA's CSR check: a CSR is signed or refused with <see cref="UnauthorizedAccessException"/>, nothing else.</summary>
+    public static void Csr(byte[] data)
+    {
+        var allowed = new SpiffeId(SpiffeId.DefaultTrustDomain, "sample", "sleep");
+        try
+        {
+            var chain = Ca.Value.SignWorkload(Encoding.UTF8.GetString(data), allowed);
+            if (!WorkloadIdentity.TryRead(chain[0], SpiffeId.DefaultTrustDomain, out var issued, out var error) || issued != allowed)
+            {
+                throw new InvalidOperationException($"the CA issued a certificate for something other than {allowed}: {error}");
+            }
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>The resource parser behind 'causeway apply' and the registry API: a resource or <see cref="InvalidResourceException"/>.</summary>
+    public static void Resource(byte[] data)
+    {
+        try
+        {
+            ResourceDocuments.ParseYaml(Encoding.UTF8.GetString(data));
+        }
+        catch (InvalidResourceException)
+        {
+        }
+    }
+
+    /// <summary>The same bytes as three linked segments, cut at a third and two thirds.</summary>
+    private static ReadOnlySequence<byte> Segments(byte[] data)
+    {
+        var (i, j) = (data.Length / 3, 2 * data.Length / 3);
+        var first = new Segment(data.AsMemory(0, i), 0);
+        var second = first.Append(data.AsMemory(i, j - i));
+        var third = second.Append(data.AsMemory(j));
+        return new ReadOnlySequence<byte>(first, 0, third, third.Memory.Length);
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+}
