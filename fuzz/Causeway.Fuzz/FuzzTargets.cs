@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Causeway.Core.Identity;
 using Causeway.Core.Resources;
@@ -15,6 +17,8 @@ namespace Causeway.Fuzz;
 /// </summary>
 public static class FuzzTargets
 {
+    private static readonly Lazy<ECDsa> CsrKey = new(() => ECDsa.Create(ECCurve.NamedCurves.nistP256));
+
     private static readonly Lazy<CertificateAuthority> Ca = new(() =>
     {
         using var root = CertificateAuthority.CreateRoot("Causeway fuzz");
@@ -70,13 +74,19 @@ public static class FuzzTargets
         }
     }
 
-    /// <summary>The CA's CSR check: a CSR is signed or refused with <see cref="UnauthorizedAccessException"/>, nothing else.</summary>
+    /// <summary>
+    /// The CA's CSR check behind the signature: the input is a subjectAltName extension, which the harness puts in a
+    /// CSR and signs (a mutated CSR would only ever exercise the signature check). The CA signs for exactly the
+    /// caller's identity or refuses with <see cref="UnauthorizedAccessException"/>, nothing else.
+    /// </summary>
     public static void Csr(byte[] data)
     {
         var allowed = new SpiffeId(SpiffeId.DefaultTrustDomain, "sample", "sleep");
+        var request = new CertificateRequest("", CsrKey.Value, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509Extension(UriSubjectAlternativeNames.Oid, data, critical: true));
         try
         {
-            var chain = Ca.Value.SignWorkload(Encoding.UTF8.GetString(data), allowed);
+            var chain = Ca.Value.SignWorkload(request.CreateSigningRequestPem(), allowed);
             if (!WorkloadIdentity.TryRead(chain[0], SpiffeId.DefaultTrustDomain, out var issued, out var error) || issued != allowed)
             {
                 throw new InvalidOperationException($"the CA issued a certificate for something other than {allowed}: {error}");

@@ -134,7 +134,16 @@ public sealed class CertificateAuthority : IDisposable
             }
         }
 
-        var uris = csr.CertificateExtensions.Where(e => e.Oid?.Value == UriSubjectAlternativeNames.Oid).SelectMany(e => UriSubjectAlternativeNames.Read(e.RawData)).ToList();
+        List<string> uris;
+        try
+        {
+            uris = csr.CertificateExtensions.Where(e => e.Oid?.Value == UriSubjectAlternativeNames.Oid).SelectMany(e => UriSubjectAlternativeNames.Read(e.RawData)).ToList();
+        }
+        catch (System.Formats.Asn1.AsnContentException e)
+        {
+            throw new UnauthorizedAccessException($"the CSR's subjectAltName extension is malformed: {e.Message}");
+        }
+
         if (!WorkloadIdentity.TryFromUris(uris, allowed.TrustDomain, out var requested, out var error))
         {
             throw new UnauthorizedAccessException($"the CSR's identity is refused: {error}");

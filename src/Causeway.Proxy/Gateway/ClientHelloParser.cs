@@ -34,20 +34,23 @@ public static class ClientHelloParser
             return ClientHelloStatus.Incomplete;
         }
 
-        if (data.FirstSpan[0] != HandshakeRecord)
+        // Not FirstSpan[0]: a sequence may begin with an empty segment (found by fuzzing).
+        if (!new SequenceReader<byte>(data).TryPeek(out var firstByte) || firstByte != HandshakeRecord)
         {
             reason = "the first byte is not a TLS handshake record";
             return ClientHelloStatus.NotTls;
         }
 
-        // The common case: the whole message in the first record of the first segment.
+        // The common case: the whole message in the first record, and that whole record in the first segment. The
+        // record must be whole, as the reassembling path below requires: the fuzzer found hellos that one buffer
+        // called Complete or Malformed while the same bytes in three segments were still Incomplete.
         var first = data.FirstSpan;
         if (first.Length >= RecordHeader + 4 && first[1] == 0x03)
         {
             var recordLength = BinaryPrimitives.ReadUInt16BigEndian(first[3..]);
             var messageLength = (first[6] << 16) | (first[7] << 8) | first[8];
             if (first[5] == ClientHelloType && messageLength <= maxBytes && recordLength is > 0 and <= MaxRecordPayload &&
-                messageLength + 4 <= recordLength && first.Length >= RecordHeader + 4 + messageLength)
+                messageLength + 4 <= recordLength && first.Length >= RecordHeader + recordLength)
             {
                 return ParseBody(first.Slice(RecordHeader + 4, messageLength), serverName, out hello, out reason);
             }

@@ -26,6 +26,8 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         AllowRenegotiation = false,
+        // Every connection is a full handshake, validated against the trust bundle of the moment (see Server()).
+        AllowTlsResume = false,
         RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out var id, out _) && IsExpected(sni, id!),
     };
 
@@ -49,6 +51,9 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         AllowRenegotiation = false,
+        // A resumed session presents no client certificate to validate, so a client that resumed was refused (found by
+        // the SNI/Host test); and resuming would skip re-validation after a root is removed (Envoy CVE-2022-21654).
+        AllowTlsResume = false,
         RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out _, out _),
     };
 

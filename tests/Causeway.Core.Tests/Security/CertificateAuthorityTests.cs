@@ -200,4 +200,16 @@ public class CertificateAuthorityTests
         var error = Assert.Throws<InvalidOperationException>(() => expired.SignWorkload(csr, Sleep));
         Assert.Contains("the cluster's CA certificate 'O=Causeway, L=cluster1, CN=Intermediate CA cluster1' expired at", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ACsrWithAMalformedSubjectAltName_IsRefusedWithTheReason_NotAnAsnException()
+    {
+        using var root = CertificateAuthority.CreateRoot();
+        using var ca = root.CreateIntermediate("cluster1");
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509Extension("2.5.29.17", [0x30, 0x05, 0x86, 0x7f, 0x41], critical: true));
+        var error = Assert.Throws<UnauthorizedAccessException>(() => ca.SignWorkload(request.CreateSigningRequestPem(), Sleep));
+        Assert.Contains("subjectAltName", error.Message, StringComparison.Ordinal);
+    }
 }

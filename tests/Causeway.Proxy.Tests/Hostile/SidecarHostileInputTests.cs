@@ -8,13 +8,14 @@ using Causeway.Core.Identity;
 using Causeway.Core.Security;
 using Causeway.Proxy.Tests.Integration;
 using Causeway.Testing;
+using Xunit.Abstractions;
 using static Causeway.Testing.ForgedCertificates;
 using static Causeway.Testing.Manifests;
 
 namespace Causeway.Proxy.Tests.Hostile;
 
 /// <summary>Reliability suite G4 (certificates at the destination) and H-1/H-2 (HTTP/1 framing and limits at the outbound port).</summary>
-public class SidecarHostileInputTests
+public class SidecarHostileInputTests(ITestOutputHelper output)
 {
     private const string Sni = "outbound_.5000_._.helloworld.sample.svc.cluster.local";
 
@@ -63,6 +64,34 @@ public class SidecarHostileInputTests
         }
 
         Assert.Equal(seenBefore, app.Requests);
+    }
+
+    [Fact]
+    public async Task AHostHeaderNamingAnotherServiceThanTheSni_ReachesOnlyTheSnisLocalApp()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (helloIp, otherIp) = (LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1") + "\n---\n" +
+            Service("other", 5000) + "\n---\n" + Workload("other-1", "other", otherIp.ToString(), "v1", serviceAccount: "other"));
+        var hello = await lab.StartAppAsync(helloIp, 5000, "v1", "hello");
+        var other = await lab.StartAppAsync(otherIp, 5000, "v1", "other");
+        await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
+        await lab.StartSidecarAsync(c1, "other-1", "sample", "other", otherIp);
+        using var intermediate = lab.Root.CreateIntermediate("cluster1");
+        using var leaf = Leaf(intermediate, new SpiffeId("cluster.local", "sample", "sleep"));
+
+        // SNI says helloworld; Host says another mesh service, then the control plane: the inbound never routes by Host.
+        foreach (var host in new[] { "other.sample:5000", "other.sample.svc.cluster.local:5000", "istiod.istio-system.svc:15012" })
+        {
+            var response = await RequestAsync(helloIp, leaf, intermediate, host, "/whoami");
+            output.WriteLine($"Host {host}: {response?.Split('\r')[0] ?? "closed"}");
+            Assert.NotNull(response);
+            Assert.True(response.StartsWith("HTTP/1.1 421", StringComparison.Ordinal) || response.StartsWith("HTTP/1.1 200", StringComparison.Ordinal), response);
+        }
+
+        Assert.Equal(3, hello.Requests);
+        Assert.Equal(0, other.Requests);
     }
 
     [Fact]
@@ -123,6 +152,39 @@ public class SidecarHostileInputTests
     }
 
     [Fact]
+    public async Task PathTricksNeverGetPastADenyByPath_TheSidecarJudgesThePathTheAppReceives()
+    {
+        await using var mesh = await OneServiceAsync(DenyPaths("/private/*", "/private"));
+
+        // Positive controls first: the plain path is denied, another is not.
+        Assert.StartsWith("HTTP/1.1 403", await GetAsync(mesh.Sleep, "/private/secret"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200", await GetAsync(mesh.Sleep, "/hello"), StringComparison.Ordinal);
+
+        // After Istio's security fuzz (dotdotpwn-style) and the CVEs behind its path normalization.
+        string[] tricks =
+        [
+            "/public/../private/secret", "/./private/secret", "/private/./secret", "/private//secret", "//private/secret",
+            "/%70rivate/secret", "/private%2Fsecret", "/private%2fsecret", "/public/%2e%2e/private/secret", "/public/%2E%2E/private/secret",
+            "/public/..%2Fprivate/secret", "/public/..%2fprivate/secret", "/%2570rivate/secret", "/private%00/secret", "/private;/secret",
+            "/private/secret;x", "/private\\secret", "/public\\..\\private\\secret", "/private/secret%23", "/private/secret?x=1",
+            "/private/secret#frag", "/public/%252e%252e/private/secret", "/private/%73ecret", "/%2e/private/secret", "/public/.%2e/private/secret",
+        ];
+        var leaked = new List<string>();
+        foreach (var path in tricks)
+        {
+            var response = await GetAsync(mesh.Sleep, path);
+            output.WriteLine($"{path} -> {response.Split('\r')[0]}");
+            if (response.Contains("SECRET", StringComparison.Ordinal))
+            {
+                leaked.Add(path);
+            }
+        }
+
+        output.WriteLine("the app saw: " + string.Join(", ", mesh.App.Seen));
+        Assert.Empty(leaked);
+    }
+
+    [Fact]
     public async Task OversizedHeadersAndTooManyHeadersGet431()
     {
         await using var mesh = await OneServiceAsync();
@@ -138,18 +200,35 @@ public class SidecarHostileInputTests
         public ValueTask DisposeAsync() => Lab.DisposeAsync();
     }
 
-    private static async Task<OneService> OneServiceAsync()
+    private static async Task<OneService> OneServiceAsync(string extraYaml = "")
     {
         var lab = new DataPlaneLab();
         var c1 = await lab.StartClusterAsync("cluster1", "network1");
         var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1"));
+        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1") + (extraYaml.Length > 0 ? "\n---\n" + extraYaml : ""));
         var app = await lab.StartAppAsync(helloIp, 5000, "v1", "v1");
         await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
         return new OneService(lab, sleepIp, app);
     }
+
+    private static string DenyPaths(params string[] paths) => $$"""
+        apiVersion: security.istio.io/v1beta1
+        kind: AuthorizationPolicy
+        metadata: {name: deny-private, namespace: sample}
+        spec:
+          selector:
+            matchLabels: {app: helloworld}
+          action: DENY
+          rules:
+            - to:
+                - operation: {paths: [{{string.Join(", ", paths.Select(p => $"\"{p}\""))}}]}
+        """;
+
+    /// <summary>A raw GET of <paramref name="path"/>, sent verbatim, through the sidecar's outbound port.</summary>
+    private static Task<string> GetAsync(IPAddress sidecar, string path) =>
+        RawAsync(sidecar, $"GET http://helloworld.sample:5000{path} HTTP/1.1\r\nHost: helloworld.sample:5000\r\nConnection: close\r\n\r\n");
 
     /// <summary>Sends raw bytes to the sidecar's outbound port and returns everything it answers until it closes or goes quiet.</summary>
     private static async Task<string> RawAsync(IPAddress sidecar, string request)
@@ -177,7 +256,7 @@ public class SidecarHostileInputTests
     }
 
     /// <summary>A GET over mTLS straight to the inbound port with <paramref name="leaf"/>; null when the sidecar refuses.</summary>
-    private static async Task<string?> RequestAsync(IPAddress server, X509Certificate2? leaf, CertificateAuthority intermediate)
+    private static async Task<string?> RequestAsync(IPAddress server, X509Certificate2? leaf, CertificateAuthority intermediate, string host = "helloworld.sample:5000", string path = "/hello")
     {
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(server, 15006);
@@ -191,7 +270,7 @@ public class SidecarHostileInputTests
                 ApplicationProtocols = [SslApplicationProtocol.Http11],
                 RemoteCertificateValidationCallback = (_, _, _, _) => true,
             });
-            await ssl.WriteAsync("GET /hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nConnection: close\r\n\r\n"u8.ToArray());
+            await ssl.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
             var buffer = new byte[4096];
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             var n = await ssl.ReadAsync(buffer, timeout.Token);

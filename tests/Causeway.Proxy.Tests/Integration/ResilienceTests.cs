@@ -172,6 +172,39 @@ public class ResilienceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AGatewayStoppedBySigterm_LetsTheRequestsInFlightThroughItFinish()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var c2 = await lab.StartClusterAsync("cluster2", "network2");
+        await lab.LinkAsync(c1, c2);
+        var (sleepIp, v2Ip, gwIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443, 15000, 15021));
+        await c1.ApplyAsync(Service("helloworld", 5000));
+        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gwIp.ToString(), "network2") + "\n---\n" + ExposeServices);
+        var v2 = await lab.StartAppAsync(v2Ip, 5000, "v2", "v2");
+        await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
+        var gateway = await lab.StartGatewayProcessAsync(c2, gwIp);
+        await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
+
+        // Cluster2's only way in is this gateway: requests in flight through it when it gets SIGTERM must still be answered.
+        var slow = Enumerable.Range(0, 10).Select(_ => client.GetAsync("http://helloworld.sample:5000/slow?ms=1500")).ToList();
+        await DataPlaneLab.WaitUntilAsync(() => v2.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) == 10, "the slow requests reach v2 through the gateway");
+        var stopped = System.Diagnostics.Stopwatch.StartNew();
+        await gateway.StopAsync(TimeSpan.FromSeconds(15));
+        var exited = stopped.Elapsed;
+
+        var answers = await Task.WhenAll(slow);
+        output.WriteLine($"gateway exited {exited.TotalSeconds:0.0} s after SIGTERM; {answers.Count(r => r.StatusCode == HttpStatusCode.OK)}/10 in-flight requests answered");
+        Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(10, v2.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)));
+        Assert.True(gateway.HasExited);
+        // It holds its spliced connections for the drain time (5 s) at most, then exits.
+        Assert.InRange(exited, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public async Task CertificatesRotateUnderSteadyLoad_WithNoFailedRequest_AndNewHandshakesUseTheRenewedOnes()
     {
         await using var lab = new DataPlaneLab();

@@ -52,6 +52,9 @@ internal sealed class TestApp : IAsyncDisposable
                 Interlocked.Decrement(ref result._inFlight);
             }
         });
+        // Exact and case-sensitive on purpose: what an AuthorizationPolicy path must protect (a case-insensitive
+        // backend behind a DENY by path is the operator's risk, as in Istio).
+        app.Use((context, next) => context.Request.Path.Value == "/private/secret" ? context.Response.WriteAsync("SECRET\n") : next(context));
         app.MapGet("/hello", () => $"Hello version: {version}, instance: {instance}\n");
         app.MapGet("/slow", async (int ms) =>
         {
