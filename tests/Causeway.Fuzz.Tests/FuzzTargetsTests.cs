@@ -43,6 +43,9 @@ public class FuzzTargetsTests
     }
 
     [Fact]
+    public void TheHarnessKnowsEveryTargetByName() => Assert.Equal(FuzzTargets.Names.Split(' '), FuzzTargets.All.Keys);
+
+    [Fact]
     public void EveryTargetHasASeedCorpus()
     {
         foreach (var target in FuzzTargets.All.Keys)

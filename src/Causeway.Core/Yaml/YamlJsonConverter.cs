@@ -17,8 +17,18 @@ internal static class YamlJsonConverter
     /// <summary>Reads every document in a YAML stream; a YAML syntax error throws <see cref="YamlException"/> with its position.</summary>
     public static List<Document> Read(string yaml)
     {
+        CheckFlowDepth(yaml);
         var stream = new YamlStream();
-        stream.Load(new StringReader(yaml));
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet reports some malformed input from its scanner's and parser's internal states (found by fuzzing).
+            throw new YamlException(Mark.Empty, Mark.Empty, $"the YAML cannot be read: {e.Message}");
+        }
+
         var documents = new List<Document>();
         for (var i = 0; i < stream.Documents.Count; i++)
         {
@@ -31,6 +41,69 @@ internal static class YamlJsonConverter
         return documents;
     }
 
+    /// <summary>Deepest nesting of flow collections ([ ] and { }) a document may have; no resource needs more than a few.</summary>
+    public const int MaxFlowDepth = 64;
+
+    /// <summary>
+    /// Refuses flow collections nested deeper than <see cref="MaxFlowDepth"/> before YamlDotNet sees them: its scanner
+    /// recurses per level, and 200,000 '[' overflowed the stack, which no catch survives (found by fuzzing). A lexical
+    /// count (quotes and comments skipped) is enough: it can only over-count brackets inside plain scalars.
+    /// </summary>
+    private static void CheckFlowDepth(string yaml)
+    {
+        var (depth, line) = (0, 1);
+        var quote = '\0';
+        for (var i = 0; i < yaml.Length; i++)
+        {
+            var c = yaml[i];
+            if (c == '\n')
+            {
+                line++;
+            }
+
+            if (quote != '\0')
+            {
+                if (c == '\\' && quote == '"')
+                {
+                    i++;
+                }
+                else if (c == quote)
+                {
+                    quote = '\0';
+                }
+
+                continue;
+            }
+
+            // Only where a node can start is a quote the start of a quoted scalar ("it's" is a plain one).
+            var nodeStart = i == 0 || char.IsWhiteSpace(yaml[i - 1]) || yaml[i - 1] is '[' or '{' or ',';
+            switch (c)
+            {
+                case '"' or '\'' when nodeStart:
+                    quote = c;
+                    break;
+                case '#' when i == 0 || char.IsWhiteSpace(yaml[i - 1]):
+                    while (i + 1 < yaml.Length && yaml[i + 1] != '\n')
+                    {
+                        i++;
+                    }
+
+                    break;
+                case '[' or '{':
+                    if (++depth > MaxFlowDepth)
+                    {
+                        var mark = new Mark(i, line, 1);
+                        throw new YamlException(mark, mark, $"lists and mappings are nested more than {MaxFlowDepth} deep");
+                    }
+
+                    break;
+                case ']' or '}':
+                    depth = Math.Max(0, depth - 1);
+                    break;
+            }
+        }
+    }
+
     private static JsonNode? Convert(YamlNode node, string path, Dictionary<string, int> lines)
     {
         lines.TryAdd(path, (int)node.Start.Line);
@@ -40,7 +113,12 @@ internal static class YamlJsonConverter
                 var obj = new JsonObject();
                 foreach (var (keyNode, valueNode) in mapping.Children)
                 {
-                    var key = ((YamlScalarNode)keyNode).Value ?? "";
+                    if (keyNode is not YamlScalarNode { Value: var key })
+                    {
+                        throw new YamlException(keyNode.Start, keyNode.End, $"a key under '{(path.Length == 0 ? "(top)" : path)}' is a mapping or a list; keys must be plain names");
+                    }
+
+                    key ??= "";
                     var childPath = path.Length == 0 ? key : $"{path}.{key}";
                     if (obj.ContainsKey(key))
                     {

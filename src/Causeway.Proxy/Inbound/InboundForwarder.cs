@@ -32,6 +32,12 @@ public sealed class InboundForwarder(ProxyOptions options, ProxyConfigHolder con
             return;
         }
 
+        if (!Http.RequestTarget.IsClean(context))
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return;
+        }
+
         var peer = InboundConnection.Peer(items);
         var port = connection.TargetPort(snapshot, sni);
         if (AuthorizationEvaluator.Check(snapshot.Config.AuthorizationPolicies, peer, port, context.Request.Method, context.Request.Path.Value ?? "/") is not null)

@@ -70,30 +70,22 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
             }
 
             var buffer = result.Buffer;
-            var end = Find(buffer, "\r\n\r\n"u8);
-            if (end < 0)
+            var status = ConnectRequestHead.TryParse(buffer, MaxHeadBytes, out var parsed, out var length);
+            if (status == ConnectHeadStatus.Incomplete && !result.IsCompleted)
             {
-                if (buffer.Length > MaxHeadBytes || result.IsCompleted)
-                {
-                    input.AdvanceTo(buffer.End);
-                    await RespondAsync(connection, "400 Bad Request", "bad_request");
-                    return;
-                }
-
                 input.AdvanceTo(buffer.Start, buffer.End);
                 continue;
             }
 
-            var head = Encoding.ASCII.GetString(buffer.Slice(0, end));
-            input.AdvanceTo(buffer.GetPosition(end + 4));
-            var requestLine = head.Split("\r\n")[0].Split(' ');
-            if (requestLine.Length != 3 || requestLine[0] != "CONNECT" || !requestLine[2].StartsWith("HTTP/1.", StringComparison.Ordinal) || head.Replace("\r\n", "", StringComparison.Ordinal).Contains('\n', StringComparison.Ordinal))
+            if (status != ConnectHeadStatus.Complete)
             {
+                input.AdvanceTo(buffer.End);
                 await RespondAsync(connection, "400 Bad Request", "bad_request");
                 return;
             }
 
-            authority = requestLine[1];
+            input.AdvanceTo(buffer.GetPosition(length));
+            authority = parsed;
         }
 
         var colon = authority.LastIndexOf(':');
@@ -201,11 +193,5 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
         }
 
         return n == prefix.Length ? true : null;
-    }
-
-    private static long Find(ReadOnlySequence<byte> buffer, ReadOnlySpan<byte> needle)
-    {
-        var reader = new SequenceReader<byte>(buffer);
-        return reader.TryReadTo(out ReadOnlySequence<byte> before, needle, advancePastDelimiter: false) ? before.Length : -1;
     }
 }

@@ -47,6 +47,12 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
             return;
         }
 
+        if (!Http.RequestTarget.IsClean(context))
+        {
+            await Reply(context, StatusCodes.Status400BadRequest, "causeway: the request target holds a control character\n");
+            return;
+        }
+
         var host = context.Request.Host;
         var port = (uint)(host.Port ?? 80);
         var fqdn = ServiceHostname.ToFqdn(host.Host, options.Namespace);

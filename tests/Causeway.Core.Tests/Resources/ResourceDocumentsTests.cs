@@ -67,6 +67,18 @@ public class ResourceDocumentsTests
     }
 
     [Theory]
+    [InlineData("deep flow nesting (stack overflow in YamlDotNet)", "DEEP", "nested more than 64 deep")]
+    [InlineData("deep nesting behind a plain scalar with an apostrophe", "[it's, DEEP]", "nested more than 64 deep")]
+    [InlineData("a mapping as a key", "? {a: b}\n: c\n", "keys must be plain names")]
+    // The fuzzer's other findings (YamlDotNet's internal exceptions) are replayed from fuzz/crashers/resource.
+    public void ParseYaml_RefusesWhatTheFuzzerFound_WithAClearError(string what, string yaml, string error)
+    {
+        yaml = yaml.Replace("DEEP", new string('[', 200_000), StringComparison.Ordinal);
+        var e = Assert.Throws<InvalidResourceException>(() => ResourceDocuments.ParseYaml(yaml));
+        Assert.True(e.Message.Contains(error, StringComparison.Ordinal), $"{what}: {e.Message}");
+    }
+
+    [Theory]
     [InlineData("app: helloworld", null)]
     [InlineData("topology.istio.io/network: network1", null)]
     [InlineData("security.istio.io/tlsMode: \"\"", null)]

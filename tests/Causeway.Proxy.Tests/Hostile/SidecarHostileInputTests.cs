@@ -128,14 +128,24 @@ public class SidecarHostileInputTests(ITestOutputHelper output)
     [InlineData("obfuscated TE", "POST http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n")]
     [InlineData("bare LF", "GET http://helloworld.sample:5000/hello HTTP/1.1\nHost: helloworld.sample:5000\n\nGET /smuggled HTTP/1.1\nHost: helloworld.sample:5000\n\n")]
     [InlineData("obs-fold", "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nX-Folded: a\r\n b\r\n\r\n")]
+    [InlineData("NUL in a header name", "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nX-A\0b: v\r\n\r\n")]
+    [InlineData("NUL in a header value", "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nX-A: v\0GET /smuggled\r\n\r\n")]
+    [InlineData("bare CR in a header value", "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\nX-A: v\rGET /smuggled HTTP/1.1\r\n\r\n")]
+    [InlineData("CR in the request target", "GET http://helloworld.sample:5000/hel\rlo HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n")]
+    [InlineData("control character in the request target", "GET http://helloworld.sample:5000/hel\u000flo HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n")]
     [InlineData("space before colon", "GET http://helloworld.sample:5000/hello HTTP/1.1\r\nHost : helloworld.sample:5000\r\n\r\n")]
     public async Task SmugglingVectorsAreRefusedOrNormalised_AndNeverBecomeTwoRequests(string name, string request)
     {
         await using var mesh = await OneServiceAsync();
         var response = await RawAsync(mesh.Sleep, request);
+        output.WriteLine($"{name}: {response.Split('\r')[0]}; the app saw {string.Join(", ", mesh.App.Seen)}");
         Assert.DoesNotContain(mesh.App.Seen, s => s.Contains("/smuggled", StringComparison.Ordinal));
         Assert.True(mesh.App.Requests <= 1, $"{name}: the app saw {string.Join(", ", mesh.App.Seen)}");
         Assert.True(response.StartsWith("HTTP/1.1 400", StringComparison.Ordinal) || mesh.App.Requests == 1, $"{name}: {response}");
+        if (name.Contains("target", StringComparison.Ordinal))
+        {
+            Assert.StartsWith("HTTP/1.1 400", response, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

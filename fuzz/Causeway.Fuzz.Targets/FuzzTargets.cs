@@ -7,6 +7,7 @@ using Causeway.Core.Identity;
 using Causeway.Core.Resources;
 using Causeway.Core.Security;
 using Causeway.Proxy.Gateway;
+using Causeway.Proxy.Outbound;
 
 namespace Causeway.Fuzz;
 
@@ -25,6 +26,9 @@ public static class FuzzTargets
         return root.CreateIntermediate("fuzz");
     });
 
+    /// <summary>The target names, as a constant: the harness checks a name before any code of this assembly may run.</summary>
+    public const string Names = "clienthello san csr resource http1head connecthead";
+
     /// <summary>The target names fuzz/run accepts, each with the method it drives.</summary>
     public static IReadOnlyDictionary<string, Action<byte[]>> All { get; } = new Dictionary<string, Action<byte[]>>
     {
@@ -32,6 +36,8 @@ public static class FuzzTargets
         ["san"] = SubjectAltName,
         ["csr"] = Csr,
         ["resource"] = Resource,
+        ["http1head"] = Http1RequestHead,
+        ["connecthead"] = ConnectHead,
     };
 
     /// <summary>
@@ -106,6 +112,55 @@ public static class FuzzTargets
         }
         catch (InvalidResourceException)
         {
+        }
+    }
+
+    /// <summary>
+    /// Kestrel's HTTP/1.1 request-head parser, as every sidecar listener runs it (bare LF refused): it returns a head,
+    /// asks for more bytes, or refuses with BadHttpRequestException; the head it returns holds no CR or LF in a target,
+    /// name or value, and is the same whether the bytes came in one buffer or three (a parser that splits
+    /// differently is how smuggling starts).
+    /// </summary>
+    public static void Http1RequestHead(byte[] data)
+    {
+        var one = Http1Head.Parse(new ReadOnlySequence<byte>(data));
+        var three = Http1Head.Parse(Segments(data));
+        if (one != three)
+        {
+            throw new InvalidOperationException($"one buffer read [{one}], three segments read [{three}]");
+        }
+
+        // Framing is the parser's: no CR or LF inside a target, name or value. NUL and other controls are refused one
+        // step later, when Kestrel stores the header (400; SidecarHostileInputTests' NUL cases hold the proxy to that).
+        if (one.IndexOfAny(['\r', '\n']) >= 0)
+        {
+            throw new InvalidOperationException($"a parsed head holds CR or LF: {one}");
+        }
+    }
+
+    /// <summary>
+    /// The outbound port's own CONNECT head parser, against Kestrel's (reliability F3): the same answer from one
+    /// buffer and three; and a head it accepts is one Kestrel also reads whole, as a CONNECT to the same authority,
+    /// ending at the same byte. Stricter than Kestrel is allowed; looser, or a different boundary, is a finding.
+    /// </summary>
+    public static void ConnectHead(byte[] data)
+    {
+        var one = ConnectRequestHead.TryParse(new ReadOnlySequence<byte>(data), ConnectTunnel.MaxHeadBytes, out var authority, out var length);
+        var three = ConnectRequestHead.TryParse(Segments(data), ConnectTunnel.MaxHeadBytes, out var authority3, out var length3);
+        if (one != three || authority != authority3 || length != length3)
+        {
+            throw new InvalidOperationException($"one buffer: {one} '{authority}' {length}; three segments: {three} '{authority3}' {length3}");
+        }
+
+        if (one != ConnectHeadStatus.Complete)
+        {
+            return;
+        }
+
+        var kestrel = Http1Head.Parse(new ReadOnlySequence<byte>(data));
+        if (!kestrel.StartsWith($"line Connect ", StringComparison.Ordinal) || !kestrel.Contains($" target {authority} ", StringComparison.Ordinal) || !kestrel.EndsWith($"complete at {length}", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"Causeway read CONNECT '{authority}' ending at {length}; Kestrel read [{kestrel}]");
         }
     }
 
