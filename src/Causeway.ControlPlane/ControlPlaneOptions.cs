@@ -40,6 +40,9 @@ public sealed record ControlPlaneOptions
     /// <summary>Istio's default workload certificate TTL.</summary>
     public TimeSpan WorkloadCertificateLifetime { get; init; } = TimeSpan.FromHours(24);
 
+    /// <summary>How long readiness waits for remote clusters to sync before reporting ready without them (Istio's PILOT_REMOTE_CLUSTER_TIMEOUT).</summary>
+    public TimeSpan RemoteSyncTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Longest wait between attempts to reach a remote cluster.</summary>
     public TimeSpan RemoteRetryMax { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -44,13 +44,14 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     public CausewayProcess Process => _process;
 
     /// <summary>Starts <c>causeway control-plane</c> and waits until it has written where it listens.</summary>
-    public static async Task<ControlPlaneProcess> StartAsync(string cluster, string network, string meshId, string dataDirectory, string caDirectory, IPAddress address, string revision = "default")
+    public static async Task<ControlPlaneProcess> StartAsync(string cluster, string network, string meshId, string dataDirectory, string caDirectory, IPAddress address, string revision = "default", params string[] options)
     {
         var endpointsFile = Path.Combine(dataDirectory, "control-plane.json");
         Directory.CreateDirectory(dataDirectory);
         File.Delete(endpointsFile);
-        var process = CausewayProcess.Start("control-plane", "--cluster", cluster, "--network", network, "--mesh-id", meshId, "--revision", revision,
-            "--data-dir", dataDirectory, "--ca-dir", caDirectory, "--listen", address.ToString(), "--debounce-ms", "20");
+        var process = CausewayProcess.Start([
+            "control-plane", "--cluster", cluster, "--network", network, "--mesh-id", meshId, "--revision", revision,
+            "--data-dir", dataDirectory, "--ca-dir", caDirectory, "--listen", address.ToString(), "--debounce-ms", "20", .. options]);
         try
         {
             await process.WaitForFileAsync(endpointsFile, TimeSpan.FromSeconds(30));

@@ -19,11 +19,12 @@ public static class ControlPlaneCommand
     private static readonly Option<int> DiscoveryPort = new("--discovery-port") { Description = "Discovery, certificates and registry (gRPC over TLS).", DefaultValueFactory = _ => ControlPlaneOptions.DefaultDiscoveryPort };
     private static readonly Option<int> MonitoringPort = new("--monitoring-port") { Description = "Metrics, readiness and debug pages (HTTP).", DefaultValueFactory = _ => ControlPlaneOptions.DefaultMonitoringPort };
     private static readonly Option<int> DebounceMs = new("--debounce-ms") { Description = "Quiet time before changes are pushed to proxies.", DefaultValueFactory = _ => 50 };
+    private static readonly Option<string> RemoteSyncTimeout = new("--remote-sync-timeout") { Description = "How long readiness waits for remote clusters to sync before reporting ready without them (Istio's PILOT_REMOTE_CLUSTER_TIMEOUT), e.g. 30s.", DefaultValueFactory = _ => "30s" };
 
     public static Command Create()
     {
         var command = new Command("control-plane", "Run a cluster's control plane: registry, cross-cluster endpoint discovery, proxy discovery and the workload CA.");
-        foreach (var option in new Option[] { Cluster, Network, MeshId, Revision, TrustDomain, DataDir, CaDir, Listen, DiscoveryPort, MonitoringPort, DebounceMs })
+        foreach (var option in new Option[] { Cluster, Network, MeshId, Revision, TrustDomain, DataDir, CaDir, Listen, DiscoveryPort, MonitoringPort, DebounceMs, RemoteSyncTimeout })
         {
             command.Options.Add(option);
         }
@@ -39,6 +40,11 @@ public static class ControlPlaneCommand
             return CommandRunner.Fail($"--listen '{parse.GetValue(Listen)}' is not an IP address; use e.g. 127.0.0.1");
         }
 
+        if (!Core.Resources.MeshDuration.TryParse(parse.GetValue(RemoteSyncTimeout)!, out var remoteSyncTimeout))
+        {
+            return CommandRunner.Fail($"--remote-sync-timeout '{parse.GetValue(RemoteSyncTimeout)}' is not a duration; write e.g. 30s or 500ms");
+        }
+
         var options = new ControlPlaneOptions
         {
             Cluster = parse.GetValue(Cluster)!,
@@ -51,6 +57,7 @@ public static class ControlPlaneCommand
             DiscoveryEndpoint = new IPEndPoint(address, parse.GetValue(DiscoveryPort)),
             MonitoringEndpoint = new IPEndPoint(address, parse.GetValue(MonitoringPort)),
             DebounceAfter = TimeSpan.FromMilliseconds(parse.GetValue(DebounceMs)),
+            RemoteSyncTimeout = remoteSyncTimeout,
         };
 
         using var stop = new TerminationSignal(cancellationToken);

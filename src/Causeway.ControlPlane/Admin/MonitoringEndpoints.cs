@@ -11,12 +11,11 @@ namespace Causeway.ControlPlane.Admin;
 public static class MonitoringEndpoints
 {
     /// <summary>Istio's PILOT_REMOTE_CLUSTER_TIMEOUT: how long readiness waits for remote clusters to sync.</summary>
-    public static readonly TimeSpan RemoteSyncTimeout = TimeSpan.FromSeconds(30);
 
     public static void Map(WebApplication app, ControlPlaneOptions options, MeshRegistry mesh, PushScheduler scheduler, ConnectedProxies proxies, ControlPlaneMetrics metrics, DateTimeOffset started)
     {
-        app.MapGet("/ready", () => Ready(mesh, started));
-        app.MapGet("/healthz/ready", () => Ready(mesh, started));
+        app.MapGet("/ready", () => Ready(mesh, started, options.RemoteSyncTimeout));
+        app.MapGet("/healthz/ready", () => Ready(mesh, started, options.RemoteSyncTimeout));
         app.MapGet("/metrics", () => Results.Text(Metrics(mesh, scheduler, metrics), "text/plain; version=0.0.4"));
         app.MapGet("/debug/syncz", () => Results.Json(proxies.All.Select(p => new
         {
@@ -45,7 +44,7 @@ public static class MonitoringEndpoints
             "pages: /ready /metrics /debug/syncz /debug/clusterz /debug/endpointz /debug/registryz\n"));
     }
 
-    private static IResult Ready(MeshRegistry mesh, DateTimeOffset started)
+    private static IResult Ready(MeshRegistry mesh, DateTimeOffset started, TimeSpan remoteSyncTimeout)
     {
         var pending = mesh.Current.Remotes.Values.Where(r => !r.Synced).Select(r => r.Cluster).ToList();
         if (pending.Count == 0)
@@ -53,8 +52,8 @@ public static class MonitoringEndpoints
             return Results.Text("ready\n");
         }
 
-        return DateTimeOffset.UtcNow - started > RemoteSyncTimeout
-            ? Results.Text($"ready (remote clusters not synced after {RemoteSyncTimeout.TotalSeconds}s: {string.Join(", ", pending)})\n")
+        return DateTimeOffset.UtcNow - started > remoteSyncTimeout
+            ? Results.Text($"ready (remote clusters not synced after {remoteSyncTimeout.TotalSeconds}s: {string.Join(", ", pending)})\n")
             : Results.Text($"waiting for remote clusters to sync: {string.Join(", ", pending)}\n", statusCode: 503);
     }
 

@@ -45,8 +45,8 @@ internal sealed class MeshLab : IAsyncDisposable
         }
     }
 
-    public Task<ControlPlaneProcess> StartClusterAsync(int n, string revision = "default") =>
-        ControlPlaneProcess.StartAsync($"cluster{n}", $"network{n}", MeshId, Dir.Combine($"cluster{n}-data"), Dir.Combine($"cluster{n}-ca"), n == 1 ? Address1 : Address2, revision);
+    public Task<ControlPlaneProcess> StartClusterAsync(int n, string revision = "default", params string[] options) =>
+        ControlPlaneProcess.StartAsync($"cluster{n}", $"network{n}", MeshId, Dir.Combine($"cluster{n}-data"), Dir.Combine($"cluster{n}-ca"), n == 1 ? Address1 : Address2, revision, options);
 
     /// <summary>What <c>causeway create-mesh</c> does: a remote secret of each cluster applied to the other.</summary>
     public async Task LinkAsync()

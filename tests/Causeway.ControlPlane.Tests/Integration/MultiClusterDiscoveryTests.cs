@@ -108,6 +108,55 @@ public class MultiClusterDiscoveryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ARemovedRemoteSecretTakesItsEndpointsAway_AndAReappliedOneBringsThemBack()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        var secret2 = await Core.Client.RemoteSecrets.CreateAsync(lab.Cluster2.Admin, lab.Cluster2.RootPem);
+        await lab.Cluster1.ApplyAsync(Core.Resources.ResourceDocuments.ToYaml([secret2]));
+        await lab.Cluster1.ApplyAsync(HelloworldService + "\n---\n" + Workload("helloworld-v1", "127.11.1.10", "v1"));
+        await lab.Cluster2.ApplyAsync(HelloworldService + "\n---\n" + Workload("helloworld-v2", "127.11.2.10", "v2") + "\n---\n" + EastWestGateway("127.11.2.30", "network2"));
+        var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
+        await using var sleep = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1));
+        await sleep.WaitForAsync(c => Endpoints(c).Count == 2, Wait, "both clusters' endpoints");
+
+        // Deleting the secret is how an operator unlinks a cluster: its endpoints go within the debounce maximum (1 s).
+        var removed = Stopwatch.StartNew();
+        await lab.Cluster1.DeleteAsync("RemoteSecret", secret2.Metadata.Namespace ?? "", secret2.Metadata.Name);
+        await sleep.WaitForAsync(c => Endpoints(c).Count == 1, Wait, "cluster 2's endpoints removed");
+        output.WriteLine($"endpoints gone {removed.ElapsedMilliseconds} ms after the secret was deleted");
+        Assert.DoesNotContain("cluster2", await lab.Cluster1.Http.GetStringAsync("/debug/clusterz"), StringComparison.Ordinal);
+
+        await lab.Cluster1.ApplyAsync(Core.Resources.ResourceDocuments.ToYaml([secret2]));
+        await sleep.WaitForAsync(c => Endpoints(c).Count == 2, Wait, "cluster 2's endpoints back with its secret");
+    }
+
+    [Fact]
+    public async Task ARemoteUnreachableAtStart_HoldsReadinessOnlyUntilTheSyncTimeout_AndSaysWhich()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        await lab.LinkAsync();
+        await lab.Cluster2.StopAsync();
+        await lab.Cluster2.DisposeAsync();
+
+        // Cluster 1 restarts while cluster 2 is gone: ready is held back, then given without it after --remote-sync-timeout.
+        await lab.Cluster1.StopAsync();
+        await lab.Cluster1.DisposeAsync();
+        var started = Stopwatch.StartNew();
+        lab.Cluster1 = await lab.StartClusterAsync(1, "default", "--remote-sync-timeout", "3s");
+        using (var early = await lab.Cluster1.Http.GetAsync("/ready"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, early.StatusCode);
+            Assert.Contains("waiting for remote clusters to sync: cluster2", await early.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        await Eventually(async () => (await lab.Cluster1.Http.GetAsync("/ready")).IsSuccessStatusCode, "ready without cluster 2");
+        output.WriteLine($"ready {started.ElapsedMilliseconds} ms after the start");
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(20));
+        Assert.Contains("ready (remote clusters not synced after 3s: cluster2)", await lab.Cluster1.Http.GetStringAsync("/ready"), StringComparison.Ordinal);
+        Assert.Contains("causeway_remote_cluster_synced{cluster=\"cluster2\"} 0", await lab.Cluster1.Http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ARestartedControlPlaneKeepsEveryResource_AndRelinks()
     {
         await using var lab = await MeshLab.StartAsync();

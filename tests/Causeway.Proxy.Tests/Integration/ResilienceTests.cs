@@ -172,6 +172,42 @@ public class ResilienceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AGatewayThatDiesAndComesBackOnANewAddress_IsFollowed_AndCrossClusterTrafficRecovers()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var c2 = await lab.StartClusterAsync("cluster2", "network2");
+        await lab.LinkAsync(c1, c2);
+        var (sleepIp, v2Ip, oldGw, newGw) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443, 15000, 15021), LoopbackAddresses.Next(15443, 15000, 15021));
+        await c1.ApplyAsync(Service("helloworld", 5000));
+        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(oldGw.ToString(), "network2") + "\n---\n" + ExposeServices);
+        await lab.StartAppAsync(v2Ip, 5000, "v2", "v2");
+        await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
+        var gateway = await lab.StartGatewayAsync(c2, oldGw);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
+
+        // The gateway dies; a new one comes up elsewhere and its address is published (a LoadBalancer's new IP).
+        await lab.StopAsync(gateway);
+        Assert.NotEqual(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
+        await lab.StartGatewayAsync(c2, newGw);
+        var published = System.Diagnostics.Stopwatch.StartNew();
+        await c2.ApplyAsync(EastWestGateway(newGw.ToString(), "network2"));
+        await DataPlaneLab.WaitUntilAsync(() => sleep.Config.Current!.Find(DataPlaneLab.Host, 5000)!.Picker.Endpoints.Any(e => e.ViaGateway && e.Address == newGw.ToString()), "sleep follows the new gateway address", 30);
+        var followed = published.Elapsed;
+        var answered = false;
+        while (!answered && published.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            answered = (await client.GetAsync(HelloUrl)).StatusCode == HttpStatusCode.OK;
+        }
+
+        output.WriteLine($"new gateway address in sleep's configuration {followed.TotalMilliseconds:0} ms after it was published; traffic answered after {published.ElapsedMilliseconds} ms");
+        Assert.True(answered, "cross-cluster traffic did not recover within 30 s of the new address");
+        Assert.DoesNotContain(sleep.Config.Current!.Find(DataPlaneLab.Host, 5000)!.Picker.Endpoints, e => e.Address == oldGw.ToString());
+    }
+
+    [Fact]
     public async Task AGatewayStoppedBySigterm_LetsTheRequestsInFlightThroughItFinish()
     {
         await using var lab = new DataPlaneLab();
