@@ -102,6 +102,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         var scheduler = new PushScheduler(mesh, options);
         var proxies = new ConnectedProxies();
         scheduler.Pushed += proxies.OfferAll;
+        var remoteSync = new RemoteSyncGate(mesh, scheduler, options.RemoteSyncTimeout);
         var metrics = new ControlPlaneMetrics();
 
         var services = grpcBuilder.Services;
@@ -117,6 +118,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         services.AddSingleton(new CallerAuthentication(tokens));
         services.AddSingleton(local);
         services.AddSingleton(scheduler);
+        services.AddSingleton(remoteSync);
         services.AddSingleton(proxies);
         services.AddSingleton(metrics);
         services.AddSingleton(new ProxyConfigBuilder(options, root.Pem));

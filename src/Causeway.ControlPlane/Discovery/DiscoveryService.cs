@@ -21,6 +21,7 @@ public sealed class DiscoveryService(
     ControlPlaneOptions options,
     CallerAuthentication auth,
     PushScheduler scheduler,
+    RemoteSyncGate remoteSync,
     ConnectedProxies proxies,
     LocalRegistry local,
     ProxyConfigBuilder builder,
@@ -49,6 +50,12 @@ public sealed class DiscoveryService(
         using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellation, lifetime.ApplicationStopping);
         try
         {
+            if (!remoteSync.IsOpen)
+            {
+                logger.LogInformation("holding proxy {Proxy}'s first configuration until the remote clusters have synced", node.Id);
+                await remoteSync.WaitAsync(done.Token);
+            }
+
             connection.Offer(scheduler.Current);
             var reader = ReadAcksAsync(requestStream, connection, node, done);
             try
