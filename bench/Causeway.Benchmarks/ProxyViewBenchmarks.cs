@@ -25,13 +25,13 @@ public class ProxyViewBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _builder = new ProxyConfigBuilder(_options, "root");
+        _builder = new ProxyConfigBuilder(_options, () => "root");
         _topology = MeshTopology.Build(new MeshSnapshot(1, Cluster("cluster1", "network1", true), ImmutableSortedDictionary<string, ClusterState>.Empty.Add("cluster2", Cluster("cluster2", "network2", false))));
     }
 
     /// <summary>The first sidecar of a network after a change: services and endpoints are computed.</summary>
     [Benchmark]
-    public ProxyConfig BuildFirstSidecarView() => new ProxyConfigBuilder(_options, "root").Build(_topology, _node);
+    public ProxyConfig BuildFirstSidecarView() => new ProxyConfigBuilder(_options, () => "root").Build(_topology, _node);
 
     /// <summary>Every further sidecar of that network for the same topology: the shared part is reused.</summary>
     [Benchmark]

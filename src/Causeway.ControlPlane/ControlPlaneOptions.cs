@@ -43,6 +43,9 @@ public sealed record ControlPlaneOptions
     /// <summary>How long readiness waits for remote clusters to sync before reporting ready without them (Istio's PILOT_REMOTE_CLUSTER_TIMEOUT).</summary>
     public TimeSpan RemoteSyncTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How often the cacerts directory is checked for changes (istiod watches its plugged-in certificates the same way).</summary>
+    public TimeSpan CaReloadInterval { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Longest wait between attempts to reach a remote cluster.</summary>
     public TimeSpan RemoteRetryMax { get; init; } = TimeSpan.FromSeconds(5);
 

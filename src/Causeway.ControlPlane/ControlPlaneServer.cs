@@ -37,11 +37,11 @@ public sealed class ControlPlaneServer : IAsyncDisposable
     private readonly ResourceStore _store;
     private readonly MeshRegistry _mesh;
     private readonly PushScheduler _scheduler;
-    private readonly CertificateAuthority _ca;
+    private readonly ClusterCa _ca;
     private readonly ILoggerFactory _loggers;
     private int _disposed;
 
-    private ControlPlaneServer(WebApplication grpc, WebApplication monitoring, ResourceStore store, MeshRegistry mesh, PushScheduler scheduler, CertificateAuthority ca, ILoggerFactory loggers, Uri discovery, Uri monitoringAddress)
+    private ControlPlaneServer(WebApplication grpc, WebApplication monitoring, ResourceStore store, MeshRegistry mesh, PushScheduler scheduler, ClusterCa ca, ILoggerFactory loggers, Uri discovery, Uri monitoringAddress)
     {
         _grpc = grpc;
         _monitoring = monitoring;
@@ -65,15 +65,15 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         var logger = loggers.CreateLogger<ControlPlaneServer>();
         var store = ResourceStore.Open(options.DataDirectory);
         CheckDataDirectory(store, options);
-        var ca = LoadCa(options, logger);
-        var root = new MeshRoot(ca.RootPem);
+        var ca = LoadCa(options, loggers.CreateLogger<ClusterCa>());
+        var signing = ca.Current.Authority;
         var tokens = AccessTokens.LoadOrCreate(options.DataDirectory, options.Cluster);
         WriteAdminToken(options, tokens);
 
         var grpcBuilder = WebApplication.CreateSlimBuilder();
         ConfigureLogging(grpcBuilder);
         grpcBuilder.WebHost.UseKestrelHttpsConfiguration();
-        var serving = ca.IssueServing(
+        var serving = signing.IssueServing(
             ["localhost", $"istiod.istio-system.svc", $"istiod-{options.Revision}.istio-system.svc"],
             ServingAddresses(options.DiscoveryEndpoint.Address),
             new SpiffeId(options.TrustDomain, "istio-system", "istiod"),
@@ -90,7 +90,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
                 {
                     ServerCertificate = serving,
                     // Clients trust only the mesh root, so the intermediate must travel with the leaf.
-                    ServerCertificateChain = ca.Chain,
+                    ServerCertificateChain = signing.Chain,
                     SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     HandshakeTimeout = TimeSpan.FromSeconds(10),
                 });
@@ -98,11 +98,15 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         });
 
         var local = new LocalRegistry(store, options.WatchQueueLimit, e => logger.LogError("unreadable stored resource: {Error}", e));
-        var mesh = new MeshRegistry(local, options, root.Pem, loggers);
+        var mesh = new MeshRegistry(local, options, () => ca.Current.TrustBundlePem, loggers);
         var scheduler = new PushScheduler(mesh, options);
         var proxies = new ConnectedProxies();
         scheduler.Pushed += proxies.OfferAll;
         var remoteSync = new RemoteSyncGate(mesh, scheduler, options.RemoteSyncTimeout);
+
+        // A changed CA (a root rotation step) changes every proxy's trust bundle: push it.
+        ca.Changed += scheduler.Request;
+        ca.StartWatching(options.CaReloadInterval);
         var metrics = new ControlPlaneMetrics();
 
         var services = grpcBuilder.Services;
@@ -113,7 +117,6 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         });
         services.AddSingleton(options);
         services.AddSingleton(ca);
-        services.AddSingleton(root);
         services.AddSingleton(tokens);
         services.AddSingleton(new CallerAuthentication(tokens));
         services.AddSingleton(local);
@@ -121,7 +124,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         services.AddSingleton(remoteSync);
         services.AddSingleton(proxies);
         services.AddSingleton(metrics);
-        services.AddSingleton(new ProxyConfigBuilder(options, root.Pem));
+        services.AddSingleton(new ProxyConfigBuilder(options, () => ca.Current.TrustBundlePem));
         services.AddSingleton<DiscoveryService>();
         services.AddSingleton<CertificateService>();
         services.AddSingleton<RegistryService>();
@@ -179,7 +182,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         await _scheduler.DisposeAsync();
         await _mesh.DisposeAsync();
         _store.Dispose();
-        _ca.Dispose();
+        await _ca.DisposeAsync();
         _loggers.Dispose();
     }
 
@@ -194,12 +197,12 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         store.SetMeta("cluster", options.Cluster);
     }
 
-    private static CertificateAuthority LoadCa(ControlPlaneOptions options, ILogger logger)
+    private static ClusterCa LoadCa(ControlPlaneOptions options, ILogger logger)
     {
         var directory = options.CaDirectoryOrDefault;
         if (CaDirectory.HasIntermediate(directory))
         {
-            return CaDirectory.LoadIntermediate(directory);
+            return ClusterCa.Load(directory, logger);
         }
 
         if (options.CaDirectory is not null)
@@ -209,10 +212,13 @@ public sealed class ControlPlaneServer : IAsyncDisposable
 
         // Istio self-signs when no cacerts are plugged in; such a cluster cannot join others, so say so.
         logger.LogWarning("no CA in {Directory}: creating a self-signed root for this cluster alone. To join a multi-cluster mesh every cluster needs an intermediate from one shared root (causeway ca create-root, causeway ca create-intermediate).", directory);
-        using var root = CertificateAuthority.CreateRoot();
-        var intermediate = root.CreateIntermediate(options.Cluster);
-        CaDirectory.WriteIntermediate(intermediate, directory);
-        return intermediate;
+        using (var root = CertificateAuthority.CreateRoot())
+        using (var intermediate = root.CreateIntermediate(options.Cluster))
+        {
+            CaDirectory.WriteIntermediate(intermediate, directory);
+        }
+
+        return ClusterCa.Load(directory, logger);
     }
 
     private static void WriteAdminToken(ControlPlaneOptions options, AccessTokens tokens)

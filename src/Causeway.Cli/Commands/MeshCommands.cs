@@ -36,7 +36,7 @@ public static class MeshCommands
                         throw new InvalidOperationException($"two contexts name the same cluster '{info.Cluster}'");
                     }
 
-                    if (infos.Count > 0 && infos[0].RootPem.Trim() != info.RootPem.Trim())
+                    if (infos.Count > 0 && !Core.Security.MeshTrust.ShareARoot(infos[0].RootPem, info.RootPem))
                     {
                         throw new InvalidOperationException($"cluster {info.Cluster} has another root CA than {infos[0].Cluster}; every cluster needs an intermediate from one root (causeway ca create-intermediate)");
                     }

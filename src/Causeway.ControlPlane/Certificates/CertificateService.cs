@@ -11,7 +11,7 @@ namespace Causeway.ControlPlane.Certificates;
 /// <summary>Signs workload CSRs for exactly the identity the caller's token grants (certificates.proto).</summary>
 public sealed class CertificateService(
     ControlPlaneOptions options,
-    CertificateAuthority ca,
+    ClusterCa ca,
     CallerAuthentication auth,
     ControlPlaneMetrics metrics,
     ILogger<CertificateService> logger) : Api.V1.Certificates.CertificatesBase
@@ -25,7 +25,7 @@ public sealed class CertificateService(
         IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> chain;
         try
         {
-            chain = ca.SignWorkload(request.CsrPem, allowed, lifetime);
+            chain = ca.Current.Authority.SignWorkload(request.CsrPem, allowed, lifetime);
         }
         catch (UnauthorizedAccessException e)
         {
@@ -42,7 +42,7 @@ public sealed class CertificateService(
         }
 
         metrics.CertificateIssued();
-        var response = new SignResponse { RootPem = ca.RootPem };
+        var response = new SignResponse { RootPem = ca.Current.TrustBundlePem };
         response.CertChainPem.AddRange(chain.Select(c => c.ExportCertificatePem()));
         return Task.FromResult(response);
     }

@@ -10,7 +10,7 @@ using Causeway.Core.Resources.Specs;
 namespace Causeway.ControlPlane.Discovery;
 
 /// <summary>Builds the whole configuration one proxy needs from a topology: services and endpoints as its network sees them, policies, trust bundle.</summary>
-public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trustBundlePem)
+public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string> trustBundlePem)
 {
     /// <summary>Istio's root namespace: policies there apply to the whole mesh.</summary>
     public const string RootNamespace = "istio-system";
@@ -33,7 +33,7 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, string trust
             TrustDomain = options.TrustDomain,
             Cluster = options.Cluster,
             Network = node.Network,
-            TrustBundlePem = trustBundlePem,
+            TrustBundlePem = trustBundlePem(),
             PeerAuthenticationMode = PeerAuthenticationMode(Policies(topology).PeerAuthentications, node.Namespace, labels),
         };
 

@@ -13,7 +13,7 @@ public sealed class MeshRegistry : IAsyncDisposable
 {
     private readonly LocalRegistry _local;
     private readonly ControlPlaneOptions _options;
-    private readonly string _rootPem;
+    private readonly Func<string> _trustBundle;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
@@ -22,11 +22,11 @@ public sealed class MeshRegistry : IAsyncDisposable
     private long _version;
     private bool _disposed;
 
-    public MeshRegistry(LocalRegistry local, ControlPlaneOptions options, string rootPem, ILoggerFactory loggers)
+    public MeshRegistry(LocalRegistry local, ControlPlaneOptions options, Func<string> trustBundle, ILoggerFactory loggers)
     {
         _local = local;
         _options = options;
-        _rootPem = rootPem;
+        _trustBundle = trustBundle;
         _loggers = loggers;
         _logger = loggers.CreateLogger<MeshRegistry>();
         _current = new MeshSnapshot(0, LocalState(), ImmutableSortedDictionary<string, ClusterState>.Empty);
@@ -116,7 +116,7 @@ public sealed class MeshRegistry : IAsyncDisposable
                     continue;
                 }
 
-                var watcher = new RemoteClusterWatcher(key.ToString(), spec, _options, _rootPem, state => Update(s => s with { Remotes = s.Remotes.SetItem(state.Cluster, state) }), _loggers.CreateLogger<RemoteClusterWatcher>());
+                var watcher = new RemoteClusterWatcher(key.ToString(), spec, _options, _trustBundle, state => Update(s => s with { Remotes = s.Remotes.SetItem(state.Cluster, state) }), _loggers.CreateLogger<RemoteClusterWatcher>());
                 _watchers[key] = (ResourceDocuments.ToJson(secret), watcher);
                 watcher.Start();
             }

@@ -15,7 +15,7 @@ public sealed class RegistryService(
     LocalRegistry local,
     CallerAuthentication auth,
     AccessTokens tokens,
-    MeshRoot root,
+    ClusterCa ca,
     IHostApplicationLifetime lifetime,
     ILogger<RegistryService> logger) : Api.V1.Registry.RegistryBase
 {
@@ -158,7 +158,7 @@ public sealed class RegistryService(
             MeshId = options.MeshId,
             Revision = options.Revision,
             TrustDomain = options.TrustDomain,
-            RootPem = root.Pem,
+            RootPem = ca.Current.TrustBundlePem,
             RevisionCounter = local.Revision,
         });
     }

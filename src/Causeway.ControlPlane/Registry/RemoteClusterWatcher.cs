@@ -1,3 +1,4 @@
+using Causeway.Core.Security;
 using System.Collections.Immutable;
 using Causeway.Api.V1;
 using Causeway.Core.Client;
@@ -18,18 +19,18 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
 {
     private readonly RemoteSecretSpec _secret;
     private readonly ControlPlaneOptions _local;
-    private readonly string _localRootPem;
+    private readonly Func<string> _localTrustBundle;
     private readonly Action<ClusterState> _publish;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private Task _run = Task.CompletedTask;
     private ClusterState _state;
 
-    public RemoteClusterWatcher(string secretName, RemoteSecretSpec secret, ControlPlaneOptions local, string localRootPem, Action<ClusterState> publish, ILogger logger)
+    public RemoteClusterWatcher(string secretName, RemoteSecretSpec secret, ControlPlaneOptions local, Func<string> localTrustBundle, Action<ClusterState> publish, ILogger logger)
     {
         _secret = secret;
         _local = local;
-        _localRootPem = localRootPem;
+        _localTrustBundle = localTrustBundle;
         _publish = publish;
         _logger = logger;
         _state = new ClusterState { Cluster = secret.Cluster, Network = "", SecretName = secretName, Error = "connecting" };
@@ -141,13 +142,11 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
             throw new InvalidOperationException($"cluster '{info.Cluster}' has trust domain '{info.TrustDomain}', this one '{_local.TrustDomain}'");
         }
 
-        if (Normalize(info.RootPem) != Normalize(_localRootPem))
+        if (!MeshTrust.ShareARoot(_localTrustBundle(), info.RootPem))
         {
             throw new InvalidOperationException($"cluster '{info.Cluster}' uses another root CA; every cluster's intermediate must be signed by the same root (causeway ca create-intermediate)");
         }
     }
-
-    private static string Normalize(string pem) => pem.Replace("\r", "", StringComparison.Ordinal).Trim();
 
     private void Publish(ClusterState state)
     {

@@ -14,11 +14,13 @@ namespace Causeway.Core.Client;
 public sealed class ControlPlaneConnection : IDisposable
 {
     private readonly GrpcChannel _channel;
+    private readonly TrustedRoots _roots;
 
-    private ControlPlaneConnection(Uri address, GrpcChannel channel)
+    private ControlPlaneConnection(Uri address, GrpcChannel channel, TrustedRoots roots)
     {
         Address = address;
         _channel = channel;
+        _roots = roots;
         Registry = new Registry.RegistryClient(channel);
         Discovery = new Discovery.DiscoveryClient(channel);
         Certificates = new Certificates.CertificatesClient(channel);
@@ -51,6 +53,7 @@ public sealed class ControlPlaneConnection : IDisposable
             throw new InvalidOperationException(problems[0]);
         }
 
+        var trusted = new TrustedRoots(roots);
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(5),
@@ -64,7 +67,7 @@ public sealed class ControlPlaneConnection : IDisposable
                 RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
                     certificate is X509Certificate2 leaf &&
                     (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None &&
-                    MeshTrust.TryValidate(leaf, chain?.ChainPolicy.ExtraStore ?? [], roots, out string _),
+                    MeshTrust.TryValidate(leaf, chain?.ChainPolicy.ExtraStore ?? [], trusted.Current, out string _),
             },
         };
 
@@ -88,8 +91,40 @@ public sealed class ControlPlaneConnection : IDisposable
             }));
         }
 
-        return new ControlPlaneConnection(address, GrpcChannel.ForAddress(address, options));
+        return new ControlPlaneConnection(address, GrpcChannel.ForAddress(address, options), trusted);
     }
 
+    /// <summary>
+    /// Trusts the roots of a bundle the control plane pushed, besides those given at the start: after a root rotation
+    /// a restarted control plane serves a certificate from the new root, which the operator's file may not hold.
+    /// </summary>
+    public void TrustAlso(X509Certificate2Collection bundle) => _roots.Add(bundle);
+
     public void Dispose() => _channel.Dispose();
+
+    /// <summary>The given roots plus those learnt since, replaced as a whole so that handshakes read without locks.</summary>
+    private sealed class TrustedRoots(X509Certificate2Collection initial)
+    {
+        private X509Certificate2Collection _current = initial;
+
+        public X509Certificate2Collection Current => Volatile.Read(ref _current);
+
+        public void Add(X509Certificate2Collection bundle)
+        {
+            var current = Current;
+            var added = new X509Certificate2Collection(current);
+            foreach (var root in bundle)
+            {
+                if (!current.Contains(root))
+                {
+                    added.Add(root);
+                }
+            }
+
+            if (added.Count != current.Count)
+            {
+                Volatile.Write(ref _current, added);
+            }
+        }
+    }
 }

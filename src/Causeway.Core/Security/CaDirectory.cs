@@ -56,14 +56,24 @@ public static class CaDirectory
         }
 
         var chain = File.ReadAllText(Path.Combine(directory, CertChain));
-        var root = File.ReadAllText(Path.Combine(directory, RootCert));
         var ca = CertificateAuthority.Load(File.ReadAllText(Path.Combine(directory, CaCert)), File.ReadAllText(Path.Combine(directory, CaKey)), chain);
-        if (!MeshTrust.LoadBundle(root)[0].RawDataMemory.Span.SequenceEqual(ca.Root.RawDataMemory.Span))
+
+        // During a root rotation root-cert.pem holds the old and the new root; the chain's own root must be one of them.
+        if (!LoadTrustBundle(directory).Cast<X509Certificate2>().Any(r => r.RawDataMemory.Span.SequenceEqual(ca.Root.RawDataMemory.Span)))
         {
-            throw new InvalidOperationException($"{Path.Combine(directory, RootCert)} is not the root that {CertChain} ends at; recreate the intermediate from the mesh root");
+            ca.Dispose();
+            throw new InvalidOperationException($"{Path.Combine(directory, RootCert)} does not hold the root that {CertChain} ends at; recreate the intermediate from the mesh root, or add its root to the bundle");
         }
 
         return ca;
+    }
+
+    /// <summary>Every root in a cacerts directory's <c>root-cert.pem</c>: the mesh trust bundle (one root, or two during a rotation).</summary>
+    public static X509Certificate2Collection LoadTrustBundle(string directory)
+    {
+        var path = Path.Combine(directory, RootCert);
+        var roots = MeshTrust.LoadBundle(File.ReadAllText(path));
+        return roots.Count > 0 ? roots : throw new InvalidOperationException($"{path} holds no certificate; it must hold the mesh root");
     }
 
     private static void WriteKey(string path, CertificateAuthority ca)

@@ -67,6 +67,27 @@ public static class MeshTrust
         return null;
     }
 
+    /// <summary>
+    /// True when two trust bundles hold at least one root in common: clusters whose bundles overlap can trust each
+    /// other, as they do halfway through a root rotation (old + new in one, new alone in the other).
+    /// </summary>
+    public static bool ShareARoot(string bundlePem, string otherBundlePem)
+    {
+        var ours = LoadBundle(bundlePem);
+        foreach (var theirs in LoadBundle(otherBundlePem))
+        {
+            foreach (var root in ours)
+            {
+                if (root.RawDataMemory.Span.SequenceEqual(theirs.RawDataMemory.Span))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Reads every certificate of a PEM bundle.</summary>
     public static X509Certificate2Collection LoadBundle(string pem)
     {

@@ -17,7 +17,7 @@ internal static class YamlJsonConverter
     /// <summary>Reads every document in a YAML stream; a YAML syntax error throws <see cref="YamlException"/> with its position.</summary>
     public static List<Document> Read(string yaml)
     {
-        CheckFlowDepth(yaml);
+        CheckNesting(yaml);
         var stream = new YamlStream();
         try
         {
@@ -41,26 +41,22 @@ internal static class YamlJsonConverter
         return documents;
     }
 
-    /// <summary>Deepest nesting of flow collections ([ ] and { }) a document may have; no resource needs more than a few.</summary>
-    public const int MaxFlowDepth = 64;
+    /// <summary>Deepest nesting a document may have of flow collections ([ ] and { }), and of block collections opened on one line ("- - -", "? ? ?"); no resource needs more than a few.</summary>
+    public const int MaxNesting = 64;
 
     /// <summary>
-    /// Refuses flow collections nested deeper than <see cref="MaxFlowDepth"/> before YamlDotNet sees them: its scanner
-    /// recurses per level, and 200,000 '[' overflowed the stack, which no catch survives (found by fuzzing). A lexical
-    /// count (quotes and comments skipped) is enough: it can only over-count brackets inside plain scalars.
+    /// Refuses nesting deeper than <see cref="MaxNesting"/> before YamlDotNet sees it: its scanner and parser recurse
+    /// per level, and 200,000 '[' or 100,000 "- " on one line overflowed the stack, which no catch survives (found by
+    /// fuzzing). Nesting by indentation needs a column per level, so it cannot get that deep in a document of sane size.
+    /// The count is lexical (quotes and comments skipped): it can only over-count indicators inside plain scalars.
     /// </summary>
-    private static void CheckFlowDepth(string yaml)
+    private static void CheckNesting(string yaml)
     {
-        var (depth, line) = (0, 1);
+        var (depth, line, lineStart, compact) = (0, 1, true, 0);
         var quote = '\0';
         for (var i = 0; i < yaml.Length; i++)
         {
             var c = yaml[i];
-            if (c == '\n')
-            {
-                line++;
-            }
-
             if (quote != '\0')
             {
                 if (c == '\\' && quote == '"')
@@ -71,18 +67,50 @@ internal static class YamlJsonConverter
                 {
                     quote = '\0';
                 }
+                else if (c == '\n')
+                {
+                    line++;
+                }
 
+                continue;
+            }
+
+            if (c == '\n')
+            {
+                (line, lineStart, compact) = (line + 1, true, 0);
                 continue;
             }
 
             // Only where a node can start is a quote the start of a quoted scalar ("it's" is a plain one).
             var nodeStart = i == 0 || char.IsWhiteSpace(yaml[i - 1]) || yaml[i - 1] is '[' or '{' or ',';
+            var indicator = (c is '-' or '?') && nodeStart && (i + 1 == yaml.Length || char.IsWhiteSpace(yaml[i + 1]));
+            if (lineStart && indicator && ++compact > MaxNesting)
+            {
+                Refuse(i, line);
+            }
+
+            if (lineStart && nodeStart && c is '!' or '&')
+            {
+                // A tag or an anchor may sit between two indicators ("- !t - !t"): skip it whole.
+                while (i + 1 < yaml.Length && !char.IsWhiteSpace(yaml[i + 1]))
+                {
+                    i++;
+                }
+
+                continue;
+            }
+
+            if (lineStart && !indicator && !char.IsWhiteSpace(c))
+            {
+                lineStart = false;
+            }
+
             switch (c)
             {
                 case '"' or '\'' when nodeStart:
                     quote = c;
                     break;
-                case '#' when i == 0 || char.IsWhiteSpace(yaml[i - 1]):
+                case '#' when nodeStart:
                     while (i + 1 < yaml.Length && yaml[i + 1] != '\n')
                     {
                         i++;
@@ -90,10 +118,9 @@ internal static class YamlJsonConverter
 
                     break;
                 case '[' or '{':
-                    if (++depth > MaxFlowDepth)
+                    if (++depth > MaxNesting)
                     {
-                        var mark = new Mark(i, line, 1);
-                        throw new YamlException(mark, mark, $"lists and mappings are nested more than {MaxFlowDepth} deep");
+                        Refuse(i, line);
                     }
 
                     break;
@@ -102,6 +129,12 @@ internal static class YamlJsonConverter
                     break;
             }
         }
+    }
+
+    private static void Refuse(int index, int line)
+    {
+        var mark = new Mark(index, line, 1);
+        throw new YamlException(mark, mark, $"lists and mappings are nested more than {MaxNesting} deep");
     }
 
     private static JsonNode? Convert(YamlNode node, string path, Dictionary<string, int> lines)

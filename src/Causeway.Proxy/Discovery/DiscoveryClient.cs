@@ -86,7 +86,9 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
                     var ack = new DiscoveryRequest { VersionInfo = response.VersionInfo, ResponseNonce = response.Nonce };
                     try
                     {
-                        holder.Set(ProxySnapshot.Compile(response.VersionInfo, response.Config, holder.Current));
+                        var snapshot = ProxySnapshot.Compile(response.VersionInfo, response.Config, holder.Current);
+                        holder.Set(snapshot);
+                        controlPlane.TrustAlso(snapshot.Roots);
                         LastError = null;
                     }
                     catch (InvalidDataException e)

@@ -34,7 +34,7 @@ public class NetworkEndpointViewTests
     private static ProxyConfig ConfigFor(ProxyNode node, ClusterState local, params ClusterState[] remotes)
     {
         var snapshot = new MeshSnapshot(1, local, remotes.ToImmutableSortedDictionary(r => r.Cluster, r => r));
-        return new ProxyConfigBuilder(Options, "root").Build(MeshTopology.Build(snapshot), node);
+        return new ProxyConfigBuilder(Options, () => "root").Build(MeshTopology.Build(snapshot), node);
     }
 
     private static List<LbEndpoint> Endpoints(ProxyConfig config) =>

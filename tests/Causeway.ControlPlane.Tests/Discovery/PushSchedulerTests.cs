@@ -27,7 +27,7 @@ public class PushSchedulerTests
             DebounceAfter = TimeSpan.FromMilliseconds(400), DebounceMax = TimeSpan.FromSeconds(10),
         };
         var local = new LocalRegistry(store, 100);
-        await using var mesh = new MeshRegistry(local, options, "", NullLoggerFactory.Instance);
+        await using var mesh = new MeshRegistry(local, options, () => "", NullLoggerFactory.Instance);
         await using var scheduler = new PushScheduler(mesh, options);
         var pushed = new List<long>();
         scheduler.Pushed += t => pushed.Add(t.Version);
@@ -60,7 +60,7 @@ public class PushSchedulerTests
             DebounceAfter = TimeSpan.FromMilliseconds(300), DebounceMax = TimeSpan.FromMilliseconds(600),
         };
         var local = new LocalRegistry(store, 100);
-        await using var mesh = new MeshRegistry(local, options, "", NullLoggerFactory.Instance);
+        await using var mesh = new MeshRegistry(local, options, () => "", NullLoggerFactory.Instance);
         await using var scheduler = new PushScheduler(mesh, options);
 
         // A change every 50 ms never leaves 300 ms of quiet; the 600 ms cap must still push during the stream.

@@ -69,11 +69,17 @@ public class ResourceDocumentsTests
     [Theory]
     [InlineData("deep flow nesting (stack overflow in YamlDotNet)", "DEEP", "nested more than 64 deep")]
     [InlineData("deep nesting behind a plain scalar with an apostrophe", "[it's, DEEP]", "nested more than 64 deep")]
+    [InlineData("block sequences opened on one line", "BLOCKS", "nested more than 64 deep")]
+    [InlineData("complex keys opened on one line", "KEYS", "nested more than 64 deep")]
+    [InlineData("block sequences with tags between", "TAGGED", "nested more than 64 deep")]
     [InlineData("a mapping as a key", "? {a: b}\n: c\n", "keys must be plain names")]
     // The fuzzer's other findings (YamlDotNet's internal exceptions) are replayed from fuzz/crashers/resource.
     public void ParseYaml_RefusesWhatTheFuzzerFound_WithAClearError(string what, string yaml, string error)
     {
-        yaml = yaml.Replace("DEEP", new string('[', 200_000), StringComparison.Ordinal);
+        yaml = yaml.Replace("DEEP", new string('[', 200_000), StringComparison.Ordinal)
+            .Replace("BLOCKS", string.Concat(Enumerable.Repeat("- ", 100_000)) + "a", StringComparison.Ordinal)
+            .Replace("KEYS", string.Concat(Enumerable.Repeat("? ", 100_000)) + "a", StringComparison.Ordinal)
+            .Replace("TAGGED", string.Concat(Enumerable.Repeat("- !t ", 100_000)) + "a", StringComparison.Ordinal);
         var e = Assert.Throws<InvalidResourceException>(() => ResourceDocuments.ParseYaml(yaml));
         Assert.True(e.Message.Contains(error, StringComparison.Ordinal), $"{what}: {e.Message}");
     }

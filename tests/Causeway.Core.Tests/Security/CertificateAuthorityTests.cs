@@ -143,6 +143,28 @@ public class CertificateAuthorityTests
     }
 
     [Fact]
+    public void CaDirectory_AcceptsABundleThatHoldsTheChainsRoot_AsARootRotationWrites()
+    {
+        var dir = Directory.CreateTempSubdirectory("causeway-ca-").FullName;
+        try
+        {
+            using var root = CertificateAuthority.CreateRoot();
+            using var next = CertificateAuthority.CreateRoot("Next");
+            using var c1 = root.CreateIntermediate("cluster1");
+            CaDirectory.WriteIntermediate(c1, dir);
+            File.WriteAllText(Path.Combine(dir, "root-cert.pem"), next.RootPem + "\n" + root.RootPem);
+            using var loaded = CaDirectory.LoadIntermediate(dir);
+            Assert.Equal(2, CaDirectory.LoadTrustBundle(dir).Count);
+            Assert.True(MeshTrust.ShareARoot(root.RootPem, next.RootPem + "\n" + root.RootPem));
+            Assert.False(MeshTrust.ShareARoot(root.RootPem, next.RootPem));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void CaDirectory_RefusesARootThatIsNotTheChainsRoot()
     {
         var dir = Directory.CreateTempSubdirectory("causeway-ca-").FullName;
@@ -154,7 +176,7 @@ public class CertificateAuthorityTests
             CaDirectory.WriteIntermediate(c1, dir);
             File.WriteAllText(Path.Combine(dir, "root-cert.pem"), other.RootPem);
             var e = Assert.Throws<InvalidOperationException>(() => CaDirectory.LoadIntermediate(dir));
-            Assert.Contains("is not the root", e.Message, StringComparison.Ordinal);
+            Assert.Contains("does not hold the root", e.Message, StringComparison.Ordinal);
         }
         finally
         {

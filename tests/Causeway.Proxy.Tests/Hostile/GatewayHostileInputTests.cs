@@ -159,7 +159,11 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         output.WriteLine($"rounds 2 and 3: {overCap} connections each against a cap of {cap}: {refused} refused at accept (over_connection_limit), {await CounterAsync(gwIp, "hello_timeout") - idle} closed at the hello timeout");
         output.WriteLine($"descriptors after round 1 {fdsAfter1}, after round 3 {fdsAfter}; RSS {rssBefore / 1024} MiB before, after rounds 1-3: {string.Join(", ", rss.Select(r => r / 1024))} MiB; requests after {after.Ok}/200");
 
-        Assert.InRange(refused, 2 * (overCap - cap), 2 * (overCap - idle));
+        // Every connection of rounds 2 and 3 is accounted for: refused at the cap, or held until the ClientHello timeout.
+        // (How many of each depends on how fast the first of a round time out while the rest are still being opened.)
+        var timedOut = await CounterAsync(gwIp, "hello_timeout") - idle;
+        Assert.True(refused > 0, "nothing was refused over the cap");
+        Assert.Equal(2 * overCap, refused + timedOut);
         Assert.True(fdsAfter < fdsBefore + 100, $"the gateway kept {fdsAfter - fdsBefore} descriptors after every connection was closed");
 
         // The first rounds grow the heap to its working size (7.5 KiB per held connection); a leak of 1.6 KiB or more per connection would add 16 MiB per round after that.

@@ -60,6 +60,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             DiscoveryEndpoint = new IPEndPoint(address, 15012),
             MonitoringEndpoint = new IPEndPoint(address, 15014),
             DebounceAfter = TimeSpan.FromMilliseconds(20),
+            CaReloadInterval = TimeSpan.FromMilliseconds(200),
             WorkloadCertificateLifetime = certificateLifetime ?? TimeSpan.FromHours(24),
         };
         var server = await ControlPlaneServer.StartAsync(options);
