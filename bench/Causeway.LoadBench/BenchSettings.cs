@@ -30,8 +30,11 @@ public sealed record BenchSettings
     /// <summary>The CPUs of the load generator, wrk and the backend.</summary>
     public string LoadCpus { get; init; } = "1";
 
-    /// <summary>The scenarios to run.</summary>
-    public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3"], StringComparer.OrdinalIgnoreCase);
+    /// <summary>B7's changes, each timed from its apply in cluster 2 to the sidecar in cluster 1 serving it.</summary>
+    public int ConvergenceChanges { get; init; } = 200;
 
-    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8 };
+    /// <summary>The scenarios to run.</summary>
+    public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B7"], StringComparer.OrdinalIgnoreCase);
+
+    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8, ConvergenceChanges = 10 };
 }

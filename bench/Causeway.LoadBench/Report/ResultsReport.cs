@@ -5,10 +5,10 @@ using Causeway.LoadBench.Measure;
 namespace Causeway.LoadBench.Report;
 
 /// <summary>
-/// The Markdown tables of a run (B1-B3), each figure with its target and whether it was met, and the plots. Figures
+/// The Markdown tables of a run (B1-B3, B7), each figure with its target and whether it was met, and the plots. Figures
 /// are medians over runs with the min-max spread in brackets; "added" latency is computed per run against direct.
 /// </summary>
-public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSettings settings, (double OpenLoop, double H2load)? crossCheck, IReadOnlyDictionary<string, string> missing)
+public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSettings settings, (double OpenLoop, double H2load)? crossCheck, IReadOnlyDictionary<string, string> missing, IReadOnlyList<double>? convergence = null)
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
@@ -34,6 +34,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         AppendLatency(md);
         AppendCost(md);
         AppendSaturation(md);
+        AppendConvergence(md);
         return md.ToString();
     }
 
@@ -121,6 +122,22 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
             md.AppendLine(Inv, $"| {peer} | {Spread.Of(runs.Select(m => m.RequestsPerSecond)).Format("N0")} | {Spread.Of(runs.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")} | {perCore.Format("N0")} | {(peer == "direct" || double.IsNaN(ratio) ? "—" : ratio.ToString("F2", Inv))} | {runs.Sum(m => m.Errors)} | {verdict} |");
         }
 
+        md.AppendLine();
+    }
+
+    private void AppendConvergence(StringBuilder md)
+    {
+        if (convergence is not { Count: > 0 } times)
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B7: cross-cluster convergence, {times.Count} changes (an endpoint added in cluster 2, until cluster 1's sidecar serves it)");
+        md.AppendLine();
+        md.AppendLine("| p50 ms | p90 ms | p99 ms | max ms | target: p99 ≤ 150 ms (published: Istio debounces 100 ms) |");
+        md.AppendLine("|---:|---:|---:|---:|---|");
+        var p99 = Scenarios.ConvergenceRun.Percentile(times, 99);
+        md.AppendLine(Inv, $"| {Scenarios.ConvergenceRun.Percentile(times, 50):F1} | {Scenarios.ConvergenceRun.Percentile(times, 90):F1} | {p99:F1} | {times.Max():F1} | {Verdict(p99 <= 150)} |");
         md.AppendLine();
     }
 

@@ -62,6 +62,10 @@ public class LoadBenchSmokeTests
                 Assert.True(File.Exists(Path.Combine(output.FullName, "b1-per-core.png")), log);
             }
 
+            // B7: a figure for each percentile of the convergence changes.
+            var b7 = FirstRow(results, "### B7");
+            Assert.Matches(@"^\| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|", b7);
+
             // The harness cleans up after itself: its work directory (the lab and the peers' files) is gone.
             Assert.False(Directory.Exists(Path.Combine(Path.GetTempPath(), $"causeway-loadbench-{process.Id}")), log);
         }
@@ -70,6 +74,10 @@ public class LoadBenchSmokeTests
             output.Delete(recursive: true);
         }
     }
+
+    /// <summary>The first data row of the table under <paramref name="heading"/>.</summary>
+    private static string FirstRow(string text, string heading) =>
+        text[text.IndexOf(heading, StringComparison.Ordinal)..].Split('\n').Where(l => l.StartsWith('|')).Skip(2).First();
 
     /// <summary>The cells of a peer's row in the table under <paramref name="heading"/>.</summary>
     private static string[] Row(string markdown, string heading, string peer)
