@@ -10,6 +10,7 @@ using static Causeway.Testing.Manifests;
 namespace Causeway.Proxy.Tests.Hostile;
 
 /// <summary>Reliability suite G1 (T1–T4) and G9: what an internet-facing east-west gateway does with bytes that are not a good ClientHello, and with a flood of idle connections.</summary>
+[Collection(RunsAloneCollection.Name)]
 public class GatewayHostileInputTests(ITestOutputHelper output)
 {
     private const string Sni = "outbound_.5000_._.helloworld.sample.svc.cluster.local";
@@ -95,14 +96,7 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
     {
         const int idle = 10_000, cap = 10_100, overCap = 10_400;
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var c2 = await lab.StartClusterAsync("cluster2", "network2");
-        await lab.LinkAsync(c1, c2);
-        var (sleepIp, v2Ip, gwIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443, 15000, 15021));
-        await c1.ApplyAsync(Service("helloworld", 5000));
-        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gwIp.ToString(), "network2") + "\n---\n" + ExposeServices);
-        await lab.StartAppAsync(v2Ip, 5000, "v2", "v2");
-        await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
+        var (c1, c2, _, _, sleepIp, gwIp) = await lab.StartCrossNetworkAsync();
 
         // Its own process, so that its descriptors and memory are its own.
         var gateway = await lab.StartGatewayProcessAsync(c2, gwIp, "--client-hello-timeout", "5s", "--max-connections", cap.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -166,8 +160,10 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         Assert.Equal(2 * overCap, refused + timedOut);
         Assert.True(fdsAfter < fdsBefore + 100, $"the gateway kept {fdsAfter - fdsBefore} descriptors after every connection was closed");
 
-        // The first rounds grow the heap to its working size (7.5 KiB per held connection); a leak of 1.6 KiB or more per connection would add 16 MiB per round after that.
-        Assert.True(rss[2] - rss[1] < 16 * 1024, $"RSS grew {(rss[2] - rss[1]) / 1024} MiB in round 3 after {(rss[1] - rss[0]) / 1024} MiB in round 2: a leak per connection");
+        // A held connection costs about 7.5 KiB at peak, and the GC keeps the heap it grew, by an amount that depends on
+        // when it last ran (+0 to +53 MiB per round seen here). A leak of 5 KiB or more per connection would add at least
+        // 100 MiB over rounds 2 and 3.
+        Assert.True(rss[2] - rss[0] < 100 * 1024, $"RSS grew {(rss[2] - rss[0]) / 1024} MiB over rounds 2 and 3 (after round 1: {rss[0] / 1024} MiB): a leak per connection");
         Assert.Equal(200, after.Ok);
     }
 

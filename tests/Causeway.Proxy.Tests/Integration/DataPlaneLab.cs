@@ -125,6 +125,26 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             ClientHelloTimeout = clientHelloTimeout ?? TimeSpan.FromSeconds(10),
         });
 
+    /// <summary>Two linked clusters on two networks; helloworld only in cluster 2 (v2, its app and sidecar), reached from cluster 1 through cluster 2's gateway.</summary>
+    public sealed record CrossNetwork(Cluster C1, Cluster C2, TestApp V2, IPAddress V2Address, IPAddress Sleep, IPAddress Gateway);
+
+    /// <summary>
+    /// The seed's cross-network path with helloworld in cluster 2 only. The gateway at <see cref="CrossNetwork.Gateway"/>
+    /// is registered but not started, nor is Sleep's sidecar: a test starts them as it needs (in this process or apart).
+    /// </summary>
+    public async Task<CrossNetwork> StartCrossNetworkAsync()
+    {
+        var c1 = await StartClusterAsync("cluster1", "network1");
+        var c2 = await StartClusterAsync("cluster2", "network2");
+        await LinkAsync(c1, c2);
+        var (sleep, v2Address, gateway) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443, 15000, 15021));
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000));
+        await c2.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-v2", "helloworld", v2Address.ToString(), "v2") + "\n---\n" + Manifests.EastWestGateway(gateway.ToString(), "network2") + "\n---\n" + Manifests.ExposeServices);
+        var v2 = await StartAppAsync(v2Address, 5000, "v2", "v2");
+        await StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Address);
+        return new CrossNetwork(c1, c2, v2, v2Address, sleep, gateway);
+    }
+
     /// <summary>
     /// An east-west gateway as its own <c>causeway proxy --role gateway</c> process, for tests that need its file
     /// descriptors, memory and CPU apart from the test's; ready (15021) when this returns.

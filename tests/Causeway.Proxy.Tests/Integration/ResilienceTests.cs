@@ -175,14 +175,8 @@ public class ResilienceTests(ITestOutputHelper output)
     public async Task AGatewayThatDiesAndComesBackOnANewAddress_IsFollowed_AndCrossClusterTrafficRecovers()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var c2 = await lab.StartClusterAsync("cluster2", "network2");
-        await lab.LinkAsync(c1, c2);
-        var (sleepIp, v2Ip, oldGw, newGw) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443, 15000, 15021), LoopbackAddresses.Next(15443, 15000, 15021));
-        await c1.ApplyAsync(Service("helloworld", 5000));
-        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(oldGw.ToString(), "network2") + "\n---\n" + ExposeServices);
-        await lab.StartAppAsync(v2Ip, 5000, "v2", "v2");
-        await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
+        var (c1, c2, _, _, sleepIp, oldGw) = await lab.StartCrossNetworkAsync();
+        var newGw = LoopbackAddresses.Next(15443, 15000, 15021);
         var gateway = await lab.StartGatewayAsync(c2, oldGw);
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
         using var client = DataPlaneLab.ClientVia(sleepIp);
@@ -211,14 +205,7 @@ public class ResilienceTests(ITestOutputHelper output)
     public async Task AGatewayStoppedBySigterm_LetsTheRequestsInFlightThroughItFinish()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var c2 = await lab.StartClusterAsync("cluster2", "network2");
-        await lab.LinkAsync(c1, c2);
-        var (sleepIp, v2Ip, gwIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(15443, 15000, 15021));
-        await c1.ApplyAsync(Service("helloworld", 5000));
-        await c2.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v2", "helloworld", v2Ip.ToString(), "v2") + "\n---\n" + EastWestGateway(gwIp.ToString(), "network2") + "\n---\n" + ExposeServices);
-        var v2 = await lab.StartAppAsync(v2Ip, 5000, "v2", "v2");
-        await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
+        var (c1, c2, v2, _, sleepIp, gwIp) = await lab.StartCrossNetworkAsync();
         var gateway = await lab.StartGatewayProcessAsync(c2, gwIp);
         await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
         using var client = DataPlaneLab.ClientVia(sleepIp);

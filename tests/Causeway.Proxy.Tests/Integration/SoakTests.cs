@@ -7,18 +7,11 @@ using static Causeway.Testing.Manifests;
 
 namespace Causeway.Proxy.Tests.Integration;
 
-/// <summary>Runs alone, after the other tests of this assembly: it measures the process's descriptors and heap.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class SoakCollection
-{
-    public const string Name = "soak";
-}
-
 /// <summary>
 /// Reliability suite, the soak: steady load through a sidecar while helloworld's endpoints are replaced one by one, as
 /// a rolling update does. CI runs it for 20 s; <c>CAUSEWAY_SOAK_SECONDS=600</c> runs the full 10 minutes.
 /// </summary>
-[Collection(SoakCollection.Name)]
+[Collection(RunsAloneCollection.Name)]
 public class SoakTests(ITestOutputHelper output)
 {
     private const int Rate = 100;
