@@ -229,14 +229,8 @@ public class Http2HostileInputTests(ITestOutputHelper output)
         var lab = new DataPlaneLab();
         try
         {
-            var c1 = await lab.StartClusterAsync("cluster1", "network1");
-            var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-            await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1"));
-            var app = await lab.StartAppAsync(helloIp, 5000, "v1", "v1");
-            var hello = await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
-            var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-            await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
-            return new AttackedService(lab, app, helloIp, sleepIp, hello, lab.Root.CreateIntermediate("cluster1"));
+            var mesh = await lab.StartOneServiceAsync();
+            return new AttackedService(lab, mesh.App, mesh.Hello, mesh.Sleep, mesh.HelloSidecar, lab.Root.CreateIntermediate("cluster1"));
         }
         catch
         {

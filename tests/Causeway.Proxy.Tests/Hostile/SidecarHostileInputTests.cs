@@ -213,14 +213,16 @@ public class SidecarHostileInputTests(ITestOutputHelper output)
     private static async Task<OneService> OneServiceAsync(string extraYaml = "")
     {
         var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1") + (extraYaml.Length > 0 ? "\n---\n" + extraYaml : ""));
-        var app = await lab.StartAppAsync(helloIp, 5000, "v1", "v1");
-        await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
-        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
-        return new OneService(lab, sleepIp, app);
+        try
+        {
+            var mesh = await lab.StartOneServiceAsync(extraYaml);
+            return new OneService(lab, mesh.Sleep, mesh.App);
+        }
+        catch
+        {
+            await lab.DisposeAsync();
+            throw;
+        }
     }
 
     private static string DenyPaths(params string[] paths) => $$"""

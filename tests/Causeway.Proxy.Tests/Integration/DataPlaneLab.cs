@@ -125,6 +125,22 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             ClientHelloTimeout = clientHelloTimeout ?? TimeSpan.FromSeconds(10),
         });
 
+    /// <summary>One cluster: helloworld v1 (its app and sidecar) and Sleep's sidecar, which already sees helloworld.</summary>
+    public sealed record OneService(Cluster C1, TestApp App, IPAddress Hello, ProxyServer HelloSidecar, IPAddress Sleep, ProxyServer SleepSidecar);
+
+    /// <summary>The seed's same-cluster path; <paramref name="extraYaml"/> (e.g. a policy) is applied with the service.</summary>
+    public async Task<OneService> StartOneServiceAsync(string extraYaml = "", string instance = "v1")
+    {
+        var c1 = await StartClusterAsync("cluster1", "network1");
+        var (sleep, hello) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-v1", "helloworld", hello.ToString(), "v1") + (extraYaml.Length > 0 ? "\n---\n" + extraYaml : ""));
+        var app = await StartAppAsync(hello, 5000, "v1", instance);
+        var helloSidecar = await StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", hello);
+        var sleepSidecar = await StartSidecarAsync(c1, "sleep", "sample", "sleep", sleep);
+        await WaitUntilAsync(() => Endpoints(sleepSidecar) == 1, "sleep sees helloworld");
+        return new OneService(c1, app, hello, helloSidecar, sleep, sleepSidecar);
+    }
+
     /// <summary>Two linked clusters on two networks; helloworld only in cluster 2 (v2, its app and sidecar), reached from cluster 1 through cluster 2's gateway.</summary>
     public sealed record CrossNetwork(Cluster C1, Cluster C2, TestApp V2, IPAddress V2Address, IPAddress Sleep, IPAddress Gateway);
 

@@ -21,13 +21,7 @@ public class SidecarTests
     public async Task ARequestCrossesTwoSidecarsOverMtls_AndTheAppSeesTheCallersSpiffeId()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Service("helloworld", 5000) + "\n---\n" + Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1"));
-        var app = await lab.StartAppAsync(helloIp, 5000, "v1", "helloworld-v1-abc");
-        var server = await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
-        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+        var (c1, app, helloIp, server, sleepIp, sleep) = await lab.StartOneServiceAsync(instance: "helloworld-v1-abc");
 
         using var client = DataPlaneLab.ClientVia(sleepIp);
         Assert.Equal("Hello version: v1, instance: helloworld-v1-abc\n", await client.GetStringAsync(HelloUrl));
