@@ -135,6 +135,8 @@ public static partial class ResourceDocuments
             throw new InvalidResourceException(source, [new ResourceError("(document)", "must be a mapping with apiVersion, kind, metadata and spec", Line(""))]);
         }
 
+        EmptyListItems(obj, "", Error);
+
         foreach (var (field, _) in obj)
         {
             if (!TopLevelFields.Contains(field))
@@ -261,6 +263,41 @@ public static partial class ResourceDocuments
         return metadata;
     }
 
+    /// <summary>
+    /// Every empty item of a list ("- " or "~" in YAML), which no resource field accepts: the deserializer would put
+    /// a null in a list its reader does not expect to hold one (found by fuzzing).
+    /// </summary>
+    private static void EmptyListItems(JsonNode node, string path, Action<string, string> error)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (key, child) in o)
+                {
+                    if (child is not null)
+                    {
+                        EmptyListItems(child, path.Length == 0 ? key : $"{path}.{key}", error);
+                    }
+                }
+
+                break;
+            case JsonArray a:
+                for (var i = 0; i < a.Count; i++)
+                {
+                    if (a[i] is { } item)
+                    {
+                        EmptyListItems(item, $"{path}[{i}]", error);
+                    }
+                    else
+                    {
+                        error($"{path}[{i}]", "is empty; give the item a value or remove it");
+                    }
+                }
+
+                break;
+        }
+    }
+
     private static T? Bind<T>(JsonNode? node, string path, List<ResourceError> errors, Func<string, int?> line) where T : class =>
         (T?)Bind(node, typeof(T), path, errors, line);
 
@@ -284,6 +321,10 @@ public static partial class ResourceDocuments
                 var parent = fieldPath[..Math.Max(0, fieldPath.LastIndexOf('.'))];
                 var known = KnownFields(type, fieldPath[(path.Length + 1)..]);
                 errors.Add(new ResourceError(fieldPath, $"unknown field '{name}'; fields accepted under {parent}: {known}", line(fieldPath) ?? line(parent)));
+            }
+            else if (e.Message.Contains("doesn't allow setting null values", StringComparison.Ordinal))
+            {
+                errors.Add(new ResourceError(fieldPath, "is empty; give it a value or leave the field out", line(fieldPath)));
             }
             else
             {

@@ -20,6 +20,8 @@ public static class ResourceJson
             DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
             UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
             NumberHandling = JsonNumberHandling.AllowReadingFromString,
+            // "hosts:" with nothing after it is null in YAML; a non-nullable field must refuse it, not hold it (found by fuzzing).
+            RespectNullableAnnotations = true,
             TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { OmitEmptyCollections } },
         };
         options.Converters.Add(new ScalarStringConverter());

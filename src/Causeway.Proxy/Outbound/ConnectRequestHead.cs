@@ -24,6 +24,8 @@ public enum ConnectHeadStatus
 /// </summary>
 public static class ConnectRequestHead
 {
+    private static readonly SearchValues<char> HostChars = SearchValues.Create("-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+    private static readonly SearchValues<char> Ipv6Chars = SearchValues.Create(":.0123456789ABCDEFabcdef");
     private static readonly SearchValues<byte> TokenBytes = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
 
     /// <summary>Parses the head at the start of <paramref name="buffer"/>; <paramref name="length"/> counts its final empty line.</summary>
@@ -45,7 +47,7 @@ public static class ConnectRequestHead
         var head = Encoding.Latin1.GetString(before);
         var lines = head.Split("\r\n");
         var requestLine = lines[0].Split(' ');
-        if (requestLine.Length != 3 || requestLine[0] != "CONNECT" || requestLine[2] is not ("HTTP/1.1" or "HTTP/1.0") || requestLine[1].Length == 0 || !Http.RequestTarget.IsClean(requestLine[1]))
+        if (requestLine.Length != 3 || requestLine[0] != "CONNECT" || requestLine[2] is not ("HTTP/1.1" or "HTTP/1.0") || !IsAuthority(requestLine[1]))
         {
             return ConnectHeadStatus.Malformed;
         }
@@ -62,6 +64,28 @@ public static class ConnectRequestHead
         authority = requestLine[1];
         length = reader.Consumed;
         return ConnectHeadStatus.Complete;
+    }
+
+    /// <summary>
+    /// host:port, where host is a DNS name or IPv4 address (letters, digits, '-', '.', '_', '~') or a bracketed IPv6
+    /// address, and port 1 to 5 digits: RFC 9110's authority-form, without percent-encoding or sub-delimiters, which
+    /// no mesh service name needs and Kestrel refuses (found by fuzzing against it).
+    /// </summary>
+    private static bool IsAuthority(string authority)
+    {
+        var colon = authority.LastIndexOf(':');
+        if (colon <= 0 || colon == authority.Length - 1 || authority.Length - colon - 1 > 5 || authority.AsSpan(colon + 1).ContainsAnyExceptInRange('0', '9'))
+        {
+            return false;
+        }
+
+        var host = authority.AsSpan(0, colon);
+        if (host[0] == '[')
+        {
+            return host.Length > 2 && host[^1] == ']' && host[1..^1].IndexOfAnyExcept(Ipv6Chars) < 0;
+        }
+
+        return host.IndexOfAnyExcept(HostChars) < 0;
     }
 
     private static bool IsToken(ReadOnlySpan<char> name)

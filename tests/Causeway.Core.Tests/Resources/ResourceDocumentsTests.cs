@@ -67,6 +67,42 @@ public class ResourceDocumentsTests
     }
 
     [Theory]
+    [InlineData("hosts:", "spec.servers[0].hosts")]
+    [InlineData("hosts: [~]", "spec.servers[0].hosts")]
+    [InlineData("hosts: [\"*.local\", null]", "spec.servers[0].hosts")]
+    public void ParseYaml_RefusesAnEmptyValueWhereOneIsRequired_InsteadOfFailingOnIt(string hosts, string path)
+    {
+        var yaml = $$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: Gateway
+            metadata: {name: cross-network-gateway, namespace: istio-system}
+            spec:
+              selector: {istio: eastwestgateway}
+              servers:
+              - port: {number: 15443, name: tls, protocol: TLS}
+                tls: {mode: AUTO_PASSTHROUGH}
+                {{hosts}}
+            """;
+        var e = Assert.Throws<InvalidResourceException>(() => ResourceDocuments.ParseYaml(yaml));
+        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ParseYaml_RefusesAnEmptyServer()
+    {
+        var yaml = """
+            apiVersion: networking.istio.io/v1beta1
+            kind: Gateway
+            metadata: {name: cross-network-gateway, namespace: istio-system}
+            spec:
+              selector: {istio: eastwestgateway}
+              servers: [~]
+            """;
+        var e = Assert.Throws<InvalidResourceException>(() => ResourceDocuments.ParseYaml(yaml));
+        Assert.Contains("spec.servers", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("deep flow nesting (stack overflow in YamlDotNet)", "DEEP", "nested more than 64 deep")]
     [InlineData("deep nesting behind a plain scalar with an apostrophe", "[it's, DEEP]", "nested more than 64 deep")]
     [InlineData("block sequences opened on one line", "BLOCKS", "nested more than 64 deep")]
