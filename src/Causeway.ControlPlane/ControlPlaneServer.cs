@@ -38,11 +38,13 @@ public sealed class ControlPlaneServer : IAsyncDisposable
     private readonly MeshRegistry _mesh;
     private readonly PushScheduler _scheduler;
     private readonly ClusterCa _ca;
+    private readonly RemoteSyncGate _remoteSync;
     private readonly ILoggerFactory _loggers;
     private int _disposed;
 
-    private ControlPlaneServer(WebApplication grpc, WebApplication monitoring, ResourceStore store, MeshRegistry mesh, PushScheduler scheduler, ClusterCa ca, ILoggerFactory loggers, Uri discovery, Uri monitoringAddress)
+    private ControlPlaneServer(WebApplication grpc, WebApplication monitoring, ResourceStore store, MeshRegistry mesh, PushScheduler scheduler, ClusterCa ca, RemoteSyncGate remoteSync, ILoggerFactory loggers, Uri discovery, Uri monitoringAddress)
     {
+        _remoteSync = remoteSync;
         _grpc = grpc;
         _monitoring = monitoring;
         _store = store;
@@ -164,7 +166,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         File.Move(endpointsPath + ".tmp", endpointsPath, overwrite: true);
         logger.LogInformation("control plane for cluster {Cluster} (network {Network}, mesh {Mesh}, revision {Revision}) serving discovery on {Discovery} and monitoring on {Monitoring}; {Count} resources loaded",
             options.Cluster, options.Network, options.MeshId, options.Revision, discoveryAddress, monitoringAddress, local.Current.Count);
-        return new ControlPlaneServer(grpc, monitoring, store, mesh, scheduler, ca, loggers, discoveryAddress, monitoringAddress);
+        return new ControlPlaneServer(grpc, monitoring, store, mesh, scheduler, ca, remoteSync, loggers, discoveryAddress, monitoringAddress);
     }
 
     public async ValueTask DisposeAsync()
@@ -179,6 +181,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         await _monitoring.StopAsync();
         await _grpc.DisposeAsync();
         await _monitoring.DisposeAsync();
+        _remoteSync.Dispose();
         await _scheduler.DisposeAsync();
         await _mesh.DisposeAsync();
         _store.Dispose();

@@ -221,19 +221,7 @@ public static partial class ResourceDocuments
         }
 
         // Kubernetes' label syntax; it also bounds what one resource can make the control plane push to every proxy.
-        foreach (var (key, value) in metadata.Labels)
-        {
-            var slash = key.LastIndexOf('/');
-            var (prefix, name) = slash < 0 ? ("", key) : (key[..slash], key[(slash + 1)..]);
-            if ((slash >= 0 && (prefix.Length > 253 || !DnsSubdomain().IsMatch(prefix))) || name.Length is 0 or > 63 || !LabelValue().IsMatch(name))
-            {
-                errors.Add(new ResourceError($"metadata.labels", $"key '{Shorten(key)}' must be an optional DNS-subdomain prefix and '/', then at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric", line("metadata.labels")));
-            }
-            else if (value.Length > 63 || !LabelValue().IsMatch(value))
-            {
-                errors.Add(new ResourceError($"metadata.labels.{key}", $"value '{Shorten(value)}' ({value.Length} characters) must be empty or at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric", line($"metadata.labels.{key}")));
-            }
-        }
+        errors.AddRange(Specs.SpecChecks.Labels(metadata.Labels, "metadata.labels").Select(e => e with { Line = line(e.Path) ?? line("metadata.labels") }));
 
         if (!kind.Namespaced)
         {
@@ -322,7 +310,7 @@ public static partial class ResourceDocuments
                 var known = KnownFields(type, fieldPath[(path.Length + 1)..]);
                 errors.Add(new ResourceError(fieldPath, $"unknown field '{name}'; fields accepted under {parent}: {known}", line(fieldPath) ?? line(parent)));
             }
-            else if (e.Message.Contains("doesn't allow setting null values", StringComparison.Ordinal))
+            else if (e.Message.Contains(ResourceJson.EmptyValue, StringComparison.Ordinal))
             {
                 errors.Add(new ResourceError(fieldPath, "is empty; give it a value or leave the field out", line(fieldPath)));
             }
@@ -402,11 +390,7 @@ public static partial class ResourceDocuments
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
     private static partial Regex DnsLabel();
 
-    [GeneratedRegex("^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")]
-    private static partial Regex LabelValue();
 
-    /// <summary>Quotes at most 40 characters of hostile input in an error message.</summary>
-    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     [GeneratedRegex("converted to ([^.]+(\\.[^.]+)*?)\\. ")]
     private static partial Regex ConvertTarget();

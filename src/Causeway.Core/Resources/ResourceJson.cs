@@ -25,6 +25,7 @@ public static class ResourceJson
             TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { OmitEmptyCollections } },
         };
         options.Converters.Add(new ScalarStringConverter());
+        options.Converters.Add(new StringMapConverter());
         options.MakeReadOnly();
         return options;
     }
@@ -37,6 +38,45 @@ public static class ResourceJson
             {
                 property.ShouldSerialize = (_, value) => value is IEnumerable e && e.GetEnumerator().MoveNext();
             }
+        }
+    }
+
+    /// <summary>The message that marks a required value left empty (Bind turns it into "is empty").</summary>
+    internal const string EmptyValue = "doesn't allow setting null values";
+
+    /// <summary>
+    /// Labels, selectors and annotations: a mapping of names to text in which no value may be left empty
+    /// (<c>labels: {app: }</c>), as Kubernetes requires; a null there once reached code that read it (found by fuzzing).
+    /// </summary>
+    private sealed class StringMapConverter : JsonConverter<IReadOnlyDictionary<string, string>>
+    {
+        public override IReadOnlyDictionary<string, string> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw new JsonException("expected a mapping of names to values");
+            }
+
+            var map = new Dictionary<string, string>();
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+            {
+                var key = reader.GetString()!;
+                reader.Read();
+                map[key] = JsonSerializer.Deserialize<string>(ref reader, options) ?? throw new JsonException($"the value of '{key}' {EmptyValue}");
+            }
+
+            return map;
+        }
+
+        public override void Write(Utf8JsonWriter writer, IReadOnlyDictionary<string, string> value, JsonSerializerOptions options)
+        {
+            writer.WriteStartObject();
+            foreach (var (key, text) in value)
+            {
+                writer.WriteString(key, text);
+            }
+
+            writer.WriteEndObject();
         }
     }
 

@@ -124,9 +124,11 @@ public class ResourceDocumentsTests
     [InlineData("app: helloworld", null)]
     [InlineData("topology.istio.io/network: network1", null)]
     [InlineData("security.istio.io/tlsMode: \"\"", null)]
-    [InlineData("app: -bad", "value '-bad'")]
-    [InlineData("Bad_Prefix/app: x", "key 'Bad_Prefix/app'")]
+    [InlineData("app: -bad", "'-bad' (4 characters) is not a valid label value")]
+    [InlineData("Bad_Prefix/app: x", "metadata.labels.Bad_Prefix/app")]
     [InlineData("app: LONGVALUE", "(70000 characters)")]
+    [InlineData("app:", "metadata.labels")]
+    [InlineData("{app, version: v1}", "metadata.labels")]
     public void ParseYaml_HoldsLabelsToKubernetesSyntax_WhichBoundsWhatOneResourcePushes(string label, string? error)
     {
         var yaml = $$"""

@@ -48,21 +48,24 @@ internal static partial class SpecChecks
         }
     }
 
+    /// <summary>Kubernetes' label syntax: a key of an optional DNS-subdomain prefix (≤ 253) and '/', then a name of ≤ 63; a value of ≤ 63. Hostile text is quoted 40 characters at most.</summary>
     public static IEnumerable<ResourceError> Labels(IReadOnlyDictionary<string, string> labels, string path)
     {
         foreach (var (key, value) in labels)
         {
-            if (!LabelKey().IsMatch(key))
+            var slash = key.LastIndexOf('/');
+            if (!LabelKey().IsMatch(key) || key.Length - slash - 1 > 63 || slash > 253)
             {
-                yield return new ResourceError($"{path}.{key}", "is not a valid label key ([prefix/]name, alphanumerics, '-', '_', '.')");
+                yield return new ResourceError($"{path}.{Shorten(key)}", "is not a valid label key: an optional DNS-subdomain prefix and '/', then at most 63 alphanumerics, '-', '_' or '.'");
             }
-
-            if (value.Length > 63 || (value.Length > 0 && !LabelValue().IsMatch(value)))
+            else if (value.Length > 63 || (value.Length > 0 && !LabelValue().IsMatch(value)))
             {
-                yield return new ResourceError($"{path}.{key}", $"'{value}' is not a valid label value (at most 63 alphanumerics, '-', '_', '.')");
+                yield return new ResourceError($"{path}.{key}", $"'{Shorten(value)}' ({value.Length} characters) is not a valid label value: at most 63 alphanumerics, '-', '_' or '.'");
             }
         }
     }
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]
     private static partial Regex HostPattern();
