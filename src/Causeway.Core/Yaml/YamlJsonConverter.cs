@@ -200,8 +200,9 @@ internal static class YamlJsonConverter
             return JsonValue.Create(l);
         }
 
-        if (text.Any(char.IsAsciiDigit) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && !text.Contains(':', StringComparison.Ordinal))
+        if (text.Any(char.IsAsciiDigit) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) && !text.Contains(':', StringComparison.Ordinal))
         {
+            // Not infinite: 9E443 overflows a double, which JSON cannot hold (found by fuzzing); it stays text and is refused as such.
             return JsonValue.Create(d);
         }
 
