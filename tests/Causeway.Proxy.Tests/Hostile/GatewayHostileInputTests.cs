@@ -94,7 +94,7 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
     [Fact]
     public async Task TenThousandIdleConnections_AreHeldThenClosedAtTheHelloTimeout_WhileCrossClusterTrafficGoesOn_AndTheCapHolds()
     {
-        const int idle = 10_000, cap = 10_100, overCap = 10_400;
+        const int idle = 10_000, cap = 10_100, overCap = 10_400, lastRound = 5;
         await using var lab = new DataPlaneLab();
         var (c1, c2, _, _, sleepIp, gwIp) = await lab.StartCrossNetworkAsync();
 
@@ -134,9 +134,9 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         Assert.Equal(0, await CounterAsync(gwIp, "over_connection_limit"));
         var (fdsAfter1, rssAfter1) = (Descriptors(gateway.Id), RssKiB(gateway.Id));
 
-        // Rounds 2 and 3, over the cap: what exceeds it is refused at accept and counted; memory does not grow round over round.
+        // Rounds 2 to 5, over the cap: what exceeds it is refused at accept and counted; memory does not grow round over round.
         var rss = new List<long> { rssAfter1 };
-        for (var round = 2; round <= 3; round++)
+        for (var round = 2; round <= lastRound; round++)
         {
             await using (var flood = await IdleConnections.OpenAsync(gwIp, overCap))
             {
@@ -150,20 +150,22 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         var refused = await CounterAsync(gwIp, "over_connection_limit");
         var fdsAfter = Descriptors(gateway.Id);
         var after = await TimedRequestsAsync(client, 200);
-        output.WriteLine($"rounds 2 and 3: {overCap} connections each against a cap of {cap}: {refused} refused at accept (over_connection_limit), {await CounterAsync(gwIp, "hello_timeout") - idle} closed at the hello timeout");
-        output.WriteLine($"descriptors after round 1 {fdsAfter1}, after round 3 {fdsAfter}; RSS {rssBefore / 1024} MiB before, after rounds 1-3: {string.Join(", ", rss.Select(r => r / 1024))} MiB; requests after {after.Ok}/200");
+        output.WriteLine($"rounds 2 to {lastRound}: {overCap} connections each against a cap of {cap}: {refused} refused at accept (over_connection_limit), {await CounterAsync(gwIp, "hello_timeout") - idle} closed at the hello timeout");
+        output.WriteLine($"descriptors after round 1 {fdsAfter1}, after round {lastRound} {fdsAfter}; RSS {rssBefore / 1024} MiB before, after rounds 1-{lastRound}: {string.Join(", ", rss.Select(r => r / 1024))} MiB; requests after {after.Ok}/200");
 
-        // Every connection of rounds 2 and 3 is accounted for: refused at the cap, or held until the ClientHello timeout.
+        // Every connection of rounds 2 to 5 is accounted for: refused at the cap, or held until the ClientHello timeout.
         // (How many of each depends on how fast the first of a round time out while the rest are still being opened.)
         var timedOut = await CounterAsync(gwIp, "hello_timeout") - idle;
         Assert.True(refused > 0, "nothing was refused over the cap");
-        Assert.Equal(2 * overCap, refused + timedOut);
+        Assert.Equal((lastRound - 1) * overCap, refused + timedOut);
         Assert.True(fdsAfter < fdsBefore + 100, $"the gateway kept {fdsAfter - fdsBefore} descriptors after every connection was closed");
 
         // A held connection costs about 7.5 KiB at peak, and the GC keeps the heap it grew, by an amount that depends on
-        // when it last ran (+0 to +53 MiB per round seen here). A leak of 5 KiB or more per connection would add at least
-        // 100 MiB over rounds 2 and 3.
-        Assert.True(rss[2] - rss[0] < 100 * 1024, $"RSS grew {(rss[2] - rss[0]) / 1024} MiB over rounds 2 and 3 (after round 1: {rss[0] / 1024} MiB): a leak per connection");
+        // when it last ran: +20 to +58 MiB in round 2 and +4 to +45 in round 3 were seen here with no leak, the heap
+        // levelling off after that. So the last two rounds are judged: a leak of 5 KiB or more per connection would add
+        // at least 100 MiB over them.
+        var grown = rss[lastRound - 1] - rss[lastRound - 3];
+        Assert.True(grown < 100 * 1024, $"RSS grew {grown / 1024} MiB over rounds {lastRound - 1} and {lastRound} (after rounds 1-{lastRound}: {string.Join(", ", rss.Select(r => r / 1024))} MiB): a leak per connection");
         Assert.Equal(200, after.Ok);
     }
 
