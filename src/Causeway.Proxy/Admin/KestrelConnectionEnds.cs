@@ -57,10 +57,7 @@ public sealed class KestrelConnectionEnds : IDisposable
         }
 
         var listener = port == _gatewayPort ? Gateway.SniRouter.Listener : port == _inboundPort ? Inbound.InboundConnection.Listener : port == _outboundPort ? OutboundListener : "admin";
-        for (var i = 0; i < count; i++)
-        {
-            _metrics.Connection(listener, "over_connection_limit");
-        }
+        _metrics.Connection(listener, "over_connection_limit", count);
     }
 
     private static (string? Address, int Port, string? Error) Read(ReadOnlySpan<KeyValuePair<string, object?>> tags)

@@ -28,8 +28,8 @@ public sealed class ProxyMetrics
     }
 
     /// <summary>Counts a connection a listener handled or refused, with the reason (e.g. gateway: forwarded, not_tls, not_exposed).</summary>
-    public void Connection(string listener, string outcome) =>
-        Interlocked.Increment(ref _connections.GetOrAdd((listener, outcome), _ => new long[1])[0]);
+    public void Connection(string listener, string outcome, long count = 1) =>
+        Interlocked.Add(ref _connections.GetOrAdd((listener, outcome), _ => new long[1])[0], count);
 
     public long ConnectionCount(string listener, string outcome) =>
         _connections.TryGetValue((listener, outcome), out var c) ? Interlocked.Read(ref c[0]) : 0;
