@@ -69,6 +69,9 @@ public sealed class ClusterCa : IAsyncDisposable
                 }
 
                 var next = Read(_directory);
+
+                // The replaced authority is not disposed: a signing may still be using it, and the discovery listener
+                // serves the first one's chain for the life of the process.
                 Volatile.Write(ref _current, next);
                 lastError = null;
                 _logger.LogInformation("cluster CA reloaded from {Directory}: signing as {Signer}, trusting {Roots} root(s)", _directory, next.Authority.Signer.Subject, next.Roots.Count);
