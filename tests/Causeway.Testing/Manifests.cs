@@ -31,17 +31,22 @@ public static class Manifests
         """ + (extra.Length > 0 ? "\n" + extra : "");
 
     /// <summary>An AuthorizationPolicy in <c>sample</c> denying <paramref name="principal"/> every request to helloworld.</summary>
-    public static string DenyToHelloworld(string principal) => $$"""
+    public static string DenyToHelloworld(string principal) => DenyAtHelloworld("deny-sleep", $"[{{from: [{{source: {{principals: [\"{principal}\"]}}}}]}}]");
+
+    /// <summary>An AuthorizationPolicy in <c>sample</c> denying requests to helloworld for these paths (Istio's path patterns).</summary>
+    public static string DenyPathsAtHelloworld(params string[] paths) =>
+        DenyAtHelloworld("deny-private", $"[{{to: [{{operation: {{paths: [{string.Join(", ", paths.Select(p => $"\"{p}\""))}]}}}}]}}]");
+
+    /// <summary>A DENY AuthorizationPolicy in <c>sample</c> selecting helloworld, with <paramref name="rules"/> as a YAML flow sequence.</summary>
+    public static string DenyAtHelloworld(string name, string rules) => $$"""
         apiVersion: security.istio.io/v1beta1
         kind: AuthorizationPolicy
-        metadata: {name: deny-sleep, namespace: sample}
+        metadata: {name: {{name}}, namespace: sample}
         spec:
           selector:
             matchLabels: {app: helloworld}
           action: DENY
-          rules:
-            - from:
-                - source: {principals: [{{principal}}]}
+          rules: {{rules}}
         """;
 
     /// <summary>What installing an east-west gateway registers: its Service (labelled with its network) and its workload.</summary>

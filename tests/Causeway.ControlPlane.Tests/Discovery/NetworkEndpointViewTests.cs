@@ -170,16 +170,7 @@ public class NetworkEndpointViewTests
     [Fact]
     public void PoliciesFollowTheWorkloadEntrysCurrentLabels()
     {
-        const string policy = """
-            apiVersion: security.istio.io/v1beta1
-            kind: AuthorizationPolicy
-            metadata: {name: deny-sleep, namespace: sample}
-            spec:
-              selector:
-                matchLabels: {app: helloworld}
-              action: DENY
-              rules: [{}]
-            """;
+        var policy = Manifests.DenyAtHelloworld("deny-sleep", "[{}]");
         var node = new ProxyNode { Id = "helloworld-v1.sample", Namespace = "sample", ServiceAccount = "helloworld", WorkloadName = "helloworld-v1", Network = "network1" };
         var labelled = ConfigFor(node, Cluster("cluster1", "network1", true, HelloworldService, policy, Workload("helloworld-v1", "10.1.0.10", "v1")));
         Assert.Single(labelled.AuthorizationPolicies);

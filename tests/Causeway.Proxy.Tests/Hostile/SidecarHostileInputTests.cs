@@ -164,7 +164,7 @@ public class SidecarHostileInputTests(ITestOutputHelper output)
     [Fact]
     public async Task PathTricksNeverGetPastADenyByPath_TheSidecarJudgesThePathTheAppReceives()
     {
-        await using var mesh = await OneServiceAsync(DenyPaths("/private/*", "/private"));
+        await using var mesh = await OneServiceAsync(DenyPathsAtHelloworld("/private/*", "/private"));
 
         // Positive controls first: the plain path is denied, another is not.
         Assert.StartsWith("HTTP/1.1 403", await GetAsync(mesh.Sleep, "/private/secret"), StringComparison.Ordinal);
@@ -225,18 +225,6 @@ public class SidecarHostileInputTests(ITestOutputHelper output)
         }
     }
 
-    private static string DenyPaths(params string[] paths) => $$"""
-        apiVersion: security.istio.io/v1beta1
-        kind: AuthorizationPolicy
-        metadata: {name: deny-private, namespace: sample}
-        spec:
-          selector:
-            matchLabels: {app: helloworld}
-          action: DENY
-          rules:
-            - to:
-                - operation: {paths: [{{string.Join(", ", paths.Select(p => $"\"{p}\""))}}]}
-        """;
 
     /// <summary>A raw GET of <paramref name="path"/>, sent verbatim, through the sidecar's outbound port.</summary>
     private static Task<string> GetAsync(IPAddress sidecar, string path) =>
