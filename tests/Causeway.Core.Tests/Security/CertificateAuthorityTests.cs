@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Causeway.Core.Identity;
 using Causeway.Core.Security;
+using Causeway.Testing;
 
 namespace Causeway.Core.Tests.Security;
 
@@ -112,76 +113,58 @@ public class CertificateAuthorityTests
     [Fact]
     public void CaDirectory_WritesIstiosCacertsLayout_LoadsItBack_AndNeverOverwritesAKey()
     {
-        var dir = Directory.CreateTempSubdirectory("causeway-ca-").FullName;
-        try
-        {
-            using var root = CertificateAuthority.CreateRoot();
-            CaDirectory.WriteRoot(root, Path.Combine(dir, "root"));
-            using var loadedRoot = CaDirectory.LoadRoot(Path.Combine(dir, "root", "root-cert.pem"), Path.Combine(dir, "root", "root-key.pem"));
-            using var c1 = loadedRoot.CreateIntermediate("cluster1");
-            using var c2 = loadedRoot.CreateIntermediate("cluster2");
-            CaDirectory.WriteIntermediate(c1, Path.Combine(dir, "c1"));
-            CaDirectory.WriteIntermediate(c2, Path.Combine(dir, "c2"));
+        using var temp = new TempDirectory("causeway-ca");
+        var dir = temp.Path;
+        using var root = CertificateAuthority.CreateRoot();
+        CaDirectory.WriteRoot(root, Path.Combine(dir, "root"));
+        using var loadedRoot = CaDirectory.LoadRoot(Path.Combine(dir, "root", "root-cert.pem"), Path.Combine(dir, "root", "root-key.pem"));
+        using var c1 = loadedRoot.CreateIntermediate("cluster1");
+        using var c2 = loadedRoot.CreateIntermediate("cluster2");
+        CaDirectory.WriteIntermediate(c1, Path.Combine(dir, "c1"));
+        CaDirectory.WriteIntermediate(c2, Path.Combine(dir, "c2"));
 
-            using var l1 = CaDirectory.LoadIntermediate(Path.Combine(dir, "c1"));
-            using var l2 = CaDirectory.LoadIntermediate(Path.Combine(dir, "c2"));
-            Assert.Equal(l1.RootPem, l2.RootPem);
-            Assert.NotEqual(l1.Signer.Thumbprint, l2.Signer.Thumbprint);
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, "c1", "ca-key.pem")));
-            Assert.Throws<IOException>(() => CaDirectory.WriteIntermediate(c2, Path.Combine(dir, "c1")));
+        using var l1 = CaDirectory.LoadIntermediate(Path.Combine(dir, "c1"));
+        using var l2 = CaDirectory.LoadIntermediate(Path.Combine(dir, "c2"));
+        Assert.Equal(l1.RootPem, l2.RootPem);
+        Assert.NotEqual(l1.Signer.Thumbprint, l2.Signer.Thumbprint);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, "c1", "ca-key.pem")));
+        Assert.Throws<IOException>(() => CaDirectory.WriteIntermediate(c2, Path.Combine(dir, "c1")));
 
-            // A workload certificate from cluster 2 validates against cluster 1's root: one mesh, one root.
-            var (key, csr) = WorkloadCsr.Create(Sleep);
-            key.Dispose();
-            var chain = l2.SignWorkload(csr, Sleep);
-            Assert.True(MeshTrust.TryValidate(chain[0], chain.Skip(1), MeshTrust.LoadBundle(l1.RootPem), out var error), error);
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        // A workload certificate from cluster 2 validates against cluster 1's root: one mesh, one root.
+        var (key, csr) = WorkloadCsr.Create(Sleep);
+        key.Dispose();
+        var chain = l2.SignWorkload(csr, Sleep);
+        Assert.True(MeshTrust.TryValidate(chain[0], chain.Skip(1), MeshTrust.LoadBundle(l1.RootPem), out var error), error);
     }
 
     [Fact]
     public void CaDirectory_AcceptsABundleThatHoldsTheChainsRoot_AsARootRotationWrites()
     {
-        var dir = Directory.CreateTempSubdirectory("causeway-ca-").FullName;
-        try
-        {
-            using var root = CertificateAuthority.CreateRoot();
-            using var next = CertificateAuthority.CreateRoot("Next");
-            using var c1 = root.CreateIntermediate("cluster1");
-            CaDirectory.WriteIntermediate(c1, dir);
-            File.WriteAllText(Path.Combine(dir, "root-cert.pem"), next.RootPem + "\n" + root.RootPem);
-            using var loaded = CaDirectory.LoadIntermediate(dir);
-            Assert.Equal(2, CaDirectory.LoadTrustBundle(dir).Count);
-            Assert.True(MeshTrust.ShareARoot(root.RootPem, next.RootPem + "\n" + root.RootPem));
-            Assert.False(MeshTrust.ShareARoot(root.RootPem, next.RootPem));
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var temp = new TempDirectory("causeway-ca");
+        var dir = temp.Path;
+        using var root = CertificateAuthority.CreateRoot();
+        using var next = CertificateAuthority.CreateRoot("Next");
+        using var c1 = root.CreateIntermediate("cluster1");
+        CaDirectory.WriteIntermediate(c1, dir);
+        File.WriteAllText(Path.Combine(dir, "root-cert.pem"), next.RootPem + "\n" + root.RootPem);
+        using var loaded = CaDirectory.LoadIntermediate(dir);
+        Assert.Equal(2, CaDirectory.LoadTrustBundle(dir).Count);
+        Assert.True(MeshTrust.ShareARoot(root.RootPem, next.RootPem + "\n" + root.RootPem));
+        Assert.False(MeshTrust.ShareARoot(root.RootPem, next.RootPem));
     }
 
     [Fact]
     public void CaDirectory_RefusesARootThatIsNotTheChainsRoot()
     {
-        var dir = Directory.CreateTempSubdirectory("causeway-ca-").FullName;
-        try
-        {
-            using var root = CertificateAuthority.CreateRoot();
-            using var other = CertificateAuthority.CreateRoot("Other");
-            using var c1 = root.CreateIntermediate("cluster1");
-            CaDirectory.WriteIntermediate(c1, dir);
-            File.WriteAllText(Path.Combine(dir, "root-cert.pem"), other.RootPem);
-            var e = Assert.Throws<InvalidOperationException>(() => CaDirectory.LoadIntermediate(dir));
-            Assert.Contains("does not hold the root", e.Message, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        using var temp = new TempDirectory("causeway-ca");
+        var dir = temp.Path;
+        using var root = CertificateAuthority.CreateRoot();
+        using var other = CertificateAuthority.CreateRoot("Other");
+        using var c1 = root.CreateIntermediate("cluster1");
+        CaDirectory.WriteIntermediate(c1, dir);
+        File.WriteAllText(Path.Combine(dir, "root-cert.pem"), other.RootPem);
+        var e = Assert.Throws<InvalidOperationException>(() => CaDirectory.LoadIntermediate(dir));
+        Assert.Contains("does not hold the root", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
