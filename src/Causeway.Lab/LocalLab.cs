@@ -250,7 +250,7 @@ public sealed class LocalLab
     }
 
     /// <summary>Starts an east-west gateway for the cluster's network and registers it as that network's gateway (what installing the IstioOperator does).</summary>
-    public async Task<LabProcess> InstallGatewayAsync(string clusterName, string network, IReadOnlyDictionary<string, string> labels)
+    public async Task<LabProcess> InstallGatewayAsync(string clusterName, string network, IReadOnlyDictionary<string, string> labels, string? cpus = null)
     {
         var cluster = Cluster(clusterName);
         if (network != cluster.Network)
@@ -302,7 +302,7 @@ public sealed class LocalLab
               labels: { {{labelYaml}} }
               serviceAccount: istio-eastwestgateway
             """);
-        var process = await StartProxyAsync(cluster, admin, "gateway", name, "istio-system", "istio-eastwestgateway", address, labels, netns);
+        var process = await StartProxyAsync(cluster, admin, "gateway", name, "istio-system", "istio-eastwestgateway", address, labels, netns, cpus is null ? null : ["taskset", "-c", cpus]);
         return process;
     }
 

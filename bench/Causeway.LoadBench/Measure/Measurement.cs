@@ -9,6 +9,9 @@ public sealed record Measurement(string Scenario, string Peer, int Run)
 
     public long Errors { get; init; }
 
+    /// <summary>Bytes the load received (B6's streams).</summary>
+    public long Bytes { get; init; }
+
     /// <summary>Latency percentiles in milliseconds (B2), from each request's scheduled start.</summary>
     public double P50 { get; init; } = double.NaN;
 
@@ -32,6 +35,12 @@ public sealed record Measurement(string Scenario, string Peer, int Run)
 
     /// <summary>Requests per CPU-second of the proxy: throughput per core, whatever else shared the machine.</summary>
     public double RequestsPerCpuSecond => ProxyCpuSeconds > 0 ? Requests / ProxyCpuSeconds : double.NaN;
+
+    /// <summary>Bytes per CPU-second of the proxy (B6's streams).</summary>
+    public double BytesPerCpuSecond => ProxyCpuSeconds > 0 ? Bytes / ProxyCpuSeconds : double.NaN;
+
+    /// <summary>Gigabits per second received by the load.</summary>
+    public double Gbits => Seconds > 0 ? Bytes * 8 / Seconds / 1e9 : double.NaN;
 
     /// <summary>vCPU of one proxy per 1,000 req/s.</summary>
     public double VcpuPerThousandPerProxy => Proxies == 0 || Seconds <= 0 || RequestsPerSecond <= 0 ? double.NaN : ProxyCpuSeconds / Seconds / Proxies * (1000 / RequestsPerSecond);

@@ -78,6 +78,50 @@ public static class PeerConfigs
             server app {app}
         """);
 
+    /// <summary>
+    /// HAProxy as an SNI passthrough proxy (B6): it waits for the ClientHello, routes on <c>req.ssl_sni</c> and then
+    /// moves bytes; with <paramref name="splice"/> it moves them with splice(2), kernel to kernel (its pipes take
+    /// descriptors too, hence a lower maxconn: the run needs tens of connections).
+    /// </summary>
+    public static string HaproxySniPassthrough(string listen, string upstream, bool splice) => $$"""
+        global
+            nbthread 1
+            maxconn 4000
+        defaults
+            mode tcp
+            timeout connect 5s
+            timeout client 120s
+            timeout server 120s
+        {{(splice ? "    option splice-request\n    option splice-response" : "")}}
+        frontend in
+            bind {{listen}}
+            tcp-request inspect-delay 5s
+            tcp-request content accept if { req.ssl_hello_type 1 }
+            use_backend mesh if { req.ssl_sni -m end .svc.cluster.local }
+        backend mesh
+            server app {{upstream}}
+
+        """;
+
+    /// <summary>nginx's stream module as an SNI passthrough proxy (B6): <c>ssl_preread</c>, then a map on the SNI.</summary>
+    public static string NginxSniPassthrough(string dir, string listen, string upstream) => string.Create(CultureInfo.InvariantCulture, $$"""
+        load_module {{NginxStreamModule}};
+        worker_processes 1;
+        daemon off;
+        master_process on;
+        pid {{dir}}/nginx.pid;
+        error_log {{dir}}/error.log warn;
+        events { worker_connections 8192; }
+        stream {
+            map $ssl_preread_server_name $mesh { ~\.svc\.cluster\.local$ {{upstream}}; default 127.0.0.1:9; }
+            server { listen {{listen}} backlog=4096; ssl_preread on; proxy_pass $mesh; }
+        }
+
+        """);
+
+    /// <summary>Debian's nginx has its stream module apart (package libnginx-mod-stream).</summary>
+    public const string NginxStreamModule = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
     private static string Haproxy(string sections) => $"""
         global
             nbthread 1

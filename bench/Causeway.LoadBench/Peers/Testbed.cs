@@ -21,7 +21,11 @@ public sealed class Testbed : IAsyncDisposable
     private const string Cluster = "bench";
     private const string ServerName = "backend.bench.svc.cluster.local";
 
+    private const string BulkServerName = "bulk.bench.svc.cluster.local";
+    private const int BulkPort = 9000;
+
     private readonly List<PinnedProcess> _processes = [];
+    private PassthroughBackend? _passthroughBackend;
     private readonly LocalLab _lab;
 
     private Testbed(LocalLab lab) => _lab = lab;
@@ -33,6 +37,12 @@ public sealed class Testbed : IAsyncDisposable
 
     /// <summary>Pairs with mTLS between them (B2, B3), by peer name.</summary>
     public Dictionary<string, Peer> Pair { get; } = [];
+
+    /// <summary>SNI passthrough proxies (B6), by peer name; "direct" is the passthrough backend itself.</summary>
+    public Dictionary<string, Peer> Passthrough { get; } = [];
+
+    /// <summary>What a remote sidecar sends an east-west gateway first: a ClientHello with a mesh SNI and the mesh ALPN.</summary>
+    public byte[] MeshClientHello { get; private set; } = [];
 
     /// <summary>Peers not run, with why.</summary>
     public Dictionary<string, string> Missing { get; } = [];
@@ -81,6 +91,11 @@ public sealed class Testbed : IAsyncDisposable
                 testbed.Missing["nginx"] = "nginx is not installed (bench/run installs it)";
             }
 
+            if (settings.Scenarios.Contains("B6"))
+            {
+                await testbed.StartPassthroughAsync(workDir, settings.ProxyCpus);
+            }
+
             return testbed;
         }
         catch
@@ -98,6 +113,11 @@ public sealed class Testbed : IAsyncDisposable
         foreach (var p in _processes)
         {
             p.Dispose();
+        }
+
+        if (_passthroughBackend is not null)
+        {
+            await _passthroughBackend.DisposeAsync();
         }
 
         await _lab.DownAsync();
@@ -147,6 +167,96 @@ public sealed class Testbed : IAsyncDisposable
         var entry = IPEndPoint.Parse($"{sleepAddress}:15001");
         Single["causeway"] = new Peer("causeway", entry, [sleep.Pid]);
         Pair["causeway"] = new Peer("causeway", entry, [sleep.Pid, backend.Pid]);
+    }
+
+    /// <summary>
+    /// B6: one backend behind every SNI passthrough proxy. Causeway's is the cluster's east-west gateway exposing
+    /// <c>*.local</c> (the seed's expose-services.yaml), routing to a workload whose sidecar port is the backend.
+    /// </summary>
+    private async Task StartPassthroughAsync(string workDir, string cpus)
+    {
+        var address = _lab.NextAddress(Cluster);
+        var upstream = $"{address}:{Causeway.Proxy.ProxyOptions.DefaultInboundPort}";
+        _passthroughBackend = PassthroughBackend.Start(IPEndPoint.Parse(upstream));
+        MeshClientHello = Causeway.Testing.ClientHellos.Capture($"outbound_.{BulkPort}_._.{BulkServerName}");
+        Passthrough["direct"] = new Peer("direct", _passthroughBackend.Endpoint, []);
+
+        await _lab.ApplyAsync(Cluster, $$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: ServiceEntry
+            metadata: {name: bulk, namespace: bench}
+            spec:
+              hosts: [{{BulkServerName}}]
+              ports: [{number: {{BulkPort}}, name: tcp, protocol: TCP}]
+              workloadSelector:
+                labels: {app: bulk}
+            ---
+            apiVersion: networking.istio.io/v1beta1
+            kind: WorkloadEntry
+            metadata: {name: bulk-1, namespace: bench}
+            spec:
+              address: {{address}}
+              labels: {app: bulk, security.istio.io/tlsMode: istio}
+              serviceAccount: bulk
+            ---
+            apiVersion: networking.istio.io/v1alpha3
+            kind: Gateway
+            metadata: {name: cross-network-gateway, namespace: istio-system}
+            spec:
+              selector:
+                istio: eastwestgateway
+              servers:
+                - port: {number: 15443, name: tls, protocol: TLS}
+                  tls: {mode: AUTO_PASSTHROUGH}
+                  hosts: ["*.local"]
+            """);
+        var network = _lab.Cluster(Cluster).Network;
+        var gateway = await _lab.InstallGatewayAsync(Cluster, network, new Dictionary<string, string> { ["istio"] = "eastwestgateway", ["topology.istio.io/network"] = network }, cpus);
+        await AddPassthroughAsync("causeway", IPEndPoint.Parse($"{gateway.Address}:15443"), gateway.Pid);
+
+        if (Installed("haproxy") is { } haproxy)
+        {
+            foreach (var (name, splice) in new[] { ("haproxy", false), ("haproxy-splice", true) })
+            {
+                var listen = $"{_lab.NextAddress(Cluster)}:15443";
+                var process = await StartHaproxyAsync(workDir, name + "-sni", PeerConfigs.HaproxySniPassthrough(listen, upstream, splice), cpus, haproxy, listen);
+                await AddPassthroughAsync(name, IPEndPoint.Parse(listen), process.Pid);
+            }
+        }
+
+        if (Installed("nginx") is not null && File.Exists(PeerConfigs.NginxStreamModule))
+        {
+            var listen = $"{_lab.NextAddress(Cluster)}:15443";
+            var dir = Path.Combine(workDir, "nginx-sni");
+            var process = await StartNginxAsync(dir, PeerConfigs.NginxSniPassthrough(dir, listen, upstream), cpus, listen, "nginx ssl_preread");
+            await AddPassthroughAsync("nginx", IPEndPoint.Parse(listen), process.Pid);
+        }
+        else if (Installed("nginx") is not null)
+        {
+            Missing["nginx (B6)"] = $"nginx's stream module ({PeerConfigs.NginxStreamModule}) is not installed (bench/run installs libnginx-mod-stream)";
+        }
+    }
+
+    /// <summary>Adds a passthrough peer once a connection through it reaches the backend (the gateway may still be taking its configuration).</summary>
+    private async Task AddPassthroughAsync(string name, IPEndPoint entry, int pid)
+    {
+        var load = new Load.PassthroughLoad(entry, MeshClientHello);
+        for (var attempt = 0; ; attempt++)
+        {
+            if ((await load.ConnectionsAsync(1, TimeSpan.Zero)).Completed == 1)
+            {
+                break;
+            }
+
+            if (attempt == 100)
+            {
+                throw new InvalidOperationException($"{name} at {entry} did not pass a mesh ClientHello through to the backend within 10 s");
+            }
+
+            await Task.Delay(100);
+        }
+
+        Passthrough[name] = new Peer(name, entry, [pid]);
     }
 
     private async Task<PinnedProcess> StartNginxAsync(string dir, string config, string cpus, string listen, string what)

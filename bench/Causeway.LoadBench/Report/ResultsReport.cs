@@ -5,7 +5,7 @@ using Causeway.LoadBench.Measure;
 namespace Causeway.LoadBench.Report;
 
 /// <summary>
-/// The Markdown tables of a run (B1-B3, B7), each figure with its target and whether it was met, and the plots. Figures
+/// The Markdown tables of a run (B1-B3, B6, B7), each figure with its target and whether it was met, and the plots. Figures
 /// are medians over runs with the min-max spread in brackets; "added" latency is computed per run against direct.
 /// </summary>
 public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSettings settings, (double OpenLoop, double H2load)? crossCheck, IReadOnlyDictionary<string, string> missing, IReadOnlyList<double>? convergence = null)
@@ -13,7 +13,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>Peers in report order.</summary>
-    public static readonly string[] Order = ["direct", "causeway", "haproxy", "nginx"];
+    public static readonly string[] Order = ["direct", "causeway", "haproxy", "haproxy-splice", "nginx"];
 
     public string ToMarkdown(string machine)
     {
@@ -34,6 +34,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         AppendLatency(md);
         AppendCost(md);
         AppendSaturation(md);
+        AppendPassthrough(md);
         AppendConvergence(md);
         return md.ToString();
     }
@@ -120,6 +121,38 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
                 _ => "peer",
             };
             md.AppendLine(Inv, $"| {peer} | {Spread.Of(runs.Select(m => m.RequestsPerSecond)).Format("N0")} | {Spread.Of(runs.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")} | {perCore.Format("N0")} | {(peer == "direct" || double.IsNaN(ratio) ? "—" : ratio.ToString("F2", Inv))} | {runs.Sum(m => m.Errors)} | {verdict} |");
+        }
+
+        md.AppendLine();
+    }
+
+    private void AppendPassthrough(StringBuilder md)
+    {
+        if (!Peers("B6-stream").Any())
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B6: the east-west gateway, SNI passthrough ({settings.PassthroughStreams} streams for bytes/s; {settings.PassthroughConcurrency} loops opening connections for connections/s)");
+        md.AppendLine();
+        md.AppendLine("| peer | Gbit/s | proxy CPU (cores) | Gbit/s per proxy core | new connections/s | per proxy core | errors | target: ≥ 0.9× HAProxy with splice (bytes/s, and per core) |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
+        var splice = Spread.Of(Of("B6-stream", "haproxy-splice").Select(m => m.Gbits)).Median;
+        var splicePerCore = Spread.Of(Of("B6-stream", "haproxy-splice").Select(m => m.BytesPerCpuSecond)).Median;
+        foreach (var peer in Peers("B6-stream"))
+        {
+            var streams = Of("B6-stream", peer).ToList();
+            var connects = Of("B6-connect", peer).ToList();
+            var (gbits, perCore) = (Spread.Of(streams.Select(m => m.Gbits)), Spread.Of(streams.Select(m => m.BytesPerCpuSecond * 8 / 1e9)));
+            var verdict = peer switch
+            {
+                "direct" => "ceiling of the load and backend",
+                "causeway" when double.IsNaN(splice) => "no HAProxy figure",
+                "causeway" => $"{Verdict(gbits.Median >= 0.9 * splice && perCore.Median * 1e9 / 8 >= 0.9 * splicePerCore)}: {gbits.Median / splice:F2}× bytes/s, {perCore.Median * 1e9 / 8 / splicePerCore:F2}× per core",
+                _ => "peer",
+            };
+            var none = peer == "direct" ? "—" : null;
+            md.AppendLine(Inv, $"| {peer} | {gbits.Format("F2")} | {none ?? Spread.Of(streams.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")} | {none ?? perCore.Format("F2")} | {Spread.Of(connects.Select(m => m.RequestsPerSecond)).Format("N0")} | {none ?? Spread.Of(connects.Select(m => m.RequestsPerCpuSecond)).Format("N0")} | {streams.Sum(m => m.Errors) + connects.Sum(m => m.Errors)} | {verdict} |");
         }
 
         md.AppendLine();

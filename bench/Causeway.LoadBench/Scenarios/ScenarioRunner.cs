@@ -27,6 +27,67 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
         {
             await SaturationAsync();
         }
+
+        if (settings.Scenarios.Contains("B6"))
+        {
+            await PassthroughAsync();
+        }
+    }
+
+    /// <summary>
+    /// B6: through each SNI passthrough proxy, bytes/s over a fixed number of streams, then new connections/s over a
+    /// fixed number of loops; both with the proxy's CPU seconds.
+    /// </summary>
+    private async Task PassthroughAsync()
+    {
+        var peers = testbed.Passthrough.Values.ToList();
+        var duration = TimeSpan.FromSeconds(settings.Seconds);
+        var warmup = TimeSpan.FromSeconds(settings.WarmupSeconds);
+        for (var run = 0; run <= settings.Runs; run++)
+        {
+            foreach (var peer in peers)
+            {
+                var load = new PassthroughLoad(peer.Entry, testbed.MeshClientHello);
+                var pids = ProcessUsage.WithDescendants(peer.ProxyPids);
+                await using (var streams = await load.StartStreamsAsync(settings.PassthroughStreams))
+                {
+                    await Task.Delay(warmup);
+                    var (bytes, cpu) = (streams.Bytes, ProcessUsage.CpuSeconds(pids));
+                    await Task.Delay(duration);
+                    var m = new Measurement("B6-stream", peer.Name, run)
+                    {
+                        Bytes = streams.Bytes - bytes,
+                        ProxyCpuSeconds = ProcessUsage.CpuSeconds(pids) - cpu,
+                        Seconds = duration.TotalSeconds,
+                        Errors = streams.Failures,
+                        Proxies = peer.ProxyPids.Count,
+                    };
+                    if (run > 0)
+                    {
+                        Results.Add(m);
+                        log.WriteLine($"B6 run {run} {peer.Name,-14} {m.Gbits:F2} Gbit/s over {settings.PassthroughStreams} streams, proxy CPU {m.ProxyCpuSeconds:F2} s, {m.BytesPerCpuSecond * 8 / 1e9:F2} Gbit per CPU-second, {m.Errors} streams ended early");
+                    }
+                }
+
+                await load.ConnectionsAsync(settings.PassthroughConcurrency, warmup);
+                var before = ProcessUsage.CpuSeconds(pids);
+                var (completed, errors) = await load.ConnectionsAsync(settings.PassthroughConcurrency, duration);
+                var c = new Measurement("B6-connect", peer.Name, run)
+                {
+                    Requests = completed,
+                    RequestsPerSecond = completed / duration.TotalSeconds,
+                    Errors = errors,
+                    ProxyCpuSeconds = ProcessUsage.CpuSeconds(pids) - before,
+                    Seconds = duration.TotalSeconds,
+                    Proxies = peer.ProxyPids.Count,
+                };
+                if (run > 0)
+                {
+                    Results.Add(c);
+                    log.WriteLine($"B6 run {run} {peer.Name,-14} {c.RequestsPerSecond:F0} new connections/s over {settings.PassthroughConcurrency} loops, {errors} errors, proxy CPU {c.ProxyCpuSeconds:F2} s, {c.RequestsPerCpuSecond:F0} per CPU-second");
+                }
+            }
+        }
     }
 
     /// <summary>B2 and B3: open-loop load at a fixed rate through each pair; latency, proxy CPU and memory.</summary>

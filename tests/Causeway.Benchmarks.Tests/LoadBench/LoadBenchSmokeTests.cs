@@ -62,6 +62,18 @@ public class LoadBenchSmokeTests
                 Assert.True(File.Exists(Path.Combine(output.FullName, "b1-per-core.png")), log);
             }
 
+            // B6: bytes and new connections through every passthrough peer (HAProxy twice: with and without splice), none lost.
+            var passthrough = new List<string> { "direct", "causeway" };
+            passthrough.AddRange(Testbed.Installed("haproxy") is null ? [] : ["haproxy", "haproxy-splice"]);
+            passthrough.AddRange(Testbed.Installed("nginx") is not null && File.Exists(PeerConfigs.NginxStreamModule) ? ["nginx"] : []);
+            foreach (var peer in passthrough)
+            {
+                var b6 = Row(results, "### B6", peer);
+                Assert.Matches(@"^\d+\.\d{2}$", b6[2]);
+                Assert.Matches(@"^[\d,]+$", b6[5]);
+                Assert.Equal("0", b6[7]);
+            }
+
             // B7: a figure for each percentile of the convergence changes.
             var b7 = FirstRow(results, "### B7");
             Assert.Matches(@"^\| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|", b7);
