@@ -35,10 +35,24 @@ public sealed class DnsProxy(ProxyOptions options, ProxyConfigHolder config, Pro
     public void Start()
     {
         var endpoint = new IPEndPoint(options.DnsAddress, options.DnsPort);
-        _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _udp.Bind(endpoint);
-        _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _tcp.Bind(new IPEndPoint(options.DnsAddress, ((IPEndPoint)_udp.LocalEndPoint!).Port));
+        for (var attempt = 1; ; attempt++)
+        {
+            _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            _udp.Bind(endpoint);
+            _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                _tcp.Bind(new IPEndPoint(options.DnsAddress, ((IPEndPoint)_udp.LocalEndPoint!).Port));
+                break;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && options.DnsPort == 0 && attempt < 10)
+            {
+                // The port the system chose for UDP may be taken for TCP (by any outgoing connection): choose again.
+                _udp.Dispose();
+                _tcp.Dispose();
+            }
+        }
+
         _tcp.Listen(64);
         _loops = Task.WhenAll(Task.Run(UdpLoopAsync), Task.Run(TcpLoopAsync));
     }
