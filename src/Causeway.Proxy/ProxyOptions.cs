@@ -94,6 +94,13 @@ public sealed record ProxyOptions
     /// <summary>Envoy's max_connections analogue for each listener; Kestrel's default is unlimited.</summary>
     public long MaxConnections { get; init; } = 20_000;
 
+    /// <summary>
+    /// Runs Kestrel's connection work on the thread that completed the socket operation instead of the thread pool
+    /// (Kestrel's UnsafePreferInlineScheduling); paired with the runtime's inline socket completions, which
+    /// <c>causeway proxy</c> turns on. Off by default, as in Kestrel: a handler that blocks would stall other connections.
+    /// </summary>
+    public bool InlineScheduling { get; init; }
+
     /// <summary>Istio's terminationDrainDuration.</summary>
     public TimeSpan DrainTime { get; init; } = DefaultDrainTime;
 

@@ -83,6 +83,7 @@ public sealed class ProxyServer : IAsyncDisposable
         // Kestrel warns at start-up that plaintext Http1AndHttp2 means HTTP/1.1 only; H2cPriorKnowledge makes that untrue.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
         builder.WebHost.UseKestrelHttpsConfiguration();
+        builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = options.InlineScheduling);
         builder.Services.AddHttpForwarder();
 
         var controlPlane = ControlPlaneConnection.Create(options.ControlPlane, options.RootCaPem, options.Token);

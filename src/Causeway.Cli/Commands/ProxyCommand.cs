@@ -38,8 +38,20 @@ public static class ProxyCommand
         return command;
     }
 
+    /// <summary>The runtime's switch that runs socket completions on its epoll thread rather than the thread pool.</summary>
+    public const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
     {
+        // Read once, when the first socket is made. On the one CPU a sidecar usually gets, handing every completion to
+        // the thread pool costs more than the work it hands over (B1: 39,000 -> 48,000 req/s per core). The proxy's
+        // handlers never block; the longest CPU step, a TLS handshake, would take the same core on the pool. An
+        // explicit setting wins.
+        if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineCompletions, "1");
+        }
+
         var role = parse.GetValue(Role) switch
         {
             "sidecar" => ProxyRole.Sidecar,
@@ -117,6 +129,7 @@ public static class ProxyCommand
                 DnsUpstream = dnsUpstream,
                 ClientHelloTimeout = helloTimeout,
                 MaxConnections = maxConnections,
+                InlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1",
             };
         }
         catch (Exception e) when (e is IOException or UriFormatException or UnauthorizedAccessException)
