@@ -38,6 +38,18 @@ public sealed class Testbed : IAsyncDisposable
     /// <summary>Pairs with mTLS between them (B2, B3), by peer name.</summary>
     public Dictionary<string, Peer> Pair { get; } = [];
 
+    /// <summary>The destination side of each pair (B5): where a caller's mTLS handshake is accepted, by peer name.</summary>
+    public Dictionary<string, Peer> ServerSide { get; } = [];
+
+    /// <summary>The SNI a caller's sidecar sends the destination: Istio's outbound cluster name of the service.</summary>
+    public static readonly string MeshSni = $"outbound_.{BackendPort}_._.{ServerName}";
+
+    /// <summary>A mesh client certificate (Sleep's identity, the lab's intermediate) for B5's handshakes.</summary>
+    public System.Net.Security.SslStreamCertificateContext? ClientCertificate { get; private set; }
+
+    /// <summary>The mesh root, which B5's client validates the destination's chain against.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? MeshRoot { get; private set; }
+
     /// <summary>SNI passthrough proxies (B6), by peer name; "direct" is the passthrough backend itself.</summary>
     public Dictionary<string, Peer> Passthrough { get; } = [];
 
@@ -60,6 +72,8 @@ public sealed class Testbed : IAsyncDisposable
             await testbed.StartNginxAsync(Path.Combine(workDir, "backend"), PeerConfigs.Backend(Path.Combine(workDir, "backend"), backend, settings.BodyBytes), settings.LoadCpus, backend, "backend nginx");
             await testbed.StartCausewayAsync(serverAddress, settings.ProxyCpus);
             var certs = PeerCertificates.Issue(Path.Combine(lab.Directory, Cluster, "cacerts"), Path.Combine(workDir, "certs"), ServerName, IPAddress.Parse(serverAddress));
+            testbed.ClientCertificate = Load.HandshakeLoad.ClientCertificate(certs.ChainFile("client"), certs.KeyFile("client"));
+            testbed.MeshRoot = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(certs.RootFile);
 
             if (Installed("haproxy") is { } haproxy)
             {
@@ -70,6 +84,7 @@ public sealed class Testbed : IAsyncDisposable
                 var pa = await testbed.StartHaproxyAsync(workDir, "haproxy-client", PeerConfigs.HaproxyClientSide(a, b, certs, ServerName), settings.ProxyCpus, haproxy, a);
                 testbed.Single["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(single), [p1.Pid]);
                 testbed.Pair["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(a), [pa.Pid, pb.Pid]);
+                testbed.ServerSide["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(b), [pb.Pid]);
             }
             else
             {
@@ -85,6 +100,7 @@ public sealed class Testbed : IAsyncDisposable
                 var na = await testbed.StartNginxAsync(Path.Combine(workDir, "nginx-client"), PeerConfigs.NginxClientSide(Path.Combine(workDir, "nginx-client"), a, b, certs, ServerName), settings.ProxyCpus, a, "nginx client side");
                 testbed.Single["nginx"] = new Peer("nginx", IPEndPoint.Parse(single), [n1.Pid]);
                 testbed.Pair["nginx"] = new Peer("nginx", IPEndPoint.Parse(a), [na.Pid, nb.Pid]);
+                testbed.ServerSide["nginx"] = new Peer("nginx", IPEndPoint.Parse(b), [nb.Pid]);
             }
             else
             {
@@ -167,6 +183,7 @@ public sealed class Testbed : IAsyncDisposable
         var entry = IPEndPoint.Parse($"{sleepAddress}:15001");
         Single["causeway"] = new Peer("causeway", entry, [sleep.Pid]);
         Pair["causeway"] = new Peer("causeway", entry, [sleep.Pid, backend.Pid]);
+        ServerSide["causeway"] = new Peer("causeway", IPEndPoint.Parse($"{serverAddress}:{Causeway.Proxy.ProxyOptions.DefaultInboundPort}"), [backend.Pid]);
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ using Causeway.LoadBench.Measure;
 namespace Causeway.LoadBench.Report;
 
 /// <summary>
-/// The Markdown tables of a run (B1-B3, B6, B7), each figure with its target and whether it was met, and the plots. Figures
+/// The Markdown tables of a run (B1-B3, B5-B7), each figure with its target and whether it was met, and the plots. Figures
 /// are medians over runs with the min-max spread in brackets; "added" latency is computed per run against direct.
 /// </summary>
 public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSettings settings, (double OpenLoop, double H2load)? crossCheck, IReadOnlyDictionary<string, string> missing, IReadOnlyList<double>? convergence = null)
@@ -34,6 +34,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         AppendLatency(md);
         AppendCost(md);
         AppendSaturation(md);
+        AppendHandshakes(md);
         AppendPassthrough(md);
         AppendConvergence(md);
         return md.ToString();
@@ -125,6 +126,38 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
 
         md.AppendLine();
     }
+
+    private void AppendHandshakes(StringBuilder md)
+    {
+        if (!Peers("B5").Any())
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B5: new mTLS connections at the destination side of each pair ({settings.HandshakeConcurrency} loops; each a full TLS 1.3 handshake with the mesh client certificate and one request)");
+        md.AppendLine();
+        md.AppendLine("| peer | connections/s | proxy CPU (cores) | per proxy core | CPU µs per connection | errors | target: ≥ the better peer; CPU per connection ≤ 1.5× the OpenSSL peers' |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---|");
+        var others = Peers("B5").Where(p => p != "causeway").ToList();
+        var best = others.Count == 0 ? double.NaN : others.Max(p => Spread.Of(Of("B5", p).Select(m => m.RequestsPerSecond)).Median);
+        var cheapest = others.Count == 0 ? double.NaN : others.Min(p => Spread.Of(Of("B5", p).Select(CpuMicrosPerRequest)).Median);
+        foreach (var peer in Peers("B5"))
+        {
+            var runs = Of("B5", peer).ToList();
+            var (rate, cpu) = (Spread.Of(runs.Select(m => m.RequestsPerSecond)), Spread.Of(runs.Select(CpuMicrosPerRequest)));
+            var verdict = peer switch
+            {
+                "causeway" when double.IsNaN(best) => "no peer figure",
+                "causeway" => $"{Verdict(rate.Median >= best && cpu.Median <= 1.5 * cheapest)}: {rate.Median / best:F2}× the better peer's rate, {cpu.Median / cheapest:F2}× the cheaper peer's CPU",
+                _ => "peer",
+            };
+            md.AppendLine(Inv, $"| {peer} | {rate.Format("N0")} | {Spread.Of(runs.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")} | {Spread.Of(runs.Select(m => m.RequestsPerCpuSecond)).Format("N0")} | {cpu.Format("F0")} | {runs.Sum(m => m.Errors)} | {verdict} |");
+        }
+
+        md.AppendLine();
+    }
+
+    private static double CpuMicrosPerRequest(Measurement m) => m.Requests > 0 ? m.ProxyCpuSeconds / m.Requests * 1e6 : double.NaN;
 
     private void AppendPassthrough(StringBuilder md)
     {

@@ -28,9 +28,47 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             await SaturationAsync();
         }
 
+        if (settings.Scenarios.Contains("B5"))
+        {
+            await HandshakesAsync();
+        }
+
         if (settings.Scenarios.Contains("B6"))
         {
             await PassthroughAsync();
+        }
+    }
+
+    /// <summary>B5: new mTLS connections per second at the destination side of each pair, one request each, with its CPU.</summary>
+    private async Task HandshakesAsync()
+    {
+        var duration = TimeSpan.FromSeconds(settings.Seconds);
+        for (var run = 0; run <= settings.Runs; run++)
+        {
+            foreach (var peer in testbed.ServerSide.Values)
+            {
+                var load = new HandshakeLoad(peer.Entry, Testbed.MeshSni, testbed.ClientCertificate!, testbed.MeshRoot!, Testbed.PairHost);
+                if (run == 0)
+                {
+                    await load.RunAsync(settings.HandshakeConcurrency, TimeSpan.FromSeconds(settings.WarmupSeconds));
+                    continue;
+                }
+
+                var pids = ProcessUsage.WithDescendants(peer.ProxyPids);
+                var cpu = ProcessUsage.CpuSeconds(pids);
+                var (completed, errors) = await load.RunAsync(settings.HandshakeConcurrency, duration);
+                var m = new Measurement("B5", peer.Name, run)
+                {
+                    Requests = completed,
+                    RequestsPerSecond = completed / duration.TotalSeconds,
+                    Errors = errors,
+                    ProxyCpuSeconds = ProcessUsage.CpuSeconds(pids) - cpu,
+                    Seconds = duration.TotalSeconds,
+                    Proxies = peer.ProxyPids.Count,
+                };
+                Results.Add(m);
+                log.WriteLine($"B5 run {run} {peer.Name,-9} {m.RequestsPerSecond:F0} new mTLS connections/s over {settings.HandshakeConcurrency} loops, {errors} errors, proxy CPU {m.ProxyCpuSeconds:F2} s, {m.ProxyCpuSeconds / Math.Max(1, completed) * 1e6:F0} µs per connection{(errors > 0 ? "; last error: " + load.LastError : "")}");
+            }
         }
     }
 

@@ -62,6 +62,14 @@ public class LoadBenchSmokeTests
                 Assert.True(File.Exists(Path.Combine(output.FullName, "b1-per-core.png")), log);
             }
 
+            // B5: new mTLS connections at the destination of every pair, none failed.
+            foreach (var peer in peers.Where(p => p != "direct"))
+            {
+                var b5 = Row(results, "### B5", peer);
+                Assert.Matches(@"^[\d,]+", b5[2]);
+                Assert.Equal("0", b5[6]);
+            }
+
             // B6: bytes and new connections through every passthrough peer (HAProxy twice: with and without splice), none lost.
             var passthrough = new List<string> { "direct", "causeway" };
             passthrough.AddRange(Testbed.Installed("haproxy") is null ? [] : ["haproxy", "haproxy-splice"]);
