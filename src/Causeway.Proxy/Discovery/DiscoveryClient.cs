@@ -84,6 +84,10 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
                     Connected = true;
                     backoff.Reset();
                     var ack = new DiscoveryRequest { VersionInfo = response.VersionInfo, ResponseNonce = response.Nonce };
+
+                    // With inline socket completions this runs on the epoll thread; a large configuration is compiled
+                    // on the pool instead, so that traffic on other sockets is not held up meanwhile.
+                    await Task.Yield();
                     try
                     {
                         var snapshot = ProxySnapshot.Compile(response.VersionInfo, response.Config, holder.Current);
