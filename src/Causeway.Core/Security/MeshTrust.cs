@@ -5,37 +5,68 @@ namespace Causeway.Core.Security;
 /// <summary>Validates a certificate chain against the mesh roots only: no system store, no downloads, any chain error is failure.</summary>
 public static class MeshTrust
 {
+    /// <summary>
+    /// The chain policy that trusts the mesh roots only: no system store, no downloads, no revocation fetch. TLS
+    /// handshakes build a peer's chain with it once, and <see cref="Accepts"/> judges that chain.
+    /// </summary>
+    public static X509ChainPolicy Policy(X509Certificate2Collection roots)
+    {
+        var policy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+            VerificationFlags = X509VerificationFlags.NoFlag,
+        };
+        policy.CustomTrustStore.AddRange(roots);
+        return policy;
+    }
+
     /// <summary>False with every chain problem named when <paramref name="leaf"/> does not chain to one of <paramref name="roots"/>.</summary>
     public static bool TryValidate(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, X509Certificate2Collection roots, out string error, DateTime? at = null)
     {
-        using var chain = new X509Chain();
-        var policy = chain.ChainPolicy;
-        policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        policy.CustomTrustStore.AddRange(roots);
+        using var chain = new X509Chain { ChainPolicy = Policy(roots) };
         foreach (var c in intermediates)
         {
-            policy.ExtraStore.Add(c);
+            chain.ChainPolicy.ExtraStore.Add(c);
         }
 
-        policy.RevocationMode = X509RevocationMode.NoCheck;
-        policy.DisableCertificateDownloads = true;
-        policy.VerificationFlags = X509VerificationFlags.NoFlag;
         if (at is { } time)
         {
-            policy.VerificationTime = time;
+            chain.ChainPolicy.VerificationTime = time;
         }
 
-        // CVE-2024-0057: never trust Build()'s result alone; any status is a failure.
         var built = chain.Build(leaf);
-        var problems = chain.ChainStatus.Where(s => s.Status != X509ChainStatusFlags.NoError).Select(s => s.StatusInformation.Trim()).ToList();
-        if (!built || problems.Count > 0)
+        if (!Accepts(chain, roots, out error))
         {
-            error = problems.Count > 0 ? string.Join("; ", problems) : "the chain does not end at a mesh root";
             return false;
         }
 
-        var top = chain.ChainElements[^1].Certificate;
-        if (!roots.Cast<X509Certificate2>().Any(r => r.RawDataMemory.Span.SequenceEqual(top.RawDataMemory.Span)))
+        if (!built)
+        {
+            error = "the chain does not end at a mesh root";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// False with every problem named unless <paramref name="chain"/>, already built (by a TLS handshake with
+    /// <see cref="Policy"/>), has no error and ends at one of <paramref name="roots"/>: the roots of the moment, which
+    /// may have changed since the handshake began.
+    /// </summary>
+    public static bool Accepts(X509Chain chain, X509Certificate2Collection roots, out string error)
+    {
+        // CVE-2024-0057: never trust Build()'s result alone; any status is a failure.
+        var problems = chain.ChainStatus.Where(s => s.Status != X509ChainStatusFlags.NoError).Select(s => s.StatusInformation.Trim()).ToList();
+        if (problems.Count > 0)
+        {
+            error = string.Join("; ", problems);
+            return false;
+        }
+
+        if (chain.ChainElements.Count == 0 || !roots.Cast<X509Certificate2>().Any(r => r.RawDataMemory.Span.SequenceEqual(chain.ChainElements[^1].Certificate.RawDataMemory.Span)))
         {
             error = "the chain does not end at a mesh root";
             return false;

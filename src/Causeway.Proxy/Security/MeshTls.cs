@@ -25,6 +25,7 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         ApplicationProtocols = http ? [SslApplicationProtocol.Http2, IstioH2] : [Istio],
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        CertificateChainPolicy = config.Current?.ChainPolicy,
         AllowRenegotiation = false,
         // Every connection is a full handshake, validated against the trust bundle of the moment (see Server()).
         AllowTlsResume = false,
@@ -50,6 +51,7 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, Istio],
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        CertificateChainPolicy = config.Current?.ChainPolicy,
         AllowRenegotiation = false,
         // A resumed session presents no client certificate to validate, so a client that resumed was refused (found by
         // the SNI/Host test); and resuming would skip re-validation after a root is removed (Envoy CVE-2022-21654).
@@ -88,7 +90,12 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
             return false;
         }
 
-        if (!snapshot.TrustsChain(leaf, chain?.ChainPolicy.ExtraStore ?? [], out error))
+        // The handshake built the chain with the snapshot's policy, so it is judged, not built again; a chain built any
+        // other way (no policy was set: no configuration yet when the handshake began) is built here.
+        var trusted = chain is { ChainElements.Count: > 0, ChainPolicy.TrustMode: X509ChainTrustMode.CustomRootTrust }
+            ? snapshot.TrustsChain(chain, out error)
+            : snapshot.TrustsChain(leaf, chain?.ChainPolicy.ExtraStore ?? [], out error);
+        if (!trusted)
         {
             return false;
         }
