@@ -23,43 +23,9 @@ public sealed class HandshakeLoad(IPEndPoint entry, string serverName, SslStream
     public string? LastError { get; private set; }
 
     /// <summary>Opens, asks, reads and closes, over and over on <paramref name="concurrency"/> loops, for <paramref name="duration"/> (each loop at least once).</summary>
-    public async Task<(long Completed, long Errors)> RunAsync(int concurrency, TimeSpan duration)
-    {
-        long completed = 0, errors = 0;
-        var end = DateTime.UtcNow + duration;
-        var loops = new Task[concurrency];
-        for (var i = 0; i < concurrency; i++)
-        {
-            loops[i] = Task.Run(async () =>
-            {
-                var buffer = new byte[16 * 1024];
-                do
-                {
-                    try
-                    {
-                        if (await OneAsync(buffer))
-                        {
-                            Interlocked.Increment(ref completed);
-                        }
-                        else
-                        {
-                            Interlocked.Increment(ref errors);
-                            LastError = "the answer was not a 200";
-                        }
-                    }
-                    catch (Exception e) when (e is SocketException or IOException or AuthenticationException or OperationCanceledException)
-                    {
-                        Interlocked.Increment(ref errors);
-                        LastError = e.GetBaseException().Message;
-                    }
-                }
-                while (DateTime.UtcNow < end);
-            });
-        }
-
-        await Task.WhenAll(loops);
-        return (completed, errors);
-    }
+    public Task<(long Completed, long Errors)> RunAsync(int concurrency, TimeSpan duration) =>
+        ConnectionLoops.RunAsync(concurrency, duration, 16 * 1024, OneAsync,
+            e => e is SocketException or IOException or AuthenticationException or OperationCanceledException, why => LastError = why);
 
     /// <summary>True when the answer was a 200.</summary>
     private async Task<bool> OneAsync(byte[] buffer)

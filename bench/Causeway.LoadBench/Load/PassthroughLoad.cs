@@ -35,49 +35,22 @@ public sealed class PassthroughLoad(IPEndPoint entry, byte[] clientHello)
     }
 
     /// <summary>Opens, reads the answer and closes, over and over on <paramref name="concurrency"/> loops, for <paramref name="duration"/> (each loop at least once).</summary>
-    public async Task<(long Completed, long Errors)> ConnectionsAsync(int concurrency, TimeSpan duration)
-    {
-        long completed = 0, errors = 0;
-        var end = DateTime.UtcNow + duration;
-        var loops = new Task[concurrency];
-        for (var i = 0; i < concurrency; i++)
-        {
-            loops[i] = Task.Run(async () =>
-            {
-                var answer = new byte[16];
-                do
-                {
-                    try
-                    {
-                        using var socket = await ConnectAsync(_onceOpening);
-                        var total = 0;
-                        int read;
-                        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                        while ((read = await socket.ReceiveAsync(answer, SocketFlags.None, timeout.Token)) > 0)
-                        {
-                            total += read;
-                        }
+    public Task<(long Completed, long Errors)> ConnectionsAsync(int concurrency, TimeSpan duration) =>
+        ConnectionLoops.RunAsync(concurrency, duration, 16, OnceAsync, e => e is SocketException or OperationCanceledException, _ => { });
 
-                        if (total == 1)
-                        {
-                            Interlocked.Increment(ref completed);
-                        }
-                        else
-                        {
-                            Interlocked.Increment(ref errors);
-                        }
-                    }
-                    catch (Exception e) when (e is SocketException or OperationCanceledException)
-                    {
-                        Interlocked.Increment(ref errors);
-                    }
-                }
-                while (DateTime.UtcNow < end);
-            });
+    /// <summary>True when the backend's one byte and then its close came through.</summary>
+    private async Task<bool> OnceAsync(byte[] answer)
+    {
+        using var socket = await ConnectAsync(_onceOpening);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var total = 0;
+        int read;
+        while ((read = await socket.ReceiveAsync(answer, SocketFlags.None, timeout.Token)) > 0)
+        {
+            total += read;
         }
 
-        await Task.WhenAll(loops);
-        return (completed, errors);
+        return total == 1;
     }
 
     private async Task<Socket> ConnectAsync(byte[] opening)

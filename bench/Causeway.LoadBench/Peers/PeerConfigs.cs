@@ -108,19 +108,11 @@ public static class PeerConfigs
         """;
 
     /// <summary>nginx's stream module as an SNI passthrough proxy (B6): <c>ssl_preread</c>, then a map on the SNI.</summary>
-    public static string NginxSniPassthrough(string dir, string listen, string upstream) => string.Create(CultureInfo.InvariantCulture, $$"""
-        load_module {{NginxStreamModule}};
-        worker_processes 1;
-        daemon off;
-        master_process on;
-        pid {{dir}}/nginx.pid;
-        error_log {{dir}}/error.log warn;
-        events { worker_connections 8192; }
+    public static string NginxSniPassthrough(string dir, string listen, string upstream) => NginxMain(dir, $"load_module {NginxStreamModule};", $$"""
         stream {
             map $ssl_preread_server_name $mesh { ~\.svc\.cluster\.local$ {{upstream}}; default 127.0.0.1:9; }
             server { listen {{listen}} backlog=4096; ssl_preread on; proxy_pass $mesh; }
         }
-
         """);
 
     /// <summary>Debian's nginx has its stream module apart (package libnginx-mod-stream).</summary>
@@ -141,13 +133,7 @@ public static class PeerConfigs
 
         """;
 
-    private static string Nginx(string dir, string server) => string.Create(CultureInfo.InvariantCulture, $$"""
-        worker_processes 1;
-        daemon off;
-        master_process on;
-        pid {{dir}}/nginx.pid;
-        error_log {{dir}}/error.log warn;
-        events { worker_connections 8192; }
+    private static string Nginx(string dir, string server) => NginxMain(dir, "", string.Create(CultureInfo.InvariantCulture, $$"""
         http {
             access_log off;
             keepalive_requests 1000000;
@@ -159,6 +145,19 @@ public static class PeerConfigs
             scgi_temp_path {{dir}}/scgi;
         {{server}}
         }
+
+        """));
+
+    /// <summary>One nginx worker in the foreground, its files under <paramref name="dir"/>, then <paramref name="blocks"/>.</summary>
+    private static string NginxMain(string dir, string preamble, string blocks) => string.Create(CultureInfo.InvariantCulture, $$"""
+        {{preamble}}
+        worker_processes 1;
+        daemon off;
+        master_process on;
+        pid {{dir}}/nginx.pid;
+        error_log {{dir}}/error.log warn;
+        events { worker_connections 8192; }
+        {{blocks}}
 
         """);
 }

@@ -215,18 +215,7 @@ public sealed class Testbed : IAsyncDisposable
               address: {{address}}
               labels: {app: bulk, security.istio.io/tlsMode: istio}
               serviceAccount: bulk
-            ---
-            apiVersion: networking.istio.io/v1alpha3
-            kind: Gateway
-            metadata: {name: cross-network-gateway, namespace: istio-system}
-            spec:
-              selector:
-                istio: eastwestgateway
-              servers:
-                - port: {number: 15443, name: tls, protocol: TLS}
-                  tls: {mode: AUTO_PASSTHROUGH}
-                  hosts: ["*.local"]
-            """);
+            """ + "\n---\n" + Causeway.Testing.Manifests.ExposeServices);
         var network = _lab.Cluster(Cluster).Network;
         var gateway = await _lab.InstallGatewayAsync(Cluster, network, new Dictionary<string, string> { ["istio"] = "eastwestgateway", ["topology.istio.io/network"] = network }, cpus);
         await AddPassthroughAsync("causeway", IPEndPoint.Parse($"{gateway.Address}:15443"), gateway.Pid);
