@@ -21,6 +21,11 @@ public sealed record BenchSettings
     /// <summary>B1's connections (wrk, the same for every peer).</summary>
     public int SaturationConnections { get; init; } = 64;
 
+    /// <summary>B4's HTTP/2 connections from h2load, and the streams it keeps open on each.</summary>
+    public int H2Connections { get; init; } = 8;
+
+    public int H2Streams { get; init; } = 16;
+
     /// <summary>B5's loops, each opening a new mTLS connection for one request, one after another.</summary>
     public int HandshakeConcurrency { get; init; } = 16;
 
@@ -43,7 +48,7 @@ public sealed record BenchSettings
     public int ConvergenceChanges { get; init; } = 200;
 
     /// <summary>The scenarios to run.</summary>
-    public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B5", "B6", "B7"], StringComparer.OrdinalIgnoreCase);
+    public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B4", "B5", "B6", "B7"], StringComparer.OrdinalIgnoreCase);
 
-    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8, ConvergenceChanges = 10, PassthroughStreams = 2, PassthroughConcurrency = 2, HandshakeConcurrency = 2 };
+    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8, ConvergenceChanges = 10, PassthroughStreams = 2, PassthroughConcurrency = 2, HandshakeConcurrency = 2, H2Connections = 2, H2Streams = 4 };
 }

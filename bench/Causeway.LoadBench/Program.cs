@@ -8,17 +8,17 @@ using Causeway.LoadBench.Scenarios;
 var runs = new Option<int?>("--runs") { Description = "Measured runs per scenario (default 5; 1 with --smoke)." };
 var seconds = new Option<double?>("--seconds") { Description = "Seconds each peer is measured per run (default 10)." };
 var rate = new Option<int?>("--rate") { Description = "B2/B3 request rate (default 1000)." };
-var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated scenarios: B1, B2, B3, B5, B6, B7.", DefaultValueFactory = _ => "B1,B2,B3,B5,B6,B7" };
+var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated scenarios: B1, B2, B3, B4, B5, B6, B7.", DefaultValueFactory = _ => "B1,B2,B3,B4,B5,B6,B7" };
 var output = new Option<string>("--output") { Description = "Where results.md and the PNG plots are written.", DefaultValueFactory = _ => Path.Combine("bench", "results") };
 var smoke = new Option<bool>("--smoke") { Description = "A seconds-long run of every scenario (what the test suite runs so the benchmarks cannot rot)." };
-var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7).") { runs, seconds, rate, scenarios, output, smoke };
+var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7).") { runs, seconds, rate, scenarios, output, smoke };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var basis = parse.GetValue(smoke) ? BenchSettings.Smoke : new BenchSettings();
     var wanted = parse.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
-    if (wanted.FirstOrDefault(s => s.ToUpperInvariant() is not ("B1" or "B2" or "B3" or "B5" or "B6" or "B7")) is { } unknown)
+    if (wanted.FirstOrDefault(s => s.ToUpperInvariant() is not ("B1" or "B2" or "B3" or "B4" or "B5" or "B6" or "B7")) is { } unknown)
     {
-        Console.Error.WriteLine($"error: scenario '{unknown}' is not known; this harness runs B1, B2, B3, B5, B6 and B7 (B9 is bench/Causeway.Benchmarks)");
+        Console.Error.WriteLine($"error: scenario '{unknown}' is not known; this harness runs B1 to B7 (B9 is bench/Causeway.Benchmarks)");
         return 2;
     }
 
@@ -43,7 +43,7 @@ root.SetAction(async (parse, cancellationToken) =>
         List<Causeway.LoadBench.Measure.Measurement> results = [];
         (double, double)? crossCheck = null;
         IReadOnlyDictionary<string, string> missing = new Dictionary<string, string>();
-        if (wanted.Overlaps(["B1", "B2", "B3", "B5", "B6"]))
+        if (wanted.Overlaps(["B1", "B2", "B3", "B4", "B5", "B6"]))
         {
             await using var testbed = await Testbed.StartAsync(work, settings);
             var runner = new ScenarioRunner(testbed, settings, Console.Out);

@@ -4,7 +4,7 @@ using Causeway.Lab;
 
 namespace Causeway.LoadBench.Load;
 
-/// <summary>wrk (closed-loop saturation) and h2load (a cross-check of the open-loop generator), pinned and parsed.</summary>
+/// <summary>wrk and h2load (closed-loop saturation; h2load also cross-checks the open-loop generator), pinned and parsed.</summary>
 public static partial class ExternalLoad
 {
     /// <summary>
@@ -46,6 +46,24 @@ public static partial class ExternalLoad
         return Milliseconds(m.Groups[3].Value);
     }
 
+    /// <summary>
+    /// h2load over cleartext HTTP/2 (prior knowledge) with a fixed number of connections and streams on each, for
+    /// whole seconds (B4); returns requests/s, requests that succeeded, and those that failed or errored.
+    /// </summary>
+    public static async Task<(double RequestsPerSecond, long Succeeded, long Failed)> H2loadSaturationAsync(string cpus, string url, string authority, int connections, int streams, double seconds)
+    {
+        var output = await RunAsync("taskset", "-c", cpus, "h2load", $"-c{connections}", $"-m{streams}", "-D", Math.Max(1, (int)Math.Round(seconds)).ToString(CultureInfo.InvariantCulture), "-H", $":authority: {authority}", url);
+        var rate = H2loadRate().Match(output);
+        var counts = H2loadCounts().Match(output);
+        if (!rate.Success || !counts.Success)
+        {
+            throw new InvalidOperationException("cannot read h2load's output:\n" + output);
+        }
+
+        long Count(int group) => long.Parse(counts.Groups[group].Value, CultureInfo.InvariantCulture);
+        return (double.Parse(rate.Groups[1].Value, CultureInfo.InvariantCulture), Count(1), Count(2) + Count(3));
+    }
+
     private static double Milliseconds(string value) =>
         value.EndsWith("us", StringComparison.Ordinal) ? double.Parse(value[..^2], CultureInfo.InvariantCulture) / 1000
         : value.EndsWith("ms", StringComparison.Ordinal) ? double.Parse(value[..^2], CultureInfo.InvariantCulture)
@@ -72,6 +90,12 @@ public static partial class ExternalLoad
 
     [GeneratedRegex(@"(?:connect|read|write|timeout) (\d+)")]
     private static partial Regex SocketErrors();
+
+    [GeneratedRegex(@"finished in [\d.]+\w+, ([\d.]+) req/s")]
+    private static partial Regex H2loadRate();
+
+    [GeneratedRegex(@"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored")]
+    private static partial Regex H2loadCounts();
 
     [GeneratedRegex(@"time for request:\s+(\S+)\s+(\S+)\s+(\S+)")]
     private static partial Regex H2loadTime();

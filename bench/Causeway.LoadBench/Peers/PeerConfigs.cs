@@ -9,11 +9,68 @@ namespace Causeway.LoadBench.Peers;
 /// </summary>
 public static class PeerConfigs
 {
-    /// <summary>The shared backend: nginx answering every request with the same body.</summary>
-    public static string Backend(string dir, string listen, int bodyBytes) => Nginx(dir, $$"""
+    /// <summary>
+    /// The shared backend: nginx answering every request with the same body, over HTTP/1.1 on <paramref name="listen"/>
+    /// and over cleartext HTTP/2 (prior knowledge, B4) on <paramref name="h2Listen"/>.
+    /// </summary>
+    public static string Backend(string dir, string listen, string h2Listen, int bodyBytes) => Nginx(dir, $$"""
             server {
                 listen {{listen}} reuseport backlog=4096;
                 location / { default_type application/octet-stream; return 200 "{{new string('x', bodyBytes)}}"; }
+            }
+            server {
+                listen {{h2Listen}} http2 backlog=4096;
+                http2_max_requests 1000000;
+                location / { default_type application/octet-stream; return 200 "{{new string('x', bodyBytes)}}"; }
+            }
+        """);
+
+    /// <summary>The caller's side of an HAProxy HTTP/2 pair (B4): cleartext HTTP/2 in, mTLS HTTP/2 out.</summary>
+    public static string HaproxyH2ClientSide(string listen, string peer, PeerCertificates certs, string serverName) => Haproxy($"""
+        frontend in
+            bind {listen} proto h2
+            default_backend peer
+        backend peer
+            server peer {peer} ssl alpn h2 crt {certs.CombinedFile("client")} ca-file {certs.RootFile} verify required verifyhost {serverName} sni str({serverName})
+        """);
+
+    /// <summary>The destination's side of an HAProxy HTTP/2 pair (B4): mTLS HTTP/2 in, cleartext HTTP/2 to the app.</summary>
+    public static string HaproxyH2ServerSide(string listen, string app, PeerCertificates certs) => Haproxy($"""
+        frontend in
+            bind {listen} ssl crt {certs.CombinedFile("server")} ca-file {certs.RootFile} verify required alpn h2
+            default_backend app
+        backend app
+            server app {app} proto h2
+        """);
+
+    /// <summary>
+    /// The caller's side of an nginx HTTP/2 pair (B4): cleartext HTTP/2 in, mTLS HTTP/2 out through <c>grpc_pass</c>,
+    /// nginx's only way to speak HTTP/2 to an upstream.
+    /// </summary>
+    public static string NginxH2ClientSide(string dir, string listen, string peer, PeerCertificates certs, string serverName) => Nginx(dir, $$"""
+            upstream peer { server {{peer}}; keepalive 64; keepalive_requests 1000000; }
+            server {
+                listen {{listen}} http2 backlog=4096;
+                http2_max_requests 1000000;
+                location / {
+                    grpc_pass grpcs://peer;
+                    grpc_ssl_certificate {{certs.ChainFile("client")}}; grpc_ssl_certificate_key {{certs.KeyFile("client")}};
+                    grpc_ssl_trusted_certificate {{certs.RootFile}}; grpc_ssl_verify on; grpc_ssl_verify_depth 3;
+                    grpc_ssl_name {{serverName}}; grpc_ssl_server_name on; grpc_ssl_session_reuse on; grpc_ssl_protocols TLSv1.2 TLSv1.3;
+                }
+            }
+        """);
+
+    /// <summary>The destination's side of an nginx HTTP/2 pair (B4): mTLS HTTP/2 in, cleartext HTTP/2 to the app.</summary>
+    public static string NginxH2ServerSide(string dir, string listen, string app, PeerCertificates certs) => Nginx(dir, $$"""
+            upstream app { server {{app}}; keepalive 64; keepalive_requests 1000000; }
+            server {
+                listen {{listen}} ssl http2 backlog=4096;
+                http2_max_requests 1000000;
+                ssl_certificate {{certs.ChainFile("server")}}; ssl_certificate_key {{certs.KeyFile("server")}};
+                ssl_client_certificate {{certs.RootFile}}; ssl_verify_client on; ssl_verify_depth 3;
+                ssl_protocols TLSv1.2 TLSv1.3;
+                location / { grpc_pass grpc://app; }
             }
         """);
 

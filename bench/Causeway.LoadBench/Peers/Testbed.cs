@@ -18,6 +18,12 @@ public sealed class Testbed : IAsyncDisposable
 
     public const string SingleHost = "backend-plain.bench:8080";
 
+    /// <summary>The backend's cleartext HTTP/2 port (B4).</summary>
+    public const int BackendH2Port = 8081;
+
+    /// <summary>The authority of B4's requests: the mesh service whose port is HTTP/2 (Istio's protocol GRPC).</summary>
+    public const string H2Host = "backend-grpc.bench:8081";
+
     private const string Cluster = "bench";
     private const string ServerName = "backend.bench.svc.cluster.local";
 
@@ -37,6 +43,9 @@ public sealed class Testbed : IAsyncDisposable
 
     /// <summary>Pairs with mTLS between them (B2, B3), by peer name.</summary>
     public Dictionary<string, Peer> Pair { get; } = [];
+
+    /// <summary>Pairs carrying HTTP/2 end to end (B4), by peer name; "direct" is the backend's HTTP/2 port.</summary>
+    public Dictionary<string, Peer> H2Pair { get; } = [];
 
     /// <summary>The destination side of each pair (B5): where a caller's mTLS handshake is accepted, by peer name.</summary>
     public Dictionary<string, Peer> ServerSide { get; } = [];
@@ -66,10 +75,12 @@ public sealed class Testbed : IAsyncDisposable
         await lab.CreateClusterAsync(Cluster, "bench-net", "bench-mesh", "default");
         var serverAddress = lab.NextAddress(Cluster);
         var backend = $"{serverAddress}:{BackendPort}";
+        var backendH2 = $"{serverAddress}:{BackendH2Port}";
         var testbed = new Testbed(lab) { Direct = new Peer("direct", IPEndPoint.Parse(backend), []) };
+        testbed.H2Pair["direct"] = new Peer("direct", IPEndPoint.Parse(backendH2), []);
         try
         {
-            await testbed.StartNginxAsync(Path.Combine(workDir, "backend"), PeerConfigs.Backend(Path.Combine(workDir, "backend"), backend, settings.BodyBytes), settings.LoadCpus, backend, "backend nginx");
+            await testbed.StartNginxAsync(Path.Combine(workDir, "backend"), PeerConfigs.Backend(Path.Combine(workDir, "backend"), backend, backendH2, settings.BodyBytes), settings.LoadCpus, backend, "backend nginx");
             await testbed.StartCausewayAsync(serverAddress, settings.ProxyCpus);
             var certs = PeerCertificates.Issue(Path.Combine(lab.Directory, Cluster, "cacerts"), Path.Combine(workDir, "certs"), ServerName, IPAddress.Parse(serverAddress));
             testbed.ClientCertificate = Load.HandshakeLoad.ClientCertificate(certs.ChainFile("client"), certs.KeyFile("client"));
@@ -85,6 +96,10 @@ public sealed class Testbed : IAsyncDisposable
                 testbed.Single["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(single), [p1.Pid]);
                 testbed.Pair["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(a), [pa.Pid, pb.Pid]);
                 testbed.ServerSide["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(b), [pb.Pid]);
+                var (a2, b2) = ($"{lab.NextAddress(Cluster)}:10080", $"{lab.NextAddress(Cluster)}:10443");
+                var hb = await testbed.StartHaproxyAsync(workDir, "haproxy-h2-server", PeerConfigs.HaproxyH2ServerSide(b2, backendH2, certs), settings.ProxyCpus, haproxy, b2);
+                var ha = await testbed.StartHaproxyAsync(workDir, "haproxy-h2-client", PeerConfigs.HaproxyH2ClientSide(a2, b2, certs, ServerName), settings.ProxyCpus, haproxy, a2);
+                testbed.H2Pair["haproxy"] = new Peer("haproxy", IPEndPoint.Parse(a2), [ha.Pid, hb.Pid]);
             }
             else
             {
@@ -101,6 +116,10 @@ public sealed class Testbed : IAsyncDisposable
                 testbed.Single["nginx"] = new Peer("nginx", IPEndPoint.Parse(single), [n1.Pid]);
                 testbed.Pair["nginx"] = new Peer("nginx", IPEndPoint.Parse(a), [na.Pid, nb.Pid]);
                 testbed.ServerSide["nginx"] = new Peer("nginx", IPEndPoint.Parse(b), [nb.Pid]);
+                var (a2, b2) = ($"{lab.NextAddress(Cluster)}:10080", $"{lab.NextAddress(Cluster)}:10443");
+                var hb = await testbed.StartNginxAsync(Path.Combine(workDir, "nginx-h2-server"), PeerConfigs.NginxH2ServerSide(Path.Combine(workDir, "nginx-h2-server"), b2, backendH2, certs), settings.ProxyCpus, b2, "nginx HTTP/2 server side");
+                var ha = await testbed.StartNginxAsync(Path.Combine(workDir, "nginx-h2-client"), PeerConfigs.NginxH2ClientSide(Path.Combine(workDir, "nginx-h2-client"), a2, b2, certs, ServerName), settings.ProxyCpus, a2, "nginx HTTP/2 client side");
+                testbed.H2Pair["nginx"] = new Peer("nginx", IPEndPoint.Parse(a2), [ha.Pid, hb.Pid]);
             }
             else
             {
@@ -178,11 +197,21 @@ public sealed class Testbed : IAsyncDisposable
               ports: {http: {{BackendPort}}}
               labels: {app: backend-plain, security.istio.io/tlsMode: disabled}
               serviceAccount: backend
+            ---
+            apiVersion: networking.istio.io/v1beta1
+            kind: ServiceEntry
+            metadata: {name: backend-grpc, namespace: bench}
+            spec:
+              hosts: [backend-grpc.bench.svc.cluster.local]
+              ports: [{number: {{BackendH2Port}}, name: grpc, protocol: GRPC}]
+              workloadSelector:
+                labels: {app: backend}
             """, "backend-1", "bench", "backend", serverAddress, new Dictionary<string, string> { ["app"] = "backend" }, cpus);
         var sleep = await _lab.StartSidecarAsync(Cluster, "", "sleep", "bench", "sleep", sleepAddress, new Dictionary<string, string> { ["app"] = "sleep" }, cpus);
         var entry = IPEndPoint.Parse($"{sleepAddress}:15001");
         Single["causeway"] = new Peer("causeway", entry, [sleep.Pid]);
         Pair["causeway"] = new Peer("causeway", entry, [sleep.Pid, backend.Pid]);
+        H2Pair["causeway"] = new Peer("causeway", entry, [sleep.Pid, backend.Pid]);
         ServerSide["causeway"] = new Peer("causeway", IPEndPoint.Parse($"{serverAddress}:{Causeway.Proxy.ProxyOptions.DefaultInboundPort}"), [backend.Pid]);
     }
 

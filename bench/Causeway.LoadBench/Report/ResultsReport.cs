@@ -5,7 +5,7 @@ using Causeway.LoadBench.Measure;
 namespace Causeway.LoadBench.Report;
 
 /// <summary>
-/// The Markdown tables of a run (B1-B3, B5-B7), each figure with its target and whether it was met, and the plots. Figures
+/// The Markdown tables of a run (B1-B7), each figure with its target and whether it was met, and the plots. Figures
 /// are medians over runs with the min-max spread in brackets; "added" latency is computed per run against direct.
 /// </summary>
 public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSettings settings, (double OpenLoop, double H2load)? crossCheck, IReadOnlyDictionary<string, string> missing, IReadOnlyList<double>? convergence = null)
@@ -34,6 +34,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         AppendLatency(md);
         AppendCost(md);
         AppendSaturation(md);
+        AppendHttp2(md);
         AppendHandshakes(md);
         AppendPassthrough(md);
         AppendConvergence(md);
@@ -122,6 +123,37 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
                 _ => "peer",
             };
             md.AppendLine(Inv, $"| {peer} | {Spread.Of(runs.Select(m => m.RequestsPerSecond)).Format("N0")} | {Spread.Of(runs.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")} | {perCore.Format("N0")} | {(peer == "direct" || double.IsNaN(ratio) ? "—" : ratio.ToString("F2", Inv))} | {runs.Sum(m => m.Errors)} | {verdict} |");
+        }
+
+        md.AppendLine();
+    }
+
+    private void AppendHttp2(StringBuilder md)
+    {
+        if (!Peers("B4").Any())
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B4: HTTP/2 end to end through the pair (h2load, {settings.H2Connections} connections × {settings.H2Streams} streams; nginx via grpc_pass)");
+        md.AppendLine();
+        md.AppendLine("| peer | req/s | pair CPU (cores) | req/s per pair core | errors | target: ≥ the better peer's req/s |");
+        md.AppendLine("|---|---:|---:|---:|---:|---|");
+        var others = Peers("B4").Where(p => p is not ("causeway" or "direct")).ToList();
+        var best = others.Count == 0 ? double.NaN : others.Max(p => Spread.Of(Of("B4", p).Select(m => m.RequestsPerSecond)).Median);
+        foreach (var peer in Peers("B4"))
+        {
+            var runs = Of("B4", peer).ToList();
+            var rate = Spread.Of(runs.Select(m => m.RequestsPerSecond));
+            var verdict = peer switch
+            {
+                "direct" => "ceiling of h2load and the backend",
+                "causeway" when double.IsNaN(best) => "no peer figure",
+                "causeway" => $"{Verdict(rate.Median >= best)}: {rate.Median / best:F2}×",
+                _ => "peer",
+            };
+            var none = peer == "direct" ? "—" : null;
+            md.AppendLine(Inv, $"| {peer} | {rate.Format("N0")} | {none ?? Spread.Of(runs.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")} | {none ?? Spread.Of(runs.Select(m => m.RequestsPerCpuSecond)).Format("N0")} | {runs.Sum(m => m.Errors)} | {verdict} |");
         }
 
         md.AppendLine();

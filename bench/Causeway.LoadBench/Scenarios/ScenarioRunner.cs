@@ -28,6 +28,11 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             await SaturationAsync();
         }
 
+        if (settings.Scenarios.Contains("B4"))
+        {
+            await Http2Async();
+        }
+
         if (settings.Scenarios.Contains("B5"))
         {
             await HandshakesAsync();
@@ -36,6 +41,44 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
         if (settings.Scenarios.Contains("B6"))
         {
             await PassthroughAsync();
+        }
+    }
+
+    /// <summary>B4: h2load at a fixed connection and stream count through each HTTP/2 pair; requests/s and the pair's CPU.</summary>
+    private async Task Http2Async()
+    {
+        if (Testbed.Installed("h2load") is null)
+        {
+            log.WriteLine("B4 skipped: h2load is not installed (bench/run installs nghttp2-client)");
+            return;
+        }
+
+        for (var run = 0; run <= settings.Runs; run++)
+        {
+            foreach (var peer in testbed.H2Pair.Values)
+            {
+                var url = $"http://{peer.Entry}/";
+                if (run == 0)
+                {
+                    await ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, url, Testbed.H2Host, settings.H2Connections, settings.H2Streams, settings.WarmupSeconds);
+                    continue;
+                }
+
+                var pids = ProcessUsage.WithDescendants(peer.ProxyPids);
+                var cpu = ProcessUsage.CpuSeconds(pids);
+                var (rps, succeeded, failed) = await ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, url, Testbed.H2Host, settings.H2Connections, settings.H2Streams, settings.Seconds);
+                var m = new Measurement("B4", peer.Name, run)
+                {
+                    RequestsPerSecond = rps,
+                    Requests = succeeded,
+                    Errors = failed,
+                    ProxyCpuSeconds = ProcessUsage.CpuSeconds(pids) - cpu,
+                    Seconds = succeeded / rps,
+                    Proxies = peer.ProxyPids.Count,
+                };
+                Results.Add(m);
+                log.WriteLine($"B4 run {run} {peer.Name,-9} {rps:F0} req/s over HTTP/2, {failed} failed, pair CPU {m.ProxyCpuSeconds:F2} s, {m.RequestsPerCpuSecond:F0} req per CPU-second");
+            }
         }
     }
 

@@ -62,6 +62,17 @@ public class LoadBenchSmokeTests
                 Assert.True(File.Exists(Path.Combine(output.FullName, "b1-per-core.png")), log);
             }
 
+            // B4: HTTP/2 end to end through every pair, none failed.
+            if (Testbed.Installed("h2load") is not null)
+            {
+                foreach (var peer in peers)
+                {
+                    var b4 = Row(results, "### B4", peer);
+                    Assert.Matches(@"^[\d,]+", b4[2]);
+                    Assert.Equal("0", b4[5]);
+                }
+            }
+
             // B5: new mTLS connections at the destination of every pair, none failed.
             foreach (var peer in peers.Where(p => p != "direct"))
             {
