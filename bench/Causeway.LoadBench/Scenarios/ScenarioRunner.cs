@@ -53,33 +53,8 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             return;
         }
 
-        for (var run = 0; run <= settings.Runs; run++)
-        {
-            foreach (var peer in testbed.H2Pair.Values)
-            {
-                var url = $"http://{peer.Entry}/";
-                if (run == 0)
-                {
-                    await ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, url, Testbed.H2Host, settings.H2Connections, settings.H2Streams, settings.WarmupSeconds);
-                    continue;
-                }
-
-                var pids = ProcessUsage.WithDescendants(peer.ProxyPids);
-                var cpu = ProcessUsage.CpuSeconds(pids);
-                var (rps, succeeded, failed) = await ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, url, Testbed.H2Host, settings.H2Connections, settings.H2Streams, settings.Seconds);
-                var m = new Measurement("B4", peer.Name, run)
-                {
-                    RequestsPerSecond = rps,
-                    Requests = succeeded,
-                    Errors = failed,
-                    ProxyCpuSeconds = ProcessUsage.CpuSeconds(pids) - cpu,
-                    Seconds = succeeded / rps,
-                    Proxies = peer.ProxyPids.Count,
-                };
-                Results.Add(m);
-                log.WriteLine($"B4 run {run} {peer.Name,-9} {rps:F0} req/s over HTTP/2, {failed} failed, pair CPU {m.ProxyCpuSeconds:F2} s, {m.RequestsPerCpuSecond:F0} req per CPU-second");
-            }
-        }
+        await SaturateAsync("B4", testbed.H2Pair.Values, (peer, seconds) =>
+            ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, $"http://{peer.Entry}/", Testbed.H2Host, settings.H2Connections, settings.H2Streams, seconds));
     }
 
     /// <summary>B5: new mTLS connections per second at the destination side of each pair, one request each, with its CPU.</summary>
@@ -224,22 +199,30 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             return;
         }
 
-        var peers = new[] { testbed.Direct }.Concat(testbed.Single.Values).ToList();
+        await SaturateAsync("B1", [testbed.Direct, .. testbed.Single.Values], (peer, seconds) =>
+            ExternalLoad.WrkAsync(settings.LoadCpus, $"http://{peer.Entry}/", Testbed.SingleHost, settings.SaturationConnections, seconds));
+    }
+
+    /// <summary>
+    /// A closed-loop tool at saturation through each peer: once unrecorded to warm up, then in every run with the CPU
+    /// seconds of the peer's proxies.
+    /// </summary>
+    private async Task SaturateAsync(string scenario, IEnumerable<Peer> peers, Func<Peer, double, Task<(double RequestsPerSecond, long Requests, long Errors)>> load)
+    {
         for (var run = 0; run <= settings.Runs; run++)
         {
             foreach (var peer in peers)
             {
-                var url = $"http://{peer.Entry}/";
                 if (run == 0)
                 {
-                    await ExternalLoad.WrkAsync(settings.LoadCpus, url, Testbed.SingleHost, settings.SaturationConnections, settings.WarmupSeconds);
+                    await load(peer, settings.WarmupSeconds);
                     continue;
                 }
 
                 var pids = ProcessUsage.WithDescendants(peer.ProxyPids);
                 var cpu = ProcessUsage.CpuSeconds(pids);
-                var (rps, requests, errors) = await ExternalLoad.WrkAsync(settings.LoadCpus, url, Testbed.SingleHost, settings.SaturationConnections, settings.Seconds);
-                var m = new Measurement("B1", peer.Name, run)
+                var (rps, requests, errors) = await load(peer, settings.Seconds);
+                var m = new Measurement(scenario, peer.Name, run)
                 {
                     RequestsPerSecond = rps,
                     Requests = requests,
@@ -249,7 +232,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
                     Proxies = peer.ProxyPids.Count,
                 };
                 Results.Add(m);
-                log.WriteLine($"B1 run {run} {peer.Name,-9} {rps:F0} req/s, {errors} errors, proxy CPU {m.ProxyCpuSeconds:F2} s, {m.RequestsPerCpuSecond:F0} req per CPU-second");
+                log.WriteLine($"{scenario} run {run} {peer.Name,-9} {rps:F0} req/s, {errors} errors, proxy CPU {m.ProxyCpuSeconds:F2} s, {m.RequestsPerCpuSecond:F0} req per CPU-second");
             }
         }
     }
