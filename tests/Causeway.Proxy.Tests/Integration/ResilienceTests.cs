@@ -179,6 +179,9 @@ public class ResilienceTests(ITestOutputHelper output)
         var newGw = LoopbackAddresses.Next(15443, 15000, 15021);
         var gateway = await lab.StartGatewayAsync(c2, oldGw);
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+
+        // Cluster 2's service reaches cluster 1 through the remote watch, which may land after sleep's first configuration.
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld through the gateway");
         using var client = DataPlaneLab.ClientVia(sleepIp);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
 
@@ -207,7 +210,8 @@ public class ResilienceTests(ITestOutputHelper output)
         await using var lab = new DataPlaneLab();
         var (c1, c2, v2, _, sleepIp, gwIp) = await lab.StartCrossNetworkAsync();
         var gateway = await lab.StartGatewayProcessAsync(c2, gwIp);
-        await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld through the gateway");
         using var client = DataPlaneLab.ClientVia(sleepIp);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
 
