@@ -180,7 +180,7 @@ public class ResilienceTests(ITestOutputHelper output)
         var gateway = await lab.StartGatewayAsync(c2, oldGw);
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
 
-        // Cluster 2's service reaches cluster 1 through the remote watch, which may land after sleep's first configuration.
+        // Cluster 2's endpoint reaches cluster 1 through the remote watch, which may land after sleep's first configuration.
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld through the gateway");
         using var client = DataPlaneLab.ClientVia(sleepIp);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
