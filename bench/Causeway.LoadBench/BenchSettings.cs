@@ -47,8 +47,20 @@ public sealed record BenchSettings
     /// <summary>B7's changes, each timed from its apply in cluster 2 to the sidecar in cluster 1 serving it.</summary>
     public int ConvergenceChanges { get; init; } = 200;
 
-    /// <summary>The scenarios to run.</summary>
-    public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B4", "B5", "B6", "B7"], StringComparer.OrdinalIgnoreCase);
+    /// <summary>B8's services, registered in both clusters.</summary>
+    public int ScaleServices { get; init; } = 5000;
 
-    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8, ConvergenceChanges = 10, PassthroughStreams = 2, PassthroughConcurrency = 2, HandshakeConcurrency = 2, H2Connections = 2, H2Streams = 4 };
+    /// <summary>B8's endpoints per service, half of them in each cluster.</summary>
+    public int ScaleEndpointsPerService { get; init; } = 10;
+
+    /// <summary>B8's simulated sidecars on cluster 1's discovery stream.</summary>
+    public int ScaleClients { get; init; } = 1000;
+
+    /// <summary>B8's measured pushes, each caused by one new endpoint in cluster 2.</summary>
+    public int ScalePushes { get; init; } = 5;
+
+    /// <summary>The scenarios to run.</summary>
+    public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"], StringComparer.OrdinalIgnoreCase);
+
+    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8, ConvergenceChanges = 10, PassthroughStreams = 2, PassthroughConcurrency = 2, HandshakeConcurrency = 2, H2Connections = 2, H2Streams = 4, ScaleServices = 50, ScaleEndpointsPerService = 4, ScaleClients = 20, ScalePushes = 2 };
 }

@@ -8,17 +8,19 @@ using Causeway.LoadBench.Scenarios;
 var runs = new Option<int?>("--runs") { Description = "Measured runs per scenario (default 5; 1 with --smoke)." };
 var seconds = new Option<double?>("--seconds") { Description = "Seconds each peer is measured per run (default 10)." };
 var rate = new Option<int?>("--rate") { Description = "B2/B3 request rate (default 1000)." };
-var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated scenarios: B1, B2, B3, B4, B5, B6, B7.", DefaultValueFactory = _ => "B1,B2,B3,B4,B5,B6,B7" };
+var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated scenarios: B1, B2, B3, B4, B5, B6, B7, B8.", DefaultValueFactory = _ => "B1,B2,B3,B4,B5,B6,B7,B8" };
+var services = new Option<int?>("--services") { Description = "B8's services, each registered in both clusters (default 5000)." };
+var clients = new Option<int?>("--clients") { Description = "B8's simulated sidecars on cluster 1's discovery stream (default 1000)." };
 var output = new Option<string>("--output") { Description = "Where results.md and the PNG plots are written.", DefaultValueFactory = _ => Path.Combine("bench", "results") };
 var smoke = new Option<bool>("--smoke") { Description = "A seconds-long run of every scenario (what the test suite runs so the benchmarks cannot rot)." };
-var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7).") { runs, seconds, rate, scenarios, output, smoke };
+var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var basis = parse.GetValue(smoke) ? BenchSettings.Smoke : new BenchSettings();
     var wanted = parse.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
-    if (wanted.FirstOrDefault(s => s.ToUpperInvariant() is not ("B1" or "B2" or "B3" or "B4" or "B5" or "B6" or "B7")) is { } unknown)
+    if (wanted.FirstOrDefault(s => s.ToUpperInvariant() is not ("B1" or "B2" or "B3" or "B4" or "B5" or "B6" or "B7" or "B8")) is { } unknown)
     {
-        Console.Error.WriteLine($"error: scenario '{unknown}' is not known; this harness runs B1 to B7 (B9 is bench/Causeway.Benchmarks)");
+        Console.Error.WriteLine($"error: scenario '{unknown}' is not known; this harness runs B1 to B8 (B9 is bench/Causeway.Benchmarks)");
         return 2;
     }
 
@@ -27,11 +29,13 @@ root.SetAction(async (parse, cancellationToken) =>
         Runs = parse.GetValue(runs) ?? basis.Runs,
         Seconds = parse.GetValue(seconds) ?? basis.Seconds,
         Rate = parse.GetValue(rate) ?? basis.Rate,
+        ScaleServices = parse.GetValue(services) ?? basis.ScaleServices,
+        ScaleClients = parse.GetValue(clients) ?? basis.ScaleClients,
         Scenarios = wanted,
     };
-    if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1)
+    if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1 || settings.ScaleServices < 1 || settings.ScaleClients < 1)
     {
-        Console.Error.WriteLine("error: --runs, --seconds and --rate must be positive");
+        Console.Error.WriteLine("error: --runs, --seconds, --rate, --services and --clients must be positive");
         return 2;
     }
 
@@ -53,7 +57,8 @@ root.SetAction(async (parse, cancellationToken) =>
 
         // Its own two-cluster lab, after the proxies of B1-B3 are gone.
         var convergence = wanted.Contains("B7") ? await new ConvergenceRun(work, settings.ConvergenceChanges, Console.Out).RunAsync() : null;
-        var report = new ResultsReport(results, settings, crossCheck, missing, convergence);
+        var scale = wanted.Contains("B8") ? await new ControlPlaneScaleRun(work, settings, Console.Out).RunAsync() : null;
+        var report = new ResultsReport(results, settings, crossCheck, missing, convergence, scale);
         var markdown = report.ToMarkdown(Machine());
         var plots = Plots.Write(report, outDir);
         await File.WriteAllTextAsync(Path.Combine(outDir, "results.md"), markdown + string.Concat(plots.Select(p => $"![{p}]({p})\n")), cancellationToken);

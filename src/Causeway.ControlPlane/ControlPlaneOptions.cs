@@ -52,5 +52,8 @@ public sealed record ControlPlaneOptions
     /// <summary>Events a registry watcher may fall behind by before it is closed and must re-watch (linkerd's bounded stream queue).</summary>
     public int WatchQueueLimit { get; init; } = 10_000;
 
+    /// <summary>Configurations written to proxies at once: Istio's PILOT_PUSH_THROTTLE is 100. Each holds its response in the stream's buffers until the proxy has read it.</summary>
+    public int MaxConcurrentPushes { get; init; } = 100;
+
     public string CaDirectoryOrDefault => CaDirectory ?? Path.Combine(DataDirectory, "cacerts");
 }

@@ -127,6 +127,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
         services.AddSingleton(proxies);
         services.AddSingleton(metrics);
         services.AddSingleton(new ProxyConfigBuilder(options, () => ca.Current.TrustBundlePem));
+        services.AddSingleton(new PushThrottle(options));
         services.AddSingleton<DiscoveryService>();
         services.AddSingleton<CertificateService>();
         services.AddSingleton<RegistryService>();

@@ -10,6 +10,7 @@ public sealed class DiscoveryStream : IAsyncDisposable
     private readonly ControlPlaneConnection _connection;
     private readonly AsyncDuplexStreamingCall<DiscoveryRequest, DiscoveryResponse> _call;
     private readonly List<DiscoveryResponse> _received = [];
+    private readonly List<DiscoveryResponse> _incremental = [];
     private readonly SemaphoreSlim _arrived = new(0);
     private readonly Task _reader;
     private readonly Func<DiscoveryResponse, string?> _verdict;
@@ -30,6 +31,18 @@ public sealed class DiscoveryStream : IAsyncDisposable
             lock (_received)
             {
                 return _received.ToList();
+            }
+        }
+    }
+
+    /// <summary>The incremental responses received so far, as they were sent, oldest first.</summary>
+    public IReadOnlyList<DiscoveryResponse> Incremental
+    {
+        get
+        {
+            lock (_received)
+            {
+                return _incremental.ToList();
             }
         }
     }
@@ -100,14 +113,39 @@ public sealed class DiscoveryStream : IAsyncDisposable
 
     private async Task ReadAsync()
     {
+        var updates = new DiscoveryUpdates();
         await foreach (var response in _call.ResponseStream.ReadAllAsync())
         {
+            // Tests see every response as the complete configuration it stands for; an incremental one is kept as sent in Incremental.
+            string? error;
+            if (response.BaseVersion.Length > 0)
+            {
+                lock (_received)
+                {
+                    _incremental.Add(response.Clone());
+                }
+            }
+
+            try
+            {
+                response.Config = updates.Resolve(response);
+                error = _verdict(response);
+                if (error is null)
+                {
+                    updates.Accepted(response.VersionInfo, response.Config);
+                }
+            }
+            catch (InvalidDataException e)
+            {
+                error = e.Message;
+            }
+
             lock (_received)
             {
                 _received.Add(response);
             }
 
-            await _call.RequestStream.WriteAsync(new DiscoveryRequest { VersionInfo = response.VersionInfo, ResponseNonce = response.Nonce, ErrorDetail = _verdict(response) ?? "" });
+            await _call.RequestStream.WriteAsync(new DiscoveryRequest { VersionInfo = response.VersionInfo, ResponseNonce = response.Nonce, ErrorDetail = error ?? "" });
             _arrived.Release();
         }
     }

@@ -8,7 +8,7 @@ namespace Causeway.LoadBench.Report;
 /// The Markdown tables of a run (B1-B7), each figure with its target and whether it was met, and the plots. Figures
 /// are medians over runs with the min-max spread in brackets; "added" latency is computed per run against direct.
 /// </summary>
-public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSettings settings, (double OpenLoop, double H2load)? crossCheck, IReadOnlyDictionary<string, string> missing, IReadOnlyList<double>? convergence = null)
+public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSettings settings, (double OpenLoop, double H2load)? crossCheck, IReadOnlyDictionary<string, string> missing, IReadOnlyList<double>? convergence = null, Scenarios.ControlPlaneScaleRun.Result? scale = null)
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
@@ -38,6 +38,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         AppendHandshakes(md);
         AppendPassthrough(md);
         AppendConvergence(md);
+        AppendScale(md);
         return md.ToString();
     }
 
@@ -236,6 +237,25 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         md.AppendLine("|---:|---:|---:|---:|---|");
         var p99 = Scenarios.ConvergenceRun.Percentile(times, 99);
         md.AppendLine(Inv, $"| {Scenarios.ConvergenceRun.Percentile(times, 50):F1} | {Scenarios.ConvergenceRun.Percentile(times, 90):F1} | {p99:F1} | {times.Max():F1} | {Verdict(p99 <= 150)} |");
+        md.AppendLine();
+    }
+
+    private void AppendScale(StringBuilder md)
+    {
+        if (scale is not { } s)
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B8: control-plane scale, {s.Services:N0} services and {s.Endpoints:N0} endpoints over 2 clusters, {s.Clients:N0} simulated sidecars of cluster 1 ({s.ConfigBytes / 1e6:F2} MB of configuration each)");
+        md.AppendLine();
+        md.AppendLine("| figure | value | target (published: Consul pushed to 172k instances in < 1 s; Kong Mesh ~1 MB per data plane) | |");
+        md.AppendLine("|---|---:|---|---|");
+        var push = Spread.Of(s.PushSeconds);
+        md.AppendLine(Inv, $"| first push to every client, all connecting at once ({s.Clients * s.ConfigBytes / 1e9:F2} GB; connect to last configuration) | {s.InitialPushSeconds:F2} s (control-plane CPU {s.InitialPushCpuSeconds:F1} s) | ≤ 1 s | {Verdict(s.InitialPushSeconds <= 1)} |");
+        md.AppendLine(Inv, $"| push after a change in cluster 2 (a new endpoint), until every client has it ({s.PushSeconds.Count} changes) | {push.Format("F2")} s | ≤ 1 s | {Verdict(push.Max <= 1)} |");
+        md.AppendLine(Inv, $"| control-plane CPU per push | {Spread.Of(s.PushCpuSeconds).Format("F2")} s | | |");
+        md.AppendLine(Inv, $"| control-plane memory per connected proxy (RSS {s.RssBeforeMiB:F0} → {s.RssAfterMiB:F0} MiB) | {s.MemoryPerProxyKiB:F0} KiB | ≤ 1 MB | {Verdict(s.MemoryPerProxyKiB <= 1000)} |");
         md.AppendLine();
     }
 

@@ -14,8 +14,8 @@ namespace Causeway.ControlPlane.Discovery;
 
 /// <summary>
 /// Serves the discovery stream of proxy/discovery.proto: checks the proxy's token against the identity it claims and
-/// its revision, sends a complete configuration, then a new one whenever the topology changes what this proxy sees,
-/// and records every ACK and NACK.
+/// its revision, sends a complete configuration, then, whenever the topology changes what this proxy sees, the
+/// services that changed (or a complete configuration after a NACK or when most changed), and records every ACK and NACK.
 /// </summary>
 public sealed class DiscoveryService(
     ControlPlaneOptions options,
@@ -25,14 +25,15 @@ public sealed class DiscoveryService(
     ConnectedProxies proxies,
     LocalRegistry local,
     ProxyConfigBuilder builder,
+    PushThrottle pushes,
     ControlPlaneMetrics metrics,
     IHostApplicationLifetime lifetime,
-    ILogger<DiscoveryService> logger) : Api.V1.Discovery.DiscoveryBase
+    ILogger<DiscoveryService> logger) : DiscoveryContract
 {
     /// <summary>The namespace label that binds a namespace's workloads to one control-plane revision.</summary>
     public const string RevisionLabel = "istio.io/rev";
 
-    public override async Task StreamConfig(IAsyncStreamReader<DiscoveryRequest> requestStream, IServerStreamWriter<DiscoveryResponse> responseStream, ServerCallContext context)
+    public override async Task StreamConfig(IAsyncStreamReader<DiscoveryRequest> requestStream, IServerStreamWriter<EncodedDiscoveryResponse> responseStream, ServerCallContext context)
     {
         var grant = auth.Require(context, AccessGrant.Workload);
         var cancellation = context.CancellationToken;
@@ -62,25 +63,31 @@ public sealed class DiscoveryService(
             {
                 await foreach (var topology in connection.Pending.ReadAllAsync(done.Token))
                 {
-                    var config = builder.Build(topology, node);
-                    var hash = SHA256.HashData(config.ToByteArray());
-                    if (hash.AsSpan().SequenceEqual(connection.LastSentHash))
+                    var view = builder.ServicesFor(topology, node);
+                    var own = builder.BuildOwn(topology, node).ToByteArray();
+                    var baseline = connection.Baseline;
+                    var delta = baseline is null ? null : view.ChangesSince(baseline.View);
+                    if (baseline is not null && delta!.IsEmpty && own.AsSpan().SequenceEqual(baseline.Own))
                     {
                         continue;
                     }
 
-                    var response = new DiscoveryResponse
-                    {
-                        VersionInfo = topology.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                        Nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
-                        Config = config,
-                    };
-                    await responseStream.WriteAsync(response, done.Token);
-                    connection.LastSentHash = hash;
-                    connection.LastSentVersion = response.VersionInfo;
-                    connection.LastSentNonce = response.Nonce;
+                    var version = topology.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+
+                    // Incremental when less than half of the services changed; past that the complete list is as cheap.
+                    var response = baseline is not null && delta!.Changed.Count * 2 < view.Services.Count
+                        ? EncodedDiscoveryResponse.Incremental(version, nonce, baseline.Version, own, view, delta)
+                        : EncodedDiscoveryResponse.Complete(version, nonce, own, view);
+
+                    // Recorded before the write: the proxy's answer may be read before the write has completed.
+                    connection.Baseline = new SentConfiguration(version, view, own);
+                    connection.LastSentIncremental = response.IsIncremental;
+                    connection.LastSentVersion = version;
+                    connection.LastSentNonce = nonce;
                     connection.LastSentAt = DateTimeOffset.UtcNow;
-                    metrics.Pushed();
+                    await pushes.WriteAsync(responseStream, response, done.Token);
+                    metrics.Pushed(response.Length, response.IsIncremental);
                 }
             }
             catch (OperationCanceledException) when (done.IsCancellationRequested)
@@ -117,6 +124,13 @@ public sealed class DiscoveryService(
 
                 if (request.ErrorDetail.Length > 0)
                 {
+                    // The proxy kept an older configuration: nothing incremental can follow the one it refused.
+                    connection.Baseline = null;
+                    if (connection.LastSentIncremental)
+                    {
+                        connection.Offer(scheduler.Current);
+                    }
+
                     connection.LastNack = request.ErrorDetail;
                     metrics.Rejected();
                     logger.LogWarning("proxy {Proxy} rejected version {Version}: {Error}", node.Id, request.VersionInfo, request.ErrorDetail);

@@ -17,14 +17,25 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
 
     // Every proxy with the same network and network view sees the same services and endpoints: build that part once
     // per topology and share it (the messages are never mutated after building). Old topologies' entries go with them.
-    private readonly ConditionalWeakTable<MeshTopology, ConcurrentDictionary<string, ServicesView>> _views = new();
+    private readonly ConditionalWeakTable<MeshTopology, ConcurrentDictionary<string, Lazy<ServicesView>>> _views = new();
 
     // The local policies, found once per topology rather than by scanning every resource for every proxy.
     private readonly ConditionalWeakTable<MeshTopology, LocalPolicies> _policies = new();
 
     private sealed record LocalPolicies(List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways);
 
+    /// <summary>The whole configuration of one proxy: its own part with the view of its network.</summary>
     public ProxyConfig Build(MeshTopology topology, ProxyNode node)
+    {
+        var config = BuildOwn(topology, node);
+        var services = ServicesFor(topology, node);
+        config.Services.AddRange(services.Services);
+        config.Withheld.AddRange(services.Withheld);
+        return config;
+    }
+
+    /// <summary>The part of a proxy's configuration that is its own (policies that select it, trust bundle, mTLS mode, exposed hosts), without the services and withheld endpoints of <see cref="ServicesFor"/>.</summary>
+    public ProxyConfig BuildOwn(MeshTopology topology, ProxyNode node)
     {
         var labels = WorkloadLabels(topology, node);
         var config = new ProxyConfig
@@ -36,10 +47,6 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
             TrustBundlePem = trustBundlePem(),
             PeerAuthenticationMode = PeerAuthenticationMode(Policies(topology).PeerAuthentications, node.Namespace, labels),
         };
-
-        var services = ServicesFor(topology, node);
-        config.Services.AddRange(services.Services);
-        config.Withheld.AddRange(services.Withheld);
 
         foreach (var policy in Policies(topology).AuthorizationPolicies)
         {
@@ -78,25 +85,32 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
     private static List<Resource> Sorted(MeshTopology topology, ResourceKind kind) =>
         topology.Local.OfKind(kind).OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Name, StringComparer.Ordinal).ToList();
 
-    private sealed record ServicesView(List<MeshServiceConfig> Services, List<WithheldEndpoints> Withheld);
-
-    private ServicesView ServicesFor(MeshTopology topology, ProxyNode node)
+    /// <summary>The services and endpoints as the proxy's network (and network view) sees them, built once per topology for all such proxies.</summary>
+    public ServicesView ServicesFor(MeshTopology topology, ProxyNode node)
     {
         var key = node.Network + "|" + string.Join(",", node.RequestedNetworkView.Order(StringComparer.Ordinal));
-        return _views.GetOrCreateValue(topology).GetOrAdd(key, _ => BuildServices(topology, node, options.TrustDomain));
+        // Lazy: a thousand proxies asking at once for a new topology's view wait for one build instead of each running it.
+        return _views.GetOrCreateValue(topology).GetOrAdd(key, _ => new Lazy<ServicesView>(() => BuildServices(topology, node, options.TrustDomain))).Value;
     }
 
     private static ServicesView BuildServices(MeshTopology topology, ProxyNode node, string trustDomain)
     {
-        var result = new ServicesView([], []);
+        var services = new List<MeshServiceConfig>(topology.Services.Count);
+        var withheldEndpoints = new List<WithheldEndpoints>();
         var view = new NetworkEndpointView(topology);
         IReadOnlySet<string>? networkView = node.RequestedNetworkView.Count > 0 ? node.RequestedNetworkView.ToHashSet() : null;
         var withheld = new Dictionary<(string Host, string Network), (HashSet<string> Endpoints, string Reason)>();
-        var rules = topology.Local.OfKind(ResourceKinds.DestinationRule).ToList();
+        // The first rule for a host wins, as before; by host so that many services and rules cost no product of the two.
+        var rules = new Dictionary<string, Resource>(StringComparer.Ordinal);
+        foreach (var r in topology.Local.OfKind(ResourceKinds.DestinationRule))
+        {
+            rules.TryAdd(Hostname(r.SpecAs<DestinationRuleSpec>().Host, r.Metadata.Namespace), r);
+        }
+
         foreach (var service in topology.Services.Values)
         {
             var sc = new MeshServiceConfig { Hostname = service.Hostname, Name = service.Name, Namespace = service.Namespace, VirtualAddress = service.VirtualAddress };
-            if (rules.FirstOrDefault(r => Hostname(r.SpecAs<DestinationRuleSpec>().Host, r.Metadata.Namespace) == service.Hostname) is { } rule)
+            if (rules.TryGetValue(service.Hostname, out var rule))
             {
                 var dr = rule.SpecAs<DestinationRuleSpec>();
                 sc.LoadBalancer = dr.TrafficPolicy?.LoadBalancer?.Simple?.ToUpperInvariant() switch
@@ -130,15 +144,15 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
                 sc.Ports.Add(pc);
             }
 
-            result.Services.Add(sc);
+            services.Add(sc);
         }
 
-        foreach (var ((host, network), (endpoints, reason)) in withheld.OrderBy(w => w.Key.Host, StringComparer.Ordinal))
+        foreach (var ((host, network), (endpoints, reason)) in withheld.OrderBy(w => w.Key.Host, StringComparer.Ordinal).ThenBy(w => w.Key.Network, StringComparer.Ordinal))
         {
-            result.Withheld.Add(new WithheldEndpoints { Hostname = host, Network = network, Count = (uint)endpoints.Count, Reason = reason });
+            withheldEndpoints.Add(new WithheldEndpoints { Hostname = host, Network = network, Count = (uint)endpoints.Count, Reason = reason });
         }
 
-        return result;
+        return new ServicesView(services, withheldEndpoints);
     }
 
     /// <summary>

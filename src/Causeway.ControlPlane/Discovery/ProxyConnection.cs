@@ -27,8 +27,20 @@ public sealed class ProxyConnection(ProxyNode node, DateTimeOffset connectedAt)
     /// <summary>The last NACK's error, cleared by the next ACK.</summary>
     public string? LastNack { get; set; }
 
-    /// <summary>A hash of the last configuration sent, so unchanged configurations are not re-sent.</summary>
-    public byte[] LastSentHash { get; set; } = [];
+    /// <summary>
+    /// What the proxy was sent last on this stream, which the next response may be incremental against; null before
+    /// the first response and after a NACK, when the next response must be complete.
+    /// </summary>
+    public SentConfiguration? Baseline
+    {
+        get => Volatile.Read(ref _baseline);
+        set => Volatile.Write(ref _baseline, value);
+    }
+
+    private SentConfiguration? _baseline;
+
+    /// <summary>True when the last response sent was incremental (a NACK of it asks for a complete one at once).</summary>
+    public bool LastSentIncremental { get; set; }
 
     public ChannelReader<MeshTopology> Pending => _pending.Reader;
 
@@ -40,3 +52,6 @@ public sealed class ProxyConnection(ProxyNode node, DateTimeOffset connectedAt)
         : LastAckedVersion == LastSentVersion ? "synced"
         : LastAckedVersion.Length == 0 ? "not acked" : "stale";
 }
+
+/// <summary>A configuration as it was sent to one proxy: its version, the shared view and the proxy's own part, encoded.</summary>
+public sealed record SentConfiguration(string Version, ServicesView View, byte[] Own);

@@ -85,6 +85,7 @@ public sealed class MeshRegistry : IAsyncDisposable
     private void ReconcileWatchers()
     {
         var stopped = new List<RemoteClusterWatcher>();
+        var started = new List<ClusterState>();
         lock (_gate)
         {
             if (_disposed)
@@ -118,8 +119,16 @@ public sealed class MeshRegistry : IAsyncDisposable
 
                 var watcher = new RemoteClusterWatcher(key.ToString(), spec, _options, _trustBundle, state => Update(s => s with { Remotes = s.Remotes.SetItem(state.Cluster, state) }), _loggers.CreateLogger<RemoteClusterWatcher>());
                 _watchers[key] = (ResourceDocuments.ToJson(secret), watcher);
+                started.Add(watcher.State);
                 watcher.Start();
             }
+        }
+
+        // A new remote is in the snapshot from the start, not synced, so that nothing (the remote-sync gate above all)
+        // takes a mesh without it for a complete one; a state the watcher published meanwhile is newer and stays.
+        foreach (var state in started)
+        {
+            Update(s => s.Remotes.ContainsKey(state.Cluster) ? s : s with { Remotes = s.Remotes.SetItem(state.Cluster, state) });
         }
 
         if (stopped.Count > 0)

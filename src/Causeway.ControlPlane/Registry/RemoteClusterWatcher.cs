@@ -36,6 +36,9 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
         _state = new ClusterState { Cluster = secret.Cluster, Network = "", SecretName = secretName, Error = "connecting" };
     }
 
+    /// <summary>The remote's state as last published (before the first: connecting, not synced).</summary>
+    public ClusterState State => Volatile.Read(ref _state);
+
     public void Start() => _run = Task.Run(() => RunAsync(_stop.Token));
 
     public async ValueTask DisposeAsync()

@@ -34,7 +34,7 @@ public sealed record MeshTopology
         var gateways = new List<NetworkGateway>();
         foreach (var cluster in snapshot.Clusters)
         {
-            var workloads = cluster.OfKind(ResourceKinds.WorkloadEntry).ToList();
+            var workloads = WorkloadIndex.Of(cluster.OfKind(ResourceKinds.WorkloadEntry));
             foreach (var entry in cluster.OfKind(ResourceKinds.ServiceEntry).OrderBy(r => r.Key.Namespace).ThenBy(r => r.Key.Name))
             {
                 var spec = entry.SpecAs<ServiceEntrySpec>();
@@ -82,23 +82,16 @@ public sealed record MeshTopology
         Clusters = existing.Clusters.Contains(cluster) ? existing.Clusters : [.. existing.Clusters, cluster],
     };
 
-    private static List<MeshEndpoint> Endpoints(ClusterState cluster, string ns, ServiceEntrySpec spec, List<Resource> workloads)
+    private static List<MeshEndpoint> Endpoints(ClusterState cluster, string ns, ServiceEntrySpec spec, WorkloadIndex workloads)
     {
         var endpoints = new List<MeshEndpoint>();
         if (spec.WorkloadSelector is { } selector)
         {
-            foreach (var w in workloads)
+            foreach (var (w, labels) in workloads.Candidates(ns, selector.Labels))
             {
-                if (w.Metadata.Namespace != ns)
+                if (WorkloadIndex.Matches(selector.Labels, labels))
                 {
-                    continue;
-                }
-
-                var we = w.SpecAs<WorkloadEntrySpec>();
-                var labels = we.Labels.Count > 0 ? we.Labels : w.Metadata.Labels;
-                if (selector.Labels.All(l => labels.TryGetValue(l.Key, out var v) && v == l.Value))
-                {
-                    endpoints.Add(ToEndpoint(cluster, ns, we, labels, w.Metadata.Name, Healthy(w)));
+                    endpoints.Add(ToEndpoint(cluster, ns, w.SpecAs<WorkloadEntrySpec>(), labels, w.Metadata.Name, Healthy(w)));
                 }
             }
         }

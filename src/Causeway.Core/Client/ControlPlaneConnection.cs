@@ -34,6 +34,9 @@ public sealed class ControlPlaneConnection : IDisposable
 
     public Certificates.CertificatesClient Certificates { get; }
 
+    /// <summary>The channel's invoker, for callers that marshal a contract's messages themselves (the B8 benchmark's clients).</summary>
+    public CallInvoker CallInvoker => _channel.CreateCallInvoker();
+
     /// <summary>
     /// Opens a channel to <paramref name="address"/> (https://host:15012) trusting <paramref name="rootPem"/> only;
     /// with <paramref name="networkNamespace"/>, the connection is made from inside that network namespace.

@@ -8,7 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace Causeway.Proxy.Discovery;
 
 /// <summary>
-/// Follows the control plane's discovery stream (discovery.proto): every response is compiled and, if usable,
+/// Follows the control plane's discovery stream (discovery.proto): every response, merged into the last accepted
+/// configuration when it is incremental, is compiled and, if usable,
 /// replaces the current snapshot and is ACKed; otherwise it is NACKed and the last good one keeps serving. When the
 /// control plane goes away the proxy keeps serving and reconnects with backoff (100 ms doubling to 5 s).
 /// </summary>
@@ -72,6 +73,7 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
+        var updates = new DiscoveryUpdates();
         var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -90,8 +92,10 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
                     await Task.Yield();
                     try
                     {
-                        var snapshot = ProxySnapshot.Compile(response.VersionInfo, response.Config, holder.Current);
+                        var config = updates.Resolve(response);
+                        var snapshot = ProxySnapshot.Compile(response.VersionInfo, config, holder.Current);
                         holder.Set(snapshot);
+                        updates.Accepted(response.VersionInfo, config);
                         controlPlane.TrustAlso(snapshot.Roots);
                         LastError = null;
                     }

@@ -97,6 +97,12 @@ public class LoadBenchSmokeTests
             var b7 = FirstRow(results, "### B7");
             Assert.Matches(@"^\| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|", b7);
 
+            // B8: every simulated sidecar got the first push and each change, and the memory per proxy was measured.
+            var b8 = Section(results, "### B8");
+            Assert.Matches(@"first push to every client[^|]*\| \d+\.\d\d s", b8);
+            Assert.Matches(@"push after a change[^|]*\| \d+\.\d\d( \(\d+\.\d\d–\d+\.\d\d\))? s", b8);
+            Assert.Matches(@"memory per connected proxy[^|]*\| -?\d+ KiB", b8);
+
             // The harness cleans up after itself: its work directory (the lab and the peers' files) is gone.
             Assert.False(Directory.Exists(Path.Combine(Path.GetTempPath(), $"causeway-loadbench-{process.Id}")), log);
         }
@@ -104,6 +110,14 @@ public class LoadBenchSmokeTests
         {
             output.Delete(recursive: true);
         }
+    }
+
+    /// <summary>The section from <paramref name="heading"/> to the next heading.</summary>
+    private static string Section(string text, string heading)
+    {
+        var section = text[text.IndexOf(heading, StringComparison.Ordinal)..];
+        var next = section.IndexOf("\n### ", 1, StringComparison.Ordinal);
+        return next < 0 ? section : section[..next];
     }
 
     /// <summary>The first data row of the table under <paramref name="heading"/>.</summary>

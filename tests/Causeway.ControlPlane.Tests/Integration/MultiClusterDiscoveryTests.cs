@@ -32,6 +32,13 @@ public class MultiClusterDiscoveryTests(ITestOutputHelper output)
         Role = ProxyRole.Sidecar,
     };
 
+    private static ProxyNode SleepReplica()
+    {
+        var node = Sleep(1);
+        node.Id = "sleep-1b.sample";
+        return node;
+    }
+
     private static List<LbEndpoint> Endpoints(ProxyConfig config) =>
         config.Services.FirstOrDefault(s => s.Hostname == Host)?.Ports.Single().Endpoints.ToList() ?? [];
 
@@ -261,6 +268,62 @@ public class MultiClusterDiscoveryTests(ITestOutputHelper output)
         await Eventually(async () => (await lab.Cluster1.Http.GetStringAsync("/debug/syncz")).Contains("\"status\":\"nacked\"", StringComparison.Ordinal), "syncz shows the NACK");
         Assert.Contains("listener 15001: cannot bind", await lab.Cluster1.Http.GetStringAsync("/debug/syncz"), StringComparison.Ordinal);
         Assert.Contains("pilot_total_xds_rejects 1", await lab.Cluster1.Http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AChangeToOneService_IsPushedAsThatServiceOnly_AndMergesIntoWhatAFreshProxyIsSentWhole()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        await lab.Cluster1.ApplyAsync(string.Join("\n---\n", HelloworldService, Manifests.Service("ratings", 9080), Manifests.Service("reviews", 9080),
+            Workload("helloworld-v1", "127.11.1.10", "v1"), Manifests.Workload("ratings-v1", "ratings", "127.11.1.20", "v1", 9080), Manifests.Workload("reviews-v1", "reviews", "127.11.1.21", "v1", 9080)));
+        var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
+        await using var sleep = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1));
+        var first = await sleep.WaitForAsync(c => c.Services.Count(s => s.Namespace == "sample") == 3, Wait, "three services");
+
+        await lab.Cluster1.ApplyAsync(Workload("helloworld-v1-b", "127.11.1.11", "v1"));
+        var added = await sleep.WaitForAsync(c => Endpoints(c).Count == 2, Wait, "helloworld's second endpoint");
+        var change = sleep.Incremental.Single(r => r.VersionInfo == added.VersionInfo);
+        Assert.Equal(first.VersionInfo, change.BaseVersion);
+        Assert.Equal([Host], change.Config.Services.Select(s => s.Hostname));
+        Assert.Empty(change.RemovedServices);
+
+        await lab.Cluster1.DeleteAsync("ServiceEntry", "sample", "ratings");
+        var removed = await sleep.WaitForAsync(c => c.Services.All(s => s.Name != "ratings"), Wait, "ratings gone");
+        var removal = sleep.Incremental.Single(r => r.VersionInfo == removed.VersionInfo);
+        Assert.Equal(["ratings.sample.svc.cluster.local"], removal.RemovedServices);
+        Assert.Empty(removal.Config.Services);
+
+        // Another sidecar of the same workload connecting now is sent the same configuration whole.
+        await using var fresh = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, SleepReplica());
+        var whole = await fresh.WaitForAsync(_ => true, Wait, "a first configuration");
+        Assert.Equal("", whole.BaseVersion);
+        Assert.Equal(whole.Config, removed.Config);
+
+        var metrics = await lab.Cluster1.Http.GetStringAsync("/metrics");
+        Assert.Contains("causeway_xds_pushes_total{type=\"incremental\"} 2", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AfterANackOfAnIncrementalResponse_TheNextIsComplete_AndCarriesTheChange()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        // Three services, so that one changed is sent incrementally (past half of them, a complete response is as cheap).
+        await lab.Cluster1.ApplyAsync(string.Join("\n---\n", HelloworldService, Manifests.Service("ratings", 9080), Manifests.Service("reviews", 9080), Workload("helloworld-v1", "127.11.1.10", "v1")));
+        var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
+        var refused = 0;
+        await using var sleep = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1),
+            r => r.BaseVersion.Length > 0 && Interlocked.Increment(ref refused) == 1 ? "listener 15001: cannot bind" : null);
+        await sleep.WaitForAsync(c => Endpoints(c).Count == 1, Wait, "helloworld's endpoint");
+
+        await lab.Cluster1.ApplyAsync(Workload("helloworld-v1-b", "127.11.1.11", "v1"));
+        await Eventually(() => Task.FromResult(sleep.Received.Count >= 3), "the incremental response and the complete one after its NACK");
+        var received = sleep.Received;
+        var nacked = received.ToList().FindIndex(r => r.BaseVersion.Length > 0);
+        Assert.True(nacked > 0, "an incremental response was sent");
+        var after = received[nacked + 1];
+        Assert.Equal("", after.BaseVersion);
+        Assert.Equal(2, Endpoints(after.Config).Count);
+        Assert.Equal(3, after.Config.Services.Count(s => s.Namespace == "sample"));
     }
 
     private static async Task Eventually(Func<Task<bool>> condition, string what)

@@ -1,0 +1,348 @@
+using System.Diagnostics;
+using System.Globalization;
+using Causeway.Api.V1;
+using Causeway.Core.Client;
+using Causeway.Core.Resources;
+using Causeway.Core.Security;
+using Causeway.Lab;
+using Causeway.LoadBench.Measure;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Causeway.LoadBench.Scenarios;
+
+/// <summary>
+/// B8, control-plane scale: two lab clusters on two networks joined by remote secrets, each registering every service
+/// with half of its endpoints, and many simulated sidecars of cluster 1 on cluster 1's discovery stream, each with its
+/// own TLS connection and token-checked stream. It measures the first full push to every client, then pushes caused by
+/// a new endpoint in cluster 2 (every client's configuration changes: the gateway's weight for that service), each timed
+/// from the apply until the last client has received, and acknowledged, the new configuration; and the control plane's
+/// memory per connected proxy (its RSS with the clients connected and served minus its RSS before they came).
+/// </summary>
+public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings, TextWriter log)
+{
+    private const string Namespace = "scale";
+    private const int ApplyBatch = 1000;
+
+    /// <summary>The figures of one B8 run.</summary>
+    public sealed record Result(
+        int Services,
+        int Endpoints,
+        int Clients,
+        double ConfigBytes,
+        double InitialPushSeconds,
+        double InitialPushCpuSeconds,
+        IReadOnlyList<double> PushSeconds,
+        IReadOnlyList<double> PushCpuSeconds,
+        double RssBeforeMiB,
+        double RssAfterMiB,
+        double MemoryPerProxyKiB);
+
+    public async Task<Result> RunAsync()
+    {
+        var lab = LocalLab.Open(Path.Combine(workDir, "scale-lab"));
+        var clients = new List<SimulatedSidecar>();
+        try
+        {
+            var c1 = await lab.CreateClusterAsync("scale1", "scale-net1", "scale-mesh", "default");
+            var c2 = await lab.CreateClusterAsync("scale2", "scale-net2", "scale-mesh", "default");
+            var controlPlane = lab.State.Processes.Single(p => p.Cluster == c1.Name && p.Role == "control-plane").Pid;
+            await PinAsync(controlPlane, settings.ProxyCpus);
+            using var admin1 = lab.Admin(c1);
+            using var admin2 = lab.Admin(c2);
+            var root = await File.ReadAllTextAsync(Path.Combine(lab.RootDirectory, CaDirectory.RootCert));
+
+            var started = Stopwatch.GetTimestamp();
+            await ApplyAsync(admin1, [Manifest.Namespace(Namespace), .. Services()]);
+            await ApplyAsync(admin2, [Manifest.Namespace(Namespace), .. Services()]);
+            var perCluster = settings.ScaleEndpointsPerService / 2;
+            await ApplyAsync(admin1, Workloads(1, perCluster));
+            await ApplyAsync(admin2, Workloads(2, perCluster));
+            await lab.InstallGatewayAsync(c2.Name, c2.Network, new Dictionary<string, string> { ["istio"] = "eastwestgateway", ["topology.istio.io/network"] = c2.Network });
+            await ApplyAsync(admin1, [await RemoteSecrets.CreateAsync(admin2, root)]);
+            log.WriteLine($"B8: {settings.ScaleServices:N0} services and {settings.ScaleServices * perCluster * 2:N0} endpoints registered in two clusters in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
+
+            var token = (await admin1.Registry.IssueTokenAsync(new IssueTokenRequest { Scope = "workload", Namespace = Namespace, ServiceAccount = "client" })).Token;
+            // The control plane has built its first topology of the whole mesh once a single client has its configuration.
+            var probe = await SimulatedSidecar.OpenAsync(new Uri(c1.DiscoveryServer), root, token, Node(c1, -1));
+            await probe.WaitForVersionAsync(v => v.Services == settings.ScaleServices && v.RemoteGatewayWeight == settings.ScaleServices * perCluster, TimeSpan.FromMinutes(5), "the whole mesh");
+            var configBytes = probe.LastSize;
+            await probe.DisposeAsync();
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var rssBefore = ProcessUsage.RssMiB([controlPlane]);
+
+            var initialCpu = ProcessUsage.CpuSeconds([controlPlane]);
+            started = Stopwatch.GetTimestamp();
+            var opening = Enumerable.Range(0, settings.ScaleClients).Select(i => SimulatedSidecar.OpenAsync(new Uri(c1.DiscoveryServer), root, token, Node(c1, i), fullParse: i == 0));
+            clients.AddRange(await Task.WhenAll(opening));
+            await Task.WhenAll(clients.Select(c => c.WaitForVersionAsync(v => v.Version >= 0, TimeSpan.FromMinutes(5), "a first configuration")));
+            var initial = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            initialCpu = ProcessUsage.CpuSeconds([controlPlane]) - initialCpu;
+            log.WriteLine($"B8: {clients.Count:N0} clients connected and served {configBytes / 1e6:F2} MB each in {initial:F2} s");
+
+            var pushes = new List<double>();
+            var cpu = new List<double>();
+            for (var change = -1; change < settings.ScalePushes; change++)
+            {
+                var versions = clients.Select(c => c.Version).ToList();
+                var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
+                started = Stopwatch.GetTimestamp();
+                var index = change + 1;
+                await ApplyAsync(admin2, [Manifest.Workload(Service(index % settings.ScaleServices), $"added-{index}", $"10.250.{index / 250}.{index % 250 + 1}")]);
+                await Task.WhenAll(clients.Select((c, i) => c.WaitForVersionAsync(v => v.Version > versions[i], TimeSpan.FromMinutes(5), $"change {index}")));
+                var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                var weight = clients[0].Last.RemoteGatewayWeight;
+                if (weight != settings.ScaleServices * perCluster + index + 1)
+                {
+                    throw new InvalidOperationException($"after change {index} the first client sees a gateway weight of {weight}, not {settings.ScaleServices * perCluster + index + 1}");
+                }
+
+                // The first change is warm-up: the push path runs for the first time at this size.
+                if (change >= 0)
+                {
+                    pushes.Add(seconds);
+                    cpu.Add(ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore);
+                    log.WriteLine($"B8: change {index} reached all {clients.Count:N0} clients in {seconds * 1000:F0} ms");
+                }
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var rssAfter = ProcessUsage.RssMiB([controlPlane]);
+            return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, clients.Count, configBytes, initial, initialCpu, pushes, cpu,
+                rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / clients.Count);
+        }
+        finally
+        {
+            foreach (var c in clients)
+            {
+                await c.DisposeAsync();
+            }
+
+            await lab.DownAsync();
+        }
+    }
+
+    /// <summary>Moves every thread of a running process to <paramref name="cpus"/>, so the clients here do not share its core.</summary>
+    private static async Task PinAsync(int pid, string cpus)
+    {
+        using var taskset = Process.Start(new ProcessStartInfo("taskset", ["-a", "-p", "-c", cpus, pid.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true })!;
+        await taskset.WaitForExitAsync();
+        if (taskset.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"taskset could not pin process {pid} to CPU {cpus}");
+        }
+    }
+
+    private IEnumerable<Resource> Services()
+    {
+        for (var i = 0; i < settings.ScaleServices; i++)
+        {
+            yield return Manifest.Service(Service(i));
+        }
+    }
+
+    private IEnumerable<Resource> Workloads(int cluster, int perService)
+    {
+        for (var i = 0; i < settings.ScaleServices; i++)
+        {
+            for (var j = 0; j < perService; j++)
+            {
+                var n = i * perService + j;
+                yield return Manifest.Workload(Service(i), $"{Service(i)}-c{cluster}-{j}", $"10.{cluster * 10 + n / 62500}.{n / 250 % 250}.{n % 250 + 1}");
+            }
+        }
+    }
+
+    private static string Service(int i) => "svc-" + i.ToString("D4", CultureInfo.InvariantCulture);
+
+    private static ProxyNode Node(LabCluster cluster, int i) => new()
+    {
+        Id = $"client-{i}.{Namespace}",
+        WorkloadName = $"client-{i}",
+        Namespace = Namespace,
+        ServiceAccount = "client",
+        Network = cluster.Network,
+        Cluster = cluster.Name,
+        Revision = cluster.Revision,
+        Role = ProxyRole.Sidecar,
+        Labels = { ["app"] = "client" },
+    };
+
+    private static async Task ApplyAsync(ControlPlaneConnection admin, IEnumerable<Resource> resources)
+    {
+        foreach (var batch in resources.Chunk(ApplyBatch))
+        {
+            var request = new ApplyRequest();
+            request.Resources.AddRange(batch.Select(WireDocuments.ToDocument));
+            await admin.Registry.ApplyAsync(request, deadline: DateTime.UtcNow.AddMinutes(5));
+        }
+    }
+
+    /// <summary>The Istio-shaped resources of the simulated mesh, parsed as the CLI parses them.</summary>
+    private static class Manifest
+    {
+        public static Resource Namespace(string name) => One($"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{istio.io/rev: default}}}}\n");
+
+        public static Resource Service(string name) => One($$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: ServiceEntry
+            metadata: {name: {{name}}, namespace: {{ControlPlaneScaleRun.Namespace}}}
+            spec:
+              hosts: [{{name}}.{{ControlPlaneScaleRun.Namespace}}.svc.cluster.local]
+              ports: [{number: 8080, name: http, protocol: HTTP}]
+              workloadSelector:
+                labels: {app: {{name}}}
+            """);
+
+        public static Resource Workload(string service, string name, string address) => One($$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: WorkloadEntry
+            metadata: {name: {{name}}, namespace: {{ControlPlaneScaleRun.Namespace}}}
+            spec:
+              address: {{address}}
+              labels: {app: {{service}}, version: v1}
+              serviceAccount: {{service}}
+            """);
+
+        private static Resource One(string yaml) => ResourceDocuments.ParseYaml(yaml).Single();
+    }
+
+    /// <summary>What a simulated sidecar keeps of a configuration.</summary>
+    public sealed record ConfigSummary(long Version, int Services, long RemoteGatewayWeight);
+
+    /// <summary>
+    /// A discovery client as a sidecar runs it (its own channel, node, token; every response ACKed), which reads each
+    /// response whole off the wire but builds the configuration's objects only when asked to (one client per run):
+    /// building 1,000 copies of a multi-megabyte configuration in one process would measure this process, not the
+    /// control plane, and a real sidecar pays that on its own CPU.
+    /// </summary>
+    private sealed class SimulatedSidecar : IAsyncDisposable
+    {
+        private static readonly Method<DiscoveryRequest, byte[]> StreamConfig = new(
+            MethodType.DuplexStreaming, "causeway.v1.Discovery", "StreamConfig",
+            Marshallers.Create((DiscoveryRequest r) => r.ToByteArray(), DiscoveryRequest.Parser.ParseFrom),
+            Marshallers.Create((byte[] b) => b, b => b));
+
+        private readonly ControlPlaneConnection _connection;
+        private readonly AsyncDuplexStreamingCall<DiscoveryRequest, byte[]> _call;
+        private readonly bool _fullParse;
+        private readonly SemaphoreSlim _arrived = new(0);
+        private readonly Task _reader;
+        private readonly DiscoveryUpdates _updates = new();
+        private ConfigSummary _last = new(-1, 0, 0);
+
+        private SimulatedSidecar(ControlPlaneConnection connection, AsyncDuplexStreamingCall<DiscoveryRequest, byte[]> call, bool fullParse)
+        {
+            _connection = connection;
+            _call = call;
+            _fullParse = fullParse;
+            _reader = Task.Run(ReadAsync);
+        }
+
+        public ConfigSummary Last => Volatile.Read(ref _last);
+
+        public long Version => Last.Version;
+
+        public int LastSize { get; private set; }
+
+        public static async Task<SimulatedSidecar> OpenAsync(Uri address, string rootPem, string token, ProxyNode node, bool fullParse = true)
+        {
+            var connection = ControlPlaneConnection.Create(address, rootPem, token, TimeSpan.FromSeconds(30));
+            var call = connection.CallInvoker.AsyncDuplexStreamingCall(StreamConfig, null, new CallOptions());
+            await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = node });
+            return new SimulatedSidecar(connection, call, fullParse);
+        }
+
+        public async Task WaitForVersionAsync(Func<ConfigSummary, bool> condition, TimeSpan timeout, string what)
+        {
+            var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+            while (!condition(Last))
+            {
+                if (_reader.IsCompleted)
+                {
+                    throw new InvalidOperationException($"the discovery stream ended while waiting for {what}", _reader.Exception);
+                }
+
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    throw new TimeoutException($"no configuration with {what} within {timeout}; last: {Last}");
+                }
+
+                await _arrived.WaitAsync(TimeSpan.FromMilliseconds(100));
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _call.Dispose();
+            try
+            {
+                await _reader;
+            }
+            catch (Exception)
+            {
+            }
+
+            _connection.Dispose();
+            _arrived.Dispose();
+        }
+
+        private async Task ReadAsync()
+        {
+            await foreach (var bytes in _call.ResponseStream.ReadAllAsync())
+            {
+                var (version, nonce, summary) = Decode(bytes);
+                LastSize = bytes.Length;
+                Volatile.Write(ref _last, summary);
+                await _call.RequestStream.WriteAsync(new DiscoveryRequest { VersionInfo = version, ResponseNonce = nonce });
+                _arrived.Release();
+            }
+        }
+
+        private (string Version, string Nonce, ConfigSummary Summary) Decode(byte[] bytes)
+        {
+            if (_fullParse)
+            {
+                var response = DiscoveryResponse.Parser.ParseFrom(bytes);
+                var config = _updates.Resolve(response);
+                _updates.Accepted(response.VersionInfo, config);
+                long weight = 0;
+                var services = 0;
+                foreach (var service in config.Services)
+                {
+                    if (service.Namespace != Namespace)
+                    {
+                        continue;
+                    }
+
+                    services++;
+                    foreach (var port in service.Ports)
+                    {
+                        foreach (var e in port.Endpoints)
+                        {
+                            weight += e.ViaGateway ? e.Weight : 0;
+                        }
+                    }
+                }
+
+                return (response.VersionInfo, response.Nonce, new ConfigSummary(long.Parse(response.VersionInfo, CultureInfo.InvariantCulture), services, weight));
+            }
+
+            // Only the response's own fields; the configuration (field 3) is skipped whole.
+            var input = new CodedInputStream(bytes);
+            string v = "", n = "";
+            uint tag;
+            while ((tag = input.ReadTag()) != 0)
+            {
+                switch (WireFormat.GetTagFieldNumber(tag))
+                {
+                    case DiscoveryResponse.VersionInfoFieldNumber: v = input.ReadString(); break;
+                    case DiscoveryResponse.NonceFieldNumber: n = input.ReadString(); break;
+                    default: input.SkipLastField(); break;
+                }
+            }
+
+            return (v, n, new ConfigSummary(long.Parse(v, CultureInfo.InvariantCulture), 0, 0));
+        }
+    }
+}

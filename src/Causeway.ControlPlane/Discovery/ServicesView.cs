@@ -1,0 +1,109 @@
+using Causeway.Api.V1;
+using Google.Protobuf;
+
+namespace Causeway.ControlPlane.Discovery;
+
+/// <summary>
+/// The services, endpoints and withheld endpoints that every proxy of one network and network view sees in one
+/// topology: built once and shared by all of them, encoded once, and diffed once against the view a proxy was sent
+/// before. Its messages are never changed after it is built.
+/// </summary>
+public sealed class ServicesView(IReadOnlyList<MeshServiceConfig> services, IReadOnlyList<WithheldEndpoints> withheld)
+{
+    private readonly Lock _gate = new();
+    private byte[]? _encodedServices;
+    private byte[]? _encodedWithheld;
+    private (ServicesView Previous, ServicesDelta Delta)? _lastDelta;
+
+    /// <summary>The services in host-name order (ordinal).</summary>
+    public IReadOnlyList<MeshServiceConfig> Services { get; } = services;
+
+    public IReadOnlyList<WithheldEndpoints> Withheld { get; } = withheld;
+
+    /// <summary>The services as <c>ProxyConfig.services</c> fields on the wire.</summary>
+    public byte[] EncodedServices
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _encodedServices ??= Encode(Services);
+            }
+        }
+    }
+
+    /// <summary>The withheld endpoints as <c>ProxyConfig.withheld</c> fields on the wire.</summary>
+    public byte[] EncodedWithheld
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _encodedWithheld ??= EncodeWithheld(Withheld);
+            }
+        }
+    }
+
+    /// <summary>What changed since <paramref name="previous"/>; every proxy sent the same previous view shares one answer.</summary>
+    public ServicesDelta ChangesSince(ServicesView previous)
+    {
+        if (ReferenceEquals(previous, this))
+        {
+            return ServicesDelta.None;
+        }
+
+        lock (_gate)
+        {
+            if (_lastDelta is { } last && ReferenceEquals(last.Previous, previous))
+            {
+                return last.Delta;
+            }
+
+            var delta = Diff(previous, this);
+            _lastDelta = (previous, delta);
+            return delta;
+        }
+    }
+
+    private static ServicesDelta Diff(ServicesView previous, ServicesView current)
+    {
+        var before = new Dictionary<string, MeshServiceConfig>(previous.Services.Count, StringComparer.Ordinal);
+        foreach (var s in previous.Services)
+        {
+            before[s.Hostname] = s;
+        }
+
+        var changed = new List<MeshServiceConfig>();
+        foreach (var s in current.Services)
+        {
+            if (!before.Remove(s.Hostname, out var old) || !old.Equals(s))
+            {
+                changed.Add(s);
+            }
+        }
+
+        var removed = new List<string>(before.Keys);
+        removed.Sort(StringComparer.Ordinal);
+        var withheldChanged = previous.Withheld.Count != current.Withheld.Count;
+        for (var i = 0; !withheldChanged && i < current.Withheld.Count; i++)
+        {
+            withheldChanged = !current.Withheld[i].Equals(previous.Withheld[i]);
+        }
+
+        return changed.Count == 0 && removed.Count == 0 && !withheldChanged ? ServicesDelta.None : new ServicesDelta(changed, removed, Encode(changed));
+    }
+
+    private static byte[] Encode(IEnumerable<MeshServiceConfig> services)
+    {
+        var config = new ProxyConfig();
+        config.Services.AddRange(services);
+        return config.ToByteArray();
+    }
+
+    private static byte[] EncodeWithheld(IEnumerable<WithheldEndpoints> withheld)
+    {
+        var config = new ProxyConfig();
+        config.Withheld.AddRange(withheld);
+        return config.ToByteArray();
+    }
+}

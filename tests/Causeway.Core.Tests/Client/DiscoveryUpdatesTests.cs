@@ -1,0 +1,59 @@
+using Causeway.Api.V1;
+using Causeway.Core.Client;
+
+namespace Causeway.Core.Tests.Client;
+
+/// <summary>discovery.proto's stream rules as a proxy applies them: complete responses replace, incremental ones merge into the accepted one.</summary>
+public class DiscoveryUpdatesTests
+{
+    private static MeshServiceConfig Service(string host, string address) => new()
+    {
+        Hostname = host,
+        Ports = { new ServicePortConfig { Number = 5000, Endpoints = { new LbEndpoint { Address = address, Port = 5000, Weight = 1 } } } },
+    };
+
+    private static DiscoveryResponse Complete(string version, params MeshServiceConfig[] services) =>
+        new() { VersionInfo = version, Config = new ProxyConfig { MeshId = "m", Services = { services } } };
+
+    [Fact]
+    public void AnIncrementalResponse_ReplacesAddsAndRemovesServices_InHostNameOrder()
+    {
+        var updates = new DiscoveryUpdates();
+        var first = updates.Resolve(Complete("1", Service("a.ns", "10.0.0.1"), Service("b.ns", "10.0.0.2"), Service("c.ns", "10.0.0.3")));
+        updates.Accepted("1", first);
+
+        var delta = new DiscoveryResponse
+        {
+            VersionInfo = "2",
+            BaseVersion = "1",
+            Config = new ProxyConfig { MeshId = "m2", Services = { Service("d.ns", "10.0.0.4"), Service("a.ns", "10.0.0.9") } },
+            RemovedServices = { "b.ns" },
+        };
+        var merged = updates.Resolve(delta);
+
+        Assert.Equal(["a.ns", "c.ns", "d.ns"], merged.Services.Select(s => s.Hostname));
+        Assert.Equal("10.0.0.9", merged.Services[0].Ports[0].Endpoints[0].Address);
+        Assert.Equal("m2", merged.MeshId);
+        // The accepted configuration is not touched by a merge that may yet be refused.
+        Assert.Equal(["a.ns", "b.ns", "c.ns"], first.Services.Select(s => s.Hostname));
+        Assert.Equal("10.0.0.1", first.Services[0].Ports[0].Endpoints[0].Address);
+    }
+
+    [Fact]
+    public void AnIncrementalResponseAgainstAnotherVersion_IsRefusedWithBothVersions()
+    {
+        var updates = new DiscoveryUpdates();
+        var none = Assert.Throws<InvalidDataException>(() => updates.Resolve(new DiscoveryResponse { VersionInfo = "2", BaseVersion = "1", Config = new ProxyConfig() }));
+        Assert.Contains("accepted version is none", none.Message, StringComparison.Ordinal);
+
+        updates.Accepted("1", updates.Resolve(Complete("1", Service("a.ns", "10.0.0.1"))));
+        var other = Assert.Throws<InvalidDataException>(() => updates.Resolve(new DiscoveryResponse { VersionInfo = "4", BaseVersion = "3", Config = new ProxyConfig() }));
+        Assert.Contains("against version 3", other.Message, StringComparison.Ordinal);
+        Assert.Contains("accepted version is 1", other.Message, StringComparison.Ordinal);
+        Assert.Equal("1", updates.AcceptedVersion);
+    }
+
+    [Fact]
+    public void AResponseWithoutAConfiguration_IsRefused() =>
+        Assert.Throws<InvalidDataException>(() => new DiscoveryUpdates().Resolve(new DiscoveryResponse { VersionInfo = "1" }));
+}
