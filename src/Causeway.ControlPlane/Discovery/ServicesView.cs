@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Causeway.Api.V1;
 using Google.Protobuf;
 
@@ -13,7 +14,11 @@ public sealed class ServicesView(IReadOnlyList<MeshServiceConfig> services, IRea
     private readonly Lock _gate = new();
     private byte[]? _encodedServices;
     private byte[]? _encodedWithheld;
-    private (ServicesView Previous, ServicesDelta Delta)? _lastDelta;
+
+    // By the view each proxy was sent before: most share one, but a proxy that skipped topologies (only the newest is
+    // kept for a slow one) has an older one, and each such view is diffed once, not once per proxy. An entry goes when
+    // no proxy holds its view any more.
+    private readonly ConditionalWeakTable<ServicesView, Lazy<ServicesDelta>> _deltas = new();
 
     /// <summary>The services in host-name order (ordinal).</summary>
     public IReadOnlyList<MeshServiceConfig> Services { get; } = services;
@@ -45,25 +50,8 @@ public sealed class ServicesView(IReadOnlyList<MeshServiceConfig> services, IRea
     }
 
     /// <summary>What changed since <paramref name="previous"/>; every proxy sent the same previous view shares one answer.</summary>
-    public ServicesDelta ChangesSince(ServicesView previous)
-    {
-        if (ReferenceEquals(previous, this))
-        {
-            return ServicesDelta.None;
-        }
-
-        lock (_gate)
-        {
-            if (_lastDelta is { } last && ReferenceEquals(last.Previous, previous))
-            {
-                return last.Delta;
-            }
-
-            var delta = Diff(previous, this);
-            _lastDelta = (previous, delta);
-            return delta;
-        }
-    }
+    public ServicesDelta ChangesSince(ServicesView previous) =>
+        ReferenceEquals(previous, this) ? ServicesDelta.None : _deltas.GetValue(previous, p => new Lazy<ServicesDelta>(() => Diff(p, this))).Value;
 
     private static ServicesDelta Diff(ServicesView previous, ServicesView current)
     {

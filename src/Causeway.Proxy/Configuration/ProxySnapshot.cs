@@ -74,30 +74,37 @@ public sealed class ProxySnapshot
             throw new InvalidDataException("the trust bundle holds no root certificate");
         }
 
-        var known = new Dictionary<(string, uint, bool), UpstreamEndpoint>();
-        foreach (var route in previous?._routes.Values ?? [])
+        // A service that is the very object the previous configuration held (an incremental push keeps every service
+        // it did not change) keeps its compiled routes, so a change costs the proxy what changed; the endpoints of the
+        // rest are looked up so that their health counters survive.
+        var unchanged = new HashSet<MeshServiceConfig>(ReferenceEqualityComparer.Instance);
+        foreach (var s in previous?.Config.Services ?? [])
         {
-            foreach (var e in route.Picker.Endpoints)
-            {
-                known.TryAdd((e.Address, e.Port, e.ViaGateway), e);
-            }
+            unchanged.Add(s);
         }
 
-        var routes = new Dictionary<(string, uint), ServiceRoute>();
-        var byAddress = new Dictionary<(uint, uint), ServiceRoute>();
-        var names = new Dictionary<string, IPAddress>(StringComparer.OrdinalIgnoreCase);
+        Dictionary<(string, uint, bool), UpstreamEndpoint>? known = null;
+        var routes = new Dictionary<(string, uint), ServiceRoute>(config.Services.Count);
+        var byAddress = new Dictionary<(uint, uint), ServiceRoute>(config.Services.Count);
+        // The DNS names only change when a service comes, goes or changes its virtual address; endpoint changes keep the table.
+        var namesChanged = previous is null || previous.Config.Services.Count != config.Services.Count;
         foreach (var service in config.Services)
         {
+            if (unchanged.Contains(service) && Reuse(service, previous!, routes, byAddress))
+            {
+                continue;
+            }
+
+            known ??= KnownEndpoints(previous);
             IPAddress? vip = null;
             if (service.VirtualAddress.Length > 0 && (!IPAddress.TryParse(service.VirtualAddress, out vip) || vip.AddressFamily != AddressFamily.InterNetwork))
             {
                 throw new InvalidDataException($"service {service.Hostname} has virtual address '{service.VirtualAddress}', which is not an IPv4 address");
             }
 
-            if (vip is not null)
-            {
-                MeshNameTable.AddNames(names, service.Hostname, vip);
-            }
+            // A service new to this proxy, or one whose virtual address moved, changes the names.
+            namesChanged = namesChanged || service.Ports.Count == 0 || !previous!._routes.ContainsKey((service.Hostname, service.Ports[0].Number)) ||
+                !Equals(previous.Names.Find(service.Hostname, ""), vip);
 
             if (!ServiceHostname.TrySplit(service.Hostname, out _, out _) && !service.Hostname.Contains('.', StringComparison.Ordinal))
             {
@@ -130,7 +137,67 @@ public sealed class ProxySnapshot
             }
         }
 
-        return new ProxySnapshot(version, config, routes.ToFrozenDictionary(), byAddress.ToFrozenDictionary(), new MeshNameTable(names), roots);
+        return new ProxySnapshot(version, config, routes.ToFrozenDictionary(), byAddress.ToFrozenDictionary(), namesChanged ? NameTable(config) : previous!.Names, roots);
+    }
+
+    /// <summary>Every service's names and short forms, for a configuration whose services compiled.</summary>
+    private static MeshNameTable NameTable(ProxyConfig config)
+    {
+        var names = new Dictionary<string, IPAddress>(StringComparer.OrdinalIgnoreCase);
+        foreach (var service in config.Services)
+        {
+            if (service.VirtualAddress.Length > 0)
+            {
+                MeshNameTable.AddNames(names, service.Hostname, IPAddress.Parse(service.VirtualAddress));
+            }
+        }
+
+        return new MeshNameTable(names);
+    }
+
+    /// <summary>Takes an unchanged service's routes from the previous snapshot; false if any is missing there.</summary>
+    private static bool Reuse(MeshServiceConfig service, ProxySnapshot previous, Dictionary<(string, uint), ServiceRoute> routes, Dictionary<(uint, uint), ServiceRoute> byAddress)
+    {
+        foreach (var port in service.Ports)
+        {
+            if (!previous._routes.ContainsKey((service.Hostname, port.Number)))
+            {
+                return false;
+            }
+        }
+
+        // It compiled before, so its virtual address is a valid IPv4 address or empty.
+        var vip = service.VirtualAddress.Length > 0 ? IPAddress.Parse(service.VirtualAddress) : null;
+        foreach (var port in service.Ports)
+        {
+            var route = previous._routes[(service.Hostname, port.Number)];
+            routes[(service.Hostname, port.Number)] = route;
+            if (vip is not null)
+            {
+                byAddress[(MeshNameTable.ToUInt(vip), port.Number)] = route;
+            }
+        }
+
+        return true;
+    }
+
+    private static Dictionary<(string, uint, bool), UpstreamEndpoint> KnownEndpoints(ProxySnapshot? previous)
+    {
+        var known = new Dictionary<(string, uint, bool), UpstreamEndpoint>();
+        if (previous is null)
+        {
+            return known;
+        }
+
+        foreach (var route in previous._routes.Values)
+        {
+            foreach (var e in route.Picker.Endpoints)
+            {
+                known.TryAdd((e.Address, e.Port, e.ViaGateway), e);
+            }
+        }
+
+        return known;
     }
 
     /// <summary>True when a gateway exposes <paramref name="host"/> on <paramref name="port"/> (a Gateway resource's hosts).</summary>
