@@ -57,7 +57,7 @@ public sealed record BenchSettings
     public int ScaleClients { get; init; } = 1000;
 
     /// <summary>B8's measured pushes, each caused by one new endpoint in cluster 2.</summary>
-    public int ScalePushes { get; init; } = 5;
+    public int ScalePushes { get; init; } = 25;
 
     /// <summary>The scenarios to run.</summary>
     public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"], StringComparer.OrdinalIgnoreCase);

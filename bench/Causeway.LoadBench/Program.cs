@@ -11,9 +11,10 @@ var rate = new Option<int?>("--rate") { Description = "B2/B3 request rate (defau
 var scenarios = new Option<string>("--scenarios") { Description = "Comma-separated scenarios: B1, B2, B3, B4, B5, B6, B7, B8.", DefaultValueFactory = _ => "B1,B2,B3,B4,B5,B6,B7,B8" };
 var services = new Option<int?>("--services") { Description = "B8's services, each registered in both clusters (default 5000)." };
 var clients = new Option<int?>("--clients") { Description = "B8's simulated sidecars on cluster 1's discovery stream (default 1000)." };
+var changes = new Option<int?>("--changes") { Description = "B8's measured changes, each a new endpoint in cluster 2 (default 25)." };
 var output = new Option<string>("--output") { Description = "Where results.md and the PNG plots are written.", DefaultValueFactory = _ => Path.Combine("bench", "results") };
 var smoke = new Option<bool>("--smoke") { Description = "A seconds-long run of every scenario (what the test suite runs so the benchmarks cannot rot)." };
-var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients };
+var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients, changes };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var basis = parse.GetValue(smoke) ? BenchSettings.Smoke : new BenchSettings();
@@ -31,11 +32,12 @@ root.SetAction(async (parse, cancellationToken) =>
         Rate = parse.GetValue(rate) ?? basis.Rate,
         ScaleServices = parse.GetValue(services) ?? basis.ScaleServices,
         ScaleClients = parse.GetValue(clients) ?? basis.ScaleClients,
+        ScalePushes = parse.GetValue(changes) ?? basis.ScalePushes,
         Scenarios = wanted,
     };
-    if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1 || settings.ScaleServices < 1 || settings.ScaleClients < 1)
+    if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1 || settings.ScaleServices < 1 || settings.ScaleClients < 1 || settings.ScalePushes < 1)
     {
-        Console.Error.WriteLine("error: --runs, --seconds, --rate, --services and --clients must be positive");
+        Console.Error.WriteLine("error: --runs, --seconds, --rate, --services, --clients and --changes must be positive");
         return 2;
     }
 

@@ -18,7 +18,9 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
     public string ToMarkdown(string machine)
     {
         var md = new StringBuilder();
-        md.AppendLine(Inv, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {machine}; {settings.Runs} runs of {settings.Seconds:0.#} s per peer after warm-up; proxies on CPU {settings.ProxyCpus}, load and backend on CPU {settings.LoadCpus}; {settings.BodyBytes} B responses.");
+        md.AppendLine(results.Count > 0
+            ? string.Create(Inv, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {machine}; {settings.Runs} runs of {settings.Seconds:0.#} s per peer after warm-up; proxies on CPU {settings.ProxyCpus}, load and backend on CPU {settings.LoadCpus}; {settings.BodyBytes} B responses.")
+            : string.Create(Inv, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {machine}."));
         md.AppendLine();
         foreach (var (peer, why) in missing)
         {
