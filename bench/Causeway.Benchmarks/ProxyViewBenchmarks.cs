@@ -19,15 +19,34 @@ public class ProxyViewBenchmarks
     private ProxyConfigBuilder _builder = null!;
     private readonly ProxyNode _node = new() { Id = "sleep.sample", Namespace = "sample", ServiceAccount = "sleep", WorkloadName = "sleep", Network = "network1" };
 
-    [Params(100, 1000)]
+    private MeshSnapshot _snapshot = null!;
+    private MeshSnapshot _changed = null!;
+
+    [Params(100, 1000, 5000)]
     public int Services { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
         _builder = new ProxyConfigBuilder(_options, () => "root");
-        _topology = MeshTopology.Build(new MeshSnapshot(1, Cluster("cluster1", "network1", true), ImmutableSortedDictionary<string, ClusterState>.Empty.Add("cluster2", Cluster("cluster2", "network2", false))));
+        _snapshot = new MeshSnapshot(1, Cluster("cluster1", "network1", true), ImmutableSortedDictionary<string, ClusterState>.Empty.Add("cluster2", Cluster("cluster2", "network2", false)));
+        _topology = MeshTopology.Build(_snapshot);
+        var remote = _snapshot.Remotes["cluster2"];
+        var added = new Resource
+        {
+            ApiVersion = "networking.istio.io/v1beta1", Kind = "WorkloadEntry", Metadata = new ObjectMeta { Name = "svc0-added", Namespace = "sample" },
+            Spec = new WorkloadEntrySpec { Address = "10.3.0.1", Labels = new Dictionary<string, string> { ["app"] = "svc0" } },
+        };
+        _changed = _snapshot with { Version = 2, Remotes = _snapshot.Remotes.SetItem("cluster2", remote with { Resources = remote.Resources.SetItem(added.Key, added) }) };
     }
+
+    /// <summary>The topology a push starts from: every cluster's services and endpoints merged.</summary>
+    [Benchmark]
+    public MeshTopology BuildTopology() => MeshTopology.Build(_snapshot);
+
+    /// <summary>The topology after one endpoint of cluster 2 changed, from the one before (what a push does).</summary>
+    [Benchmark]
+    public MeshTopology BuildTopologyAfterOneChange() => MeshTopology.Build(_changed, _topology);
 
     /// <summary>The first sidecar of a network after a change: services and endpoints are computed.</summary>
     [Benchmark]

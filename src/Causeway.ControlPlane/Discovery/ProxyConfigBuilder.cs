@@ -19,6 +19,9 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
     // per topology and share it (the messages are never mutated after building). Old topologies' entries go with them.
     private readonly ConditionalWeakTable<MeshTopology, ConcurrentDictionary<string, Lazy<ServicesView>>> _views = new();
 
+    // The last view built for each (network, network view), which the next one reuses for the services that did not change.
+    private readonly ConcurrentDictionary<string, ViewBuild> _lastBuilds = new(StringComparer.Ordinal);
+
     // The local policies, found once per topology rather than by scanning every resource for every proxy.
     private readonly ConditionalWeakTable<MeshTopology, LocalPolicies> _policies = new();
 
@@ -90,16 +93,17 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
     {
         var key = node.Network + "|" + string.Join(",", node.RequestedNetworkView.Order(StringComparer.Ordinal));
         // Lazy: a thousand proxies asking at once for a new topology's view wait for one build instead of each running it.
-        return _views.GetOrCreateValue(topology).GetOrAdd(key, _ => new Lazy<ServicesView>(() => BuildServices(topology, node, options.TrustDomain))).Value;
+        return _views.GetOrCreateValue(topology).GetOrAdd(key, _ => new Lazy<ServicesView>(() => BuildServices(topology, node, key))).Value;
     }
 
-    private static ServicesView BuildServices(MeshTopology topology, ProxyNode node, string trustDomain)
+    /// <summary>What a view was built from, and each service's part of it, for the next build of the same view to reuse.</summary>
+    private sealed record ViewBuild(IReadOnlyList<NetworkGateway> Gateways, Dictionary<MeshService, ServicePart> Parts);
+
+    /// <summary>One service's configuration in a view, the endpoints withheld from it (by network), and the DestinationRule it was built with.</summary>
+    private sealed record ServicePart(MeshServiceConfig Config, List<WithheldEndpoints> Withheld, Resource? Rule);
+
+    private ServicesView BuildServices(MeshTopology topology, ProxyNode node, string key)
     {
-        var services = new List<MeshServiceConfig>(topology.Services.Count);
-        var withheldEndpoints = new List<WithheldEndpoints>();
-        var view = new NetworkEndpointView(topology);
-        IReadOnlySet<string>? networkView = node.RequestedNetworkView.Count > 0 ? node.RequestedNetworkView.ToHashSet() : null;
-        var withheld = new Dictionary<(string Host, string Network), (HashSet<string> Endpoints, string Reason)>();
         // The first rule for a host wins, as before; by host so that many services and rules cost no product of the two.
         var rules = new Dictionary<string, Resource>(StringComparer.Ordinal);
         foreach (var r in topology.Local.OfKind(ResourceKinds.DestinationRule))
@@ -107,52 +111,77 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
             rules.TryAdd(Hostname(r.SpecAs<DestinationRuleSpec>().Host, r.Metadata.Namespace), r);
         }
 
+        // A service is built again only if it changed (MeshTopology keeps the objects of those that did not), its
+        // DestinationRule did, or what every service's configuration depends on did: the gateways (weights, substitutions).
+        var before = _lastBuilds.GetValueOrDefault(key);
+        var reusable = before is not null && before.Gateways.SequenceEqual(topology.Gateways) ? before.Parts : null;
+        var parts = new Dictionary<MeshService, ServicePart>(topology.Services.Count, ReferenceEqualityComparer.Instance);
+        var services = new List<MeshServiceConfig>(topology.Services.Count);
+        var withheld = new List<WithheldEndpoints>();
+        var view = new NetworkEndpointView(topology);
+        IReadOnlySet<string>? networkView = node.RequestedNetworkView.Count > 0 ? node.RequestedNetworkView.ToHashSet() : null;
         foreach (var service in topology.Services.Values)
         {
-            var sc = new MeshServiceConfig { Hostname = service.Hostname, Name = service.Name, Namespace = service.Namespace, VirtualAddress = service.VirtualAddress };
-            if (rules.TryGetValue(service.Hostname, out var rule))
+            var rule = rules.GetValueOrDefault(service.Hostname);
+            if (reusable is null || !reusable.TryGetValue(service, out var part) || !ReferenceEquals(part.Rule, rule))
             {
-                var dr = rule.SpecAs<DestinationRuleSpec>();
-                sc.LoadBalancer = dr.TrafficPolicy?.LoadBalancer?.Simple?.ToUpperInvariant() switch
-                {
-                    null => "ROUND_ROBIN",
-                    "LEAST_CONN" => "LEAST_REQUEST",
-                    var s => s,
-                };
-                foreach (var subset in dr.Subsets)
-                {
-                    var s = new SubsetConfig { Name = subset.Name };
-                    foreach (var (k, v) in subset.Labels)
-                    {
-                        s.Labels[k] = v;
-                    }
-
-                    sc.Subsets.Add(s);
-                }
-            }
-            else
-            {
-                sc.LoadBalancer = "ROUND_ROBIN";
+                part = BuildService(service, rule, view, node.Network, networkView, options.TrustDomain);
             }
 
-            var identities = service.Endpoints.Select(e => new SpiffeId(trustDomain, e.Namespace, e.ServiceAccount).ToString()).Distinct().Order(StringComparer.Ordinal).ToList();
-            foreach (var port in service.Ports)
-            {
-                var pc = new ServicePortConfig { Number = port.Number, Name = port.Name, Protocol = port.Protocol };
-                pc.Endpoints.AddRange(view.Endpoints(service, port, node.Network, networkView, withheld));
-                pc.Identities.AddRange(identities);
-                sc.Ports.Add(pc);
-            }
-
-            services.Add(sc);
+            parts[service] = part;
+            services.Add(part.Config);
+            withheld.AddRange(part.Withheld);
         }
 
-        foreach (var ((host, network), (endpoints, reason)) in withheld.OrderBy(w => w.Key.Host, StringComparer.Ordinal).ThenBy(w => w.Key.Network, StringComparer.Ordinal))
+        _lastBuilds[key] = new ViewBuild(topology.Gateways, parts);
+        return new ServicesView(services, withheld);
+    }
+
+    private static ServicePart BuildService(MeshService service, Resource? rule, NetworkEndpointView view, string network, IReadOnlySet<string>? networkView, string trustDomain)
+    {
+        var sc = new MeshServiceConfig { Hostname = service.Hostname, Name = service.Name, Namespace = service.Namespace, VirtualAddress = service.VirtualAddress };
+        if (rule is not null)
         {
-            withheldEndpoints.Add(new WithheldEndpoints { Hostname = host, Network = network, Count = (uint)endpoints.Count, Reason = reason });
+            var dr = rule.SpecAs<DestinationRuleSpec>();
+            sc.LoadBalancer = dr.TrafficPolicy?.LoadBalancer?.Simple?.ToUpperInvariant() switch
+            {
+                null => "ROUND_ROBIN",
+                "LEAST_CONN" => "LEAST_REQUEST",
+                var s => s,
+            };
+            foreach (var subset in dr.Subsets)
+            {
+                var s = new SubsetConfig { Name = subset.Name };
+                foreach (var (k, v) in subset.Labels)
+                {
+                    s.Labels[k] = v;
+                }
+
+                sc.Subsets.Add(s);
+            }
+        }
+        else
+        {
+            sc.LoadBalancer = "ROUND_ROBIN";
         }
 
-        return new ServicesView(services, withheldEndpoints);
+        var withheld = new Dictionary<(string Host, string Network), (HashSet<string> Endpoints, string Reason)>();
+        var identities = service.Endpoints.Select(e => new SpiffeId(trustDomain, e.Namespace, e.ServiceAccount).ToString()).Distinct().Order(StringComparer.Ordinal).ToList();
+        foreach (var port in service.Ports)
+        {
+            var pc = new ServicePortConfig { Number = port.Number, Name = port.Name, Protocol = port.Protocol };
+            pc.Endpoints.AddRange(view.Endpoints(service, port, network, networkView, withheld));
+            pc.Identities.AddRange(identities);
+            sc.Ports.Add(pc);
+        }
+
+        var withheldEndpoints = new List<WithheldEndpoints>();
+        foreach (var ((host, net), (endpoints, reason)) in withheld.OrderBy(w => w.Key.Network, StringComparer.Ordinal))
+        {
+            withheldEndpoints.Add(new WithheldEndpoints { Hostname = host, Network = net, Count = (uint)endpoints.Count, Reason = reason });
+        }
+
+        return new ServicePart(sc, withheldEndpoints, rule);
     }
 
     /// <summary>

@@ -87,7 +87,7 @@ public sealed class PushScheduler : IAsyncDisposable
                 }
             }
 
-            var topology = MeshTopology.Build(_registry.Current);
+            var topology = MeshTopology.Build(_registry.Current, _current);
             Volatile.Write(ref _current, topology);
             Interlocked.Increment(ref _pushes);
             Pushed?.Invoke(topology);

@@ -1,0 +1,104 @@
+using System.Collections.Immutable;
+using Causeway.Api.V1;
+using Causeway.ControlPlane.Discovery;
+using Causeway.ControlPlane.Registry;
+using Causeway.ControlPlane.Topology;
+using Causeway.Core.Resources;
+using Causeway.Testing;
+
+namespace Causeway.ControlPlane.Tests.Discovery;
+
+/// <summary>
+/// A push builds from the topology and views before it, reusing what did not change: what it builds must be what a
+/// build from nothing gives, and what did not change must be the same objects.
+/// </summary>
+public class IncrementalBuildTests
+{
+    private static readonly ControlPlaneOptions Options = new() { Cluster = "cluster1", Network = "network1", MeshId = "mesh", DataDirectory = "/nonexistent" };
+
+    private static readonly ProxyNode Sleep1 = new() { Id = "sleep.sample", Namespace = "sample", ServiceAccount = "sleep", WorkloadName = "sleep", Network = "network1", Role = ProxyRole.Sidecar };
+
+    private static ImmutableDictionary<ResourceKey, Resource> Resources(params string[] yaml) =>
+        yaml.SelectMany(y => ResourceDocuments.ParseYaml(y)).ToImmutableDictionary(r => r.Key);
+
+    private static ClusterState Cluster(string name, string network, bool local, ImmutableDictionary<ResourceKey, Resource> resources) =>
+        new() { Cluster = name, Network = network, IsLocal = local, Synced = true, Resources = resources };
+
+    private static readonly ImmutableDictionary<ResourceKey, Resource> Local = Resources(
+        Manifests.Service("helloworld", 5000), Manifests.Service("ratings", 9080),
+        Manifests.Workload("helloworld-v1", "helloworld", "10.1.0.10", "v1"), Manifests.Workload("ratings-v1", "ratings", "10.1.0.20", "v1", 9080));
+
+    private static readonly ImmutableDictionary<ResourceKey, Resource> Remote = Resources(
+        Manifests.Service("helloworld", 5000), Manifests.Service("ratings", 9080),
+        Manifests.Workload("helloworld-v2", "helloworld", "10.2.0.10", "v2"), Manifests.Workload("ratings-v2", "ratings", "10.2.0.20", "v2", 9080),
+        Manifests.EastWestGateway("192.0.2.2", "network2"));
+
+    private static MeshSnapshot Snapshot(long version, ImmutableDictionary<ResourceKey, Resource> local, ImmutableDictionary<ResourceKey, Resource> remote) =>
+        new(version, Cluster("cluster1", "network1", true, local), ImmutableSortedDictionary<string, ClusterState>.Empty.Add("cluster2", Cluster("cluster2", "network2", false, remote)));
+
+    private static ImmutableDictionary<ResourceKey, Resource> With(ImmutableDictionary<ResourceKey, Resource> resources, string yaml)
+    {
+        foreach (var r in ResourceDocuments.ParseYaml(yaml))
+        {
+            resources = resources.SetItem(r.Key, r);
+        }
+
+        return resources;
+    }
+
+    private static string Host(string name) => $"{name}.sample.svc.cluster.local";
+
+    public static TheoryData<string> Changes => new() { "endpoint added in cluster 2", "workload relabelled out of its service", "gateway moved", "service removed", "destination rule added" };
+
+    [Theory]
+    [MemberData(nameof(Changes))]
+    public void WhatAPushBuildsFromTheOneBeforeIsWhatABuildFromNothingGives(string change)
+    {
+        var builder = new ProxyConfigBuilder(Options, () => "root");
+        var first = MeshTopology.Build(Snapshot(1, Local, Remote));
+        var firstView = builder.ServicesFor(first, Sleep1);
+
+        var (local, remote) = change switch
+        {
+            "endpoint added in cluster 2" => (Local, With(Remote, Manifests.Workload("helloworld-v2b", "helloworld", "10.2.0.11", "v2"))),
+            "workload relabelled out of its service" => (Local, With(Remote, Manifests.Workload("ratings-v2", "reviews", "10.2.0.20", "v2", 9080))),
+            "gateway moved" => (Local, With(Remote, Manifests.EastWestGateway("192.0.2.9", "network2"))),
+            "service removed" => (Local.Remove(new ResourceKey("ServiceEntry", "sample", "ratings")), Remote.Remove(new ResourceKey("ServiceEntry", "sample", "ratings"))),
+            _ => (With(Local, "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: ratings, namespace: sample}\nspec: {host: ratings, trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}}\n"), Remote),
+        };
+        var second = MeshTopology.Build(Snapshot(2, local, remote), first);
+        var incremental = builder.Build(second, Sleep1);
+
+        var fromNothing = new ProxyConfigBuilder(Options, () => "root").Build(MeshTopology.Build(Snapshot(2, local, remote)), Sleep1);
+        Assert.Equal(fromNothing, incremental);
+        Assert.NotEqual(new ProxyConfigBuilder(Options, () => "root").Build(first, Sleep1), incremental);
+
+        // What the change did not touch is the very object of the view before (only a gateway move touches every service).
+        var secondView = builder.ServicesFor(second, Sleep1);
+        var unchanged = change is "endpoint added in cluster 2" ? Host("ratings") : change is "workload relabelled out of its service" or "destination rule added" ? Host("helloworld") : null;
+        if (unchanged is not null)
+        {
+            Assert.Same(first.Services[unchanged], second.Services[unchanged]);
+            Assert.Same(firstView.Services.Single(s => s.Hostname == unchanged), secondView.Services.Single(s => s.Hostname == unchanged));
+            Assert.Single(secondView.ChangesSince(firstView).Changed);
+        }
+        else if (change == "gateway moved")
+        {
+            Assert.All(secondView.Services.Where(s => s.Namespace == "sample"), s => Assert.DoesNotContain(firstView.Services, before => ReferenceEquals(before, s)));
+        }
+    }
+
+    [Fact]
+    public void AClusterWhoseResourcesAreTheSameObject_ContributesWhatItDidBefore()
+    {
+        var first = MeshTopology.Build(Snapshot(1, Local, Remote));
+        var again = MeshTopology.Build(Snapshot(2, Local, Remote), first);
+
+        foreach (var (host, service) in first.Services)
+        {
+            Assert.Same(service, again.Services[host]);
+        }
+
+        Assert.Equal(first.Gateways, again.Gateways);
+    }
+}
