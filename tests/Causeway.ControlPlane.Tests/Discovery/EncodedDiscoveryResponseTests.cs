@@ -1,0 +1,72 @@
+using System.Buffers;
+using Causeway.Api.V1;
+using Causeway.ControlPlane.Discovery;
+using Grpc.Core;
+
+namespace Causeway.ControlPlane.Tests.Discovery;
+
+/// <summary>A response assembled from pre-encoded parts parses, with the generated parser, as the message it stands for.</summary>
+public class EncodedDiscoveryResponseTests
+{
+    private static MeshServiceConfig Service(string host, string address) => new()
+    {
+        Hostname = host,
+        Ports = { new ServicePortConfig { Number = 5000, Endpoints = { new LbEndpoint { Address = address, Port = 5000, Weight = 1, Labels = { ["app"] = "x" } } } } },
+    };
+
+    private static readonly ProxyConfig Own = new() { MeshId = "proj-1234", TrustBundlePem = "-----BEGIN CERTIFICATE-----\n", PeerAuthenticationMode = "STRICT", AuthorizationPolicies = { new AuthorizationPolicyConfig { Name = "deny", Action = "DENY" } } };
+
+    private static readonly ServicesView View = new(
+        [Service("a.sample.svc.cluster.local", "10.0.0.1"), Service("b.sample.svc.cluster.local", "10.0.0.2")],
+        [new WithheldEndpoints { Hostname = "a.sample.svc.cluster.local", Network = "network3", Count = 2, Reason = "no gateway" }]);
+
+    private static DiscoveryResponse Parse(EncodedDiscoveryResponse response)
+    {
+        var context = new CapturingContext();
+        EncodedDiscoveryResponse.Marshaller.ContextualSerializer(response, context);
+        Assert.Equal(response.Length, context.Written.WrittenCount);
+        return DiscoveryResponse.Parser.ParseFrom(context.Written.WrittenSpan);
+    }
+
+    [Fact]
+    public void ACompleteResponse_IsTheProxysOwnPartWithTheWholeView()
+    {
+        var parsed = Parse(EncodedDiscoveryResponse.Complete("7", "abc", Google.Protobuf.MessageExtensions.ToByteArray(Own), View));
+
+        var expected = new DiscoveryResponse { VersionInfo = "7", Nonce = "abc", Config = Own.Clone() };
+        expected.Config.Services.AddRange(View.Services);
+        expected.Config.Withheld.AddRange(View.Withheld);
+        Assert.Equal(expected, parsed);
+    }
+
+    [Fact]
+    public void AnIncrementalResponse_CarriesItsBaseTheChangedServicesTheRemovedOnesAndTheWholeWithheldList()
+    {
+        var before = new ServicesView([Service("a.sample.svc.cluster.local", "10.0.0.9"), Service("b.sample.svc.cluster.local", "10.0.0.2"), Service("c.sample.svc.cluster.local", "10.0.0.3")], []);
+        var delta = View.ChangesSince(before);
+        var parsed = Parse(EncodedDiscoveryResponse.Incremental("8", "def", "7", Google.Protobuf.MessageExtensions.ToByteArray(Own), View, delta));
+
+        Assert.Equal("7", parsed.BaseVersion);
+        Assert.Equal(["c.sample.svc.cluster.local"], parsed.RemovedServices);
+        Assert.Equal(View.Services[0], parsed.Config.Services.Single());
+        Assert.Equal(View.Withheld, parsed.Config.Withheld);
+        Assert.Equal(Own.AuthorizationPolicies, parsed.Config.AuthorizationPolicies);
+        Assert.Same(delta, View.ChangesSince(before));
+    }
+
+    /// <summary>What Grpc.AspNetCore hands a marshaller: a buffer to write the message into.</summary>
+    private sealed class CapturingContext : SerializationContext
+    {
+        public ArrayBufferWriter<byte> Written { get; } = new();
+
+        public override void SetPayloadLength(int payloadLength)
+        {
+        }
+
+        public override IBufferWriter<byte> GetBufferWriter() => Written;
+
+        public override void Complete()
+        {
+        }
+    }
+}
