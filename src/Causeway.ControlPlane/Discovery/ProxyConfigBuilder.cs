@@ -25,7 +25,8 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
     // The local policies, found once per topology rather than by scanning every resource for every proxy.
     private readonly ConditionalWeakTable<MeshTopology, LocalPolicies> _policies = new();
 
-    private sealed record LocalPolicies(List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways);
+    /// <summary>The local cluster's policies of one topology; DestinationRules by the FQDN of their host.</summary>
+    private sealed record LocalPolicies(List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways, Dictionary<string, Resource> DestinationRules);
 
     /// <summary>The whole configuration of one proxy: its own part with the view of its network.</summary>
     public ProxyConfig Build(MeshTopology topology, ProxyNode node)
@@ -83,7 +84,19 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
     }
 
     private LocalPolicies Policies(MeshTopology topology) => _policies.GetValue(topology, t => new LocalPolicies(
-        Sorted(t, ResourceKinds.AuthorizationPolicy), Sorted(t, ResourceKinds.PeerAuthentication), Sorted(t, ResourceKinds.Gateway)));
+        Sorted(t, ResourceKinds.AuthorizationPolicy), Sorted(t, ResourceKinds.PeerAuthentication), Sorted(t, ResourceKinds.Gateway), DestinationRules(t)));
+
+    /// <summary>The first rule for a host wins; by host so that many services and rules cost no product of the two.</summary>
+    private static Dictionary<string, Resource> DestinationRules(MeshTopology topology)
+    {
+        var rules = new Dictionary<string, Resource>(StringComparer.Ordinal);
+        foreach (var r in topology.Local.OfKind(ResourceKinds.DestinationRule))
+        {
+            rules.TryAdd(Hostname(r.SpecAs<DestinationRuleSpec>().Host, r.Metadata.Namespace), r);
+        }
+
+        return rules;
+    }
 
     private static List<Resource> Sorted(MeshTopology topology, ResourceKind kind) =>
         topology.Local.OfKind(kind).OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Name, StringComparer.Ordinal).ToList();
@@ -104,13 +117,7 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
 
     private ServicesView BuildServices(MeshTopology topology, ProxyNode node, string key)
     {
-        // The first rule for a host wins, as before; by host so that many services and rules cost no product of the two.
-        var rules = new Dictionary<string, Resource>(StringComparer.Ordinal);
-        foreach (var r in topology.Local.OfKind(ResourceKinds.DestinationRule))
-        {
-            rules.TryAdd(Hostname(r.SpecAs<DestinationRuleSpec>().Host, r.Metadata.Namespace), r);
-        }
-
+        var rules = Policies(topology).DestinationRules;
         // A service is built again only if it changed (MeshTopology keeps the objects of those that did not), its
         // DestinationRule did, or what every service's configuration depends on did: the gateways (weights, substitutions).
         var before = _lastBuilds.GetValueOrDefault(key);
