@@ -18,6 +18,12 @@ public sealed class Testbed : IAsyncDisposable
 
     public const string SingleHost = "backend-plain.bench:8080";
 
+    /// <summary>
+    /// B2/B3's second Causeway pair: the same sidecars and backend, through a service whose DestinationRule sets
+    /// <c>h2UpgradePolicy: UPGRADE</c>, so the sidecars speak HTTP/2 to each other as HAProxy's pair does.
+    /// </summary>
+    public const string PairH2Host = "backend-h2.bench:8080";
+
     /// <summary>The backend's cleartext HTTP/2 port (B4).</summary>
     public const int BackendH2Port = 8081;
 
@@ -206,11 +212,28 @@ public sealed class Testbed : IAsyncDisposable
               ports: [{number: {{BackendH2Port}}, name: grpc, protocol: GRPC}]
               workloadSelector:
                 labels: {app: backend}
+            ---
+            apiVersion: networking.istio.io/v1beta1
+            kind: ServiceEntry
+            metadata: {name: backend-h2, namespace: bench}
+            spec:
+              hosts: [backend-h2.bench.svc.cluster.local]
+              ports: [{number: {{BackendPort}}, name: http, protocol: HTTP}]
+              workloadSelector:
+                labels: {app: backend}
+            ---
+            apiVersion: networking.istio.io/v1beta1
+            kind: DestinationRule
+            metadata: {name: backend-h2, namespace: bench}
+            spec:
+              host: backend-h2.bench.svc.cluster.local
+              trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
             """, "backend-1", "bench", "backend", serverAddress, new Dictionary<string, string> { ["app"] = "backend" }, cpus);
         var sleep = await _lab.StartSidecarAsync(Cluster, "", "sleep", "bench", "sleep", sleepAddress, new Dictionary<string, string> { ["app"] = "sleep" }, cpus);
         var entry = IPEndPoint.Parse($"{sleepAddress}:15001");
         Single["causeway"] = new Peer("causeway", entry, [sleep.Pid]);
         Pair["causeway"] = new Peer("causeway", entry, [sleep.Pid, backend.Pid]);
+        Pair["causeway-h2"] = new Peer("causeway-h2", entry, [sleep.Pid, backend.Pid], PairH2Host);
         H2Pair["causeway"] = new Peer("causeway", entry, [sleep.Pid, backend.Pid]);
         ServerSide["causeway"] = new Peer("causeway", IPEndPoint.Parse($"{serverAddress}:{Causeway.Proxy.ProxyOptions.DefaultInboundPort}"), [backend.Pid]);
     }

@@ -13,7 +13,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>Peers in report order.</summary>
-    public static readonly string[] Order = ["direct", "causeway", "haproxy", "haproxy-splice", "nginx"];
+    public static readonly string[] Order = ["direct", "causeway", "causeway-h2", "haproxy", "haproxy-splice", "nginx"];
 
     public string ToMarkdown(string machine)
     {
@@ -71,7 +71,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
             var verdict = peer switch
             {
                 "direct" => "baseline",
-                "causeway" => Verdict(a90.Median <= 0.23 && a99.Median <= 0.30 && !(a90.Median > haproxy.P90) && !(a99.Median > haproxy.P99)),
+                "causeway" or "causeway-h2" => Verdict(a90.Median <= 0.23 && a99.Median <= 0.30 && !(a90.Median > haproxy.P90) && !(a99.Median > haproxy.P99)),
                 _ => "peer",
             };
             md.AppendLine(Inv, $"| {peer} | {Spread.Of(runs.Select(m => m.P50)).Format("F3")} | {Spread.Of(runs.Select(m => m.P90)).Format("F3")} | {Spread.Of(runs.Select(m => m.P99)).Format("F3")} | {(peer == "direct" ? "—" : a90.Format("F3"))} | {(peer == "direct" ? "—" : a99.Format("F3"))} | {runs.Sum(m => m.Errors)} | {verdict} |");
@@ -95,7 +95,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         {
             var runs = Of("B2", peer).ToList();
             var (cpu, rss, pss) = (Spread.Of(runs.Select(m => m.VcpuPerThousandPerProxy)), Spread.Of(runs.Select(m => m.RssMiBPerProxy)), Spread.Of(runs.Select(m => m.PssMiBPerProxy)));
-            var verdict = peer == "causeway" ? Verdict(cpu.Median <= 0.06 && rss.Median * 1.048576 <= 40) : "peer";
+            var verdict = peer is "causeway" or "causeway-h2" ? Verdict(cpu.Median <= 0.06 && rss.Median * 1.048576 <= 40) : "peer";
             md.AppendLine(Inv, $"| {peer} | {cpu.Format("F3")} | {rss.Format("F1")} | {pss.Format("F1")} | {verdict} |");
         }
 

@@ -156,7 +156,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
         {
             foreach (var peer in peers)
             {
-                var load = new OpenLoopLoad(peer.Entry, Testbed.PairHost);
+                var load = new OpenLoopLoad(peer.Entry, peer.Authority ?? Testbed.PairHost);
                 // The first warm-up is long: a .NET proxy compiles its hot paths again, optimised, only after they have run a while.
                 await load.RunAsync(settings.Rate, settings.Connections, TimeSpan.Zero, run == 0 ? warmup * 5 : warmup);
                 if (run == 0)

@@ -156,6 +156,7 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
                 "LEAST_CONN" => "LEAST_REQUEST",
                 var s => s,
             };
+            sc.H2Upgrade = dr.UpgradesToHttp2;
             foreach (var subset in dr.Subsets)
             {
                 var s = new SubsetConfig { Name = subset.Name };

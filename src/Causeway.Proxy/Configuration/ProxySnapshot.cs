@@ -128,7 +128,7 @@ public sealed class ProxySnapshot
                 }
 
                 var route = new ServiceRoute(service.Hostname, service.Namespace, port.Number, port.Protocol,
-                    EndpointPicker.Create(service.LoadBalancer, endpoints), port.Identities.ToFrozenSet(StringComparer.Ordinal));
+                    EndpointPicker.Create(service.LoadBalancer, endpoints), port.Identities.ToFrozenSet(StringComparer.Ordinal), service.H2Upgrade);
                 routes[(service.Hostname, port.Number)] = route;
                 if (vip is not null)
                 {

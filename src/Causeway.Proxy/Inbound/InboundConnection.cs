@@ -104,7 +104,8 @@ public sealed class InboundConnection(ProxyOptions options, ProxyConfigHolder co
             return;
         }
 
-        metrics.Connection(Listener, "http");
+        // Envoy's downstream_cx_http1_total / downstream_cx_http2_total: which protocol the mesh hop spoke.
+        metrics.Connection(Listener, alpn is { } negotiated && negotiated.Span.SequenceEqual("h2"u8) ? "http2" : "http1");
         await next(connection);
     };
 

@@ -126,7 +126,7 @@ public sealed class ConnectTunnel(ProxyOptions options, ProxyConfigHolder config
             {
                 upstream = endpoint.Plaintext
                     ? new System.Net.Sockets.NetworkStream(await connector.ConnectPlaintextAsync(endpoint.Address, (int)endpoint.Port, connection.ConnectionClosed), ownsSocket: true)
-                    : await connector.ConnectAsync(new UpstreamTarget(endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : options.InboundPort, sni, Http: false), connection.ConnectionClosed);
+                    : await connector.ConnectAsync(new UpstreamTarget(endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : options.InboundPort, sni), connection.ConnectionClosed);
             }
             catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
             {

@@ -12,16 +12,19 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
     public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var target = targets.Resolve(context.DnsEndPoint.Host) ?? throw new HttpRequestException($"unknown upstream '{context.DnsEndPoint.Host}'");
-        return await ConnectAsync(target, cancellationToken);
+        return await ConnectAsync(target, context.InitialRequestMessage.Version.Major >= 2 ? MeshProtocol.Http2 : MeshProtocol.Http11, cancellationToken);
     }
 
-    public async Task<SslStream> ConnectAsync(UpstreamTarget target, CancellationToken cancellationToken)
+    /// <summary>A raw TCP mesh connection (ALPN istio), for tunnels and captured TCP.</summary>
+    public Task<SslStream> ConnectAsync(UpstreamTarget target, CancellationToken cancellationToken) => ConnectAsync(target, MeshProtocol.Tcp, cancellationToken);
+
+    private async Task<SslStream> ConnectAsync(UpstreamTarget target, MeshProtocol protocol, CancellationToken cancellationToken)
     {
         var socket = await ConnectPlaintextAsync(target.Address, target.Port, cancellationToken);
         try
         {
             var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
-            await ssl.AuthenticateAsClientAsync(tls.Client(target.Sni, target.Http), cancellationToken);
+            await ssl.AuthenticateAsClientAsync(tls.Client(target.Sni, protocol), cancellationToken);
             return ssl;
         }
         catch

@@ -14,15 +14,23 @@ namespace Causeway.Proxy.Outbound;
 
 /// <summary>
 /// The sidecar's outbound HTTP (port 15001): resolves the request's authority to a mesh service, picks an endpoint
-/// per request, and forwards over mTLS HTTP/2 to the endpoint's sidecar or to its network's east-west gateway, or as
-/// plain HTTP/1.1 to an endpoint with no sidecar (Istio's auto mTLS). A request that never reached an application
+/// per request, and forwards over mTLS to the endpoint's sidecar or to its network's east-west gateway, or as plain
+/// HTTP/1.1 to an endpoint with no sidecar (Istio's auto mTLS). On the mesh hop a request keeps its protocol unless the
+/// service's DestinationRule upgrades HTTP/1.1 to HTTP/2 (<see cref="ServiceRoute.MeshHopIsHttp2"/>). A request that never reached an application
 /// (the connection failed) is retried on another endpoint.
 /// </summary>
 public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder config, IHttpForwarder forwarder, HttpMessageInvoker client, HttpMessageInvoker plaintextClient, UpstreamTargets targets, ProxyMetrics metrics, ILogger<OutboundForwarder> logger)
 {
-    private static readonly ForwarderRequestConfig RequestConfig = new()
+    private static readonly ForwarderRequestConfig MeshHttp2 = new()
     {
         Version = HttpVersion.Version20,
+        VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        ActivityTimeout = TimeSpan.FromMinutes(5),
+    };
+
+    private static readonly ForwarderRequestConfig MeshHttp11 = new()
+    {
+        Version = HttpVersion.Version11,
         VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         ActivityTimeout = TimeSpan.FromMinutes(5),
     };
@@ -66,6 +74,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
         var started = Stopwatch.GetTimestamp();
         var sni = MeshSni.Format((int)route.Port, "", route.Hostname);
         var canRetry = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true;
+        var meshConfig = route.MeshHopIsHttp2(HttpProtocol.IsHttp2(context.Request.Protocol)) ? MeshHttp2 : MeshHttp11;
         UpstreamEndpoint? previous = null;
         for (var attempt = 0; ; attempt++)
         {
@@ -83,7 +92,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
             {
                 error = endpoint.Plaintext
                     ? await forwarder.SendAsync(context, endpoint.HttpPrefix, plaintextClient, PlaintextConfig, Transformer)
-                    : await forwarder.SendAsync(context, MeshPrefix(endpoint, sni), client, RequestConfig, Transformer);
+                    : await forwarder.SendAsync(context, MeshPrefix(endpoint, sni), client, meshConfig, Transformer);
             }
             finally
             {
@@ -138,7 +147,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
 
     private string MeshPrefix(UpstreamEndpoint endpoint, string sni)
     {
-        var target = new UpstreamTarget(endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : options.InboundPort, sni, Http: true);
+        var target = new UpstreamTarget(endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : options.InboundPort, sni);
         return $"http://{targets.NameOf(target)}:{target.Port}";
     }
 

@@ -1,4 +1,4 @@
 namespace Causeway.Proxy.Outbound;
 
-/// <summary>Where a pooled connection goes and what it says in TLS: address, port, SNI and whether it carries HTTP.</summary>
-public sealed record UpstreamTarget(string Address, int Port, string Sni, bool Http);
+/// <summary>Where a pooled mesh connection goes and what its TLS handshake names: address, port and SNI.</summary>
+public sealed record UpstreamTarget(string Address, int Port, string Sni);

@@ -3,9 +3,9 @@ using System.Collections.Concurrent;
 namespace Causeway.Proxy.Outbound;
 
 /// <summary>
-/// Gives each (endpoint, SNI) its own short host name, <c>u17</c>, so that SocketsHttpHandler keeps one HTTP/2
-/// connection pool per endpoint and service: requests are balanced per request across pools, and each pool's TLS
-/// handshake carries the right SNI.
+/// Gives each (endpoint, SNI) its own short host name, <c>u17</c>, so that SocketsHttpHandler keeps one connection pool
+/// (HTTP/2 and HTTP/1.1 connections) per endpoint and service: requests are balanced per request across pools, and
+/// each pool's TLS handshake carries the right SNI.
 /// </summary>
 public sealed class UpstreamTargets
 {

@@ -12,17 +12,23 @@ namespace Causeway.Proxy.Security;
 public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder config)
 {
     public static readonly SslApplicationProtocol IstioH2 = new("istio-h2");
+    public static readonly SslApplicationProtocol IstioHttp11 = new("istio-http/1.1");
     public static readonly SslApplicationProtocol Istio = new("istio");
 
+    // The istio-* values are what gateways match to let only mesh traffic through; the plain ones are what Kestrel negotiates.
+    private static readonly List<SslApplicationProtocol> Http2Alpn = [SslApplicationProtocol.Http2, IstioH2];
+    private static readonly List<SslApplicationProtocol> Http11Alpn = [SslApplicationProtocol.Http11, IstioHttp11];
+    private static readonly List<SslApplicationProtocol> TcpAlpn = [Istio];
+
     /// <summary>
-    /// Client options for a connection carrying <paramref name="sni"/>: h2 for HTTP, the plain mesh ALPN for TCP. The server
-    /// must present one of the identities the service runs as (secure naming), looked up from the SNI's service.
+    /// Client options for a connection carrying <paramref name="sni"/> and <paramref name="protocol"/>. The server must present
+    /// one of the identities the service runs as (secure naming), looked up from the SNI's service.
     /// </summary>
-    public SslClientAuthenticationOptions Client(string sni, bool http) => new()
+    public SslClientAuthenticationOptions Client(string sni, MeshProtocol protocol) => new()
     {
         TargetHost = sni,
         ClientCertificateContext = certificates.Current?.Context ?? throw new InvalidOperationException("no workload certificate yet"),
-        ApplicationProtocols = http ? [SslApplicationProtocol.Http2, IstioH2] : [Istio],
+        ApplicationProtocols = protocol switch { MeshProtocol.Http2 => Http2Alpn, MeshProtocol.Http11 => Http11Alpn, _ => TcpAlpn },
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         CertificateChainPolicy = config.Current?.ChainPolicy,

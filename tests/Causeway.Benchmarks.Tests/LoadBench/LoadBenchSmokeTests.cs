@@ -43,7 +43,7 @@ public class LoadBenchSmokeTests
             var results = await File.ReadAllTextAsync(Path.Combine(output.FullName, "results.md"));
             var peers = new List<string> { "direct", "causeway" };
             peers.AddRange(new[] { "haproxy", "nginx" }.Where(p => Testbed.Installed(p) is not null));
-            foreach (var peer in peers)
+            foreach (var peer in peers.Append("causeway-h2"))
             {
                 var b2 = Row(results, "### B2", peer);
                 Assert.Equal("0", b2[7]);
@@ -51,6 +51,7 @@ public class LoadBenchSmokeTests
             }
 
             Assert.Matches(@"^\d+\.\d{3}$", Row(results, "### B3", "causeway")[2]);
+            Assert.Matches(@"^\d+\.\d{3}$", Row(results, "### B3", "causeway-h2")[2]);
             Assert.True(File.Exists(Path.Combine(output.FullName, "b2-latency.png")), log);
             if (Testbed.Installed("wrk") is not null)
             {

@@ -18,6 +18,32 @@ public class SidecarTests
     private const string HelloUrl = "http://helloworld.sample:5000/hello";
 
     [Fact]
+    public async Task AnHttp11RequestCrossesAsHttp11_UntilADestinationRuleUpgradesItToHttp2()
+    {
+        await using var lab = new DataPlaneLab();
+        var (c1, _, _, server, sleepIp, sleep) = await lab.StartOneServiceAsync();
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+
+        // Istio's default h2UpgradePolicy (DO_NOT_UPGRADE): the mesh hop speaks what the application spoke.
+        Assert.StartsWith("Hello version: v1", await client.GetStringAsync(HelloUrl), StringComparison.Ordinal);
+        Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http1"));
+        Assert.Equal(0, server.Metrics.ConnectionCount(InboundConnection.Listener, "http2"));
+
+        await c1.ApplyAsync("""
+            apiVersion: networking.istio.io/v1beta1
+            kind: DestinationRule
+            metadata: {name: helloworld, namespace: sample}
+            spec:
+              host: helloworld.sample.svc.cluster.local
+              trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
+            """);
+        await DataPlaneLab.WaitUntilAsync(() => sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == true, "sleep's sidecar has the upgrade policy");
+        Assert.StartsWith("Hello version: v1", await client.GetStringAsync(HelloUrl), StringComparison.Ordinal);
+        Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http2"));
+        Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http1"));
+    }
+
+    [Fact]
     public async Task ARequestCrossesTwoSidecarsOverMtls_AndTheAppSeesTheCallersSpiffeId()
     {
         await using var lab = new DataPlaneLab();
@@ -28,7 +54,7 @@ public class SidecarTests
         var whoami = await client.GetStringAsync("http://helloworld.sample.svc.cluster.local:5000/whoami");
         Assert.Contains("URI=spiffe://cluster.local/ns/sample/sa/sleep", whoami, StringComparison.Ordinal);
         Assert.Contains("host=helloworld.sample.svc.cluster.local:5000", whoami, StringComparison.Ordinal);
-        Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http"));
+        Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http1"));
         Assert.Contains("istio_requests_total{reporter=\"source\",source_workload=\"sleep\"", sleep.Metrics.ToPrometheus(), StringComparison.Ordinal);
 
         // Names a client in the namespace may use all reach the service; names outside the mesh do not.

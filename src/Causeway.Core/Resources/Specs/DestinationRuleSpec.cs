@@ -1,9 +1,15 @@
 namespace Causeway.Core.Resources.Specs;
 
-/// <summary>Istio's DestinationRule: the load-balancer policy, outlier detection and subsets of a service.</summary>
+/// <summary>Istio's DestinationRule: the load-balancer policy, outlier detection, HTTP/2 upgrade and subsets of a service.</summary>
 public sealed record DestinationRuleSpec
 {
     public static readonly IReadOnlyList<string> LoadBalancers = ["ROUND_ROBIN", "LEAST_REQUEST", "LEAST_CONN", "RANDOM", "PASSTHROUGH"];
+
+    /// <summary>Istio's <c>connectionPool.http.h2UpgradePolicy</c> values; DEFAULT is the mesh's, which is DO_NOT_UPGRADE.</summary>
+    public static readonly IReadOnlyList<string> H2UpgradePolicies = ["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"];
+
+    /// <summary>True when the rule's top-level policy upgrades HTTP/1.1 to HTTP/2 between sidecars.</summary>
+    public bool UpgradesToHttp2 => string.Equals(TrafficPolicy?.ConnectionPool?.Http?.H2UpgradePolicy, "UPGRADE", StringComparison.OrdinalIgnoreCase);
 
     public string Host { get; init; } = "";
 
@@ -38,6 +44,12 @@ public sealed record DestinationRuleSpec
             {
                 yield return e;
             }
+
+            // Sidecars keep one mesh connection pool per service, so a subset cannot speak another protocol than its service.
+            if (subset.TrafficPolicy?.ConnectionPool is not null)
+            {
+                yield return new ResourceError($"spec.subsets[{i}].trafficPolicy.connectionPool", "is not supported per subset; set it in spec.trafficPolicy, where it applies to every subset");
+            }
         }
     }
 
@@ -46,6 +58,14 @@ public sealed record DestinationRuleSpec
         if (policy?.LoadBalancer is { } lb)
         {
             foreach (var e in SpecChecks.OneOf(lb.Simple, $"{path}.loadBalancer.simple", LoadBalancers, required: true))
+            {
+                yield return e;
+            }
+        }
+
+        if (policy?.ConnectionPool?.Http?.H2UpgradePolicy is { } upgrade)
+        {
+            foreach (var e in SpecChecks.OneOf(upgrade, $"{path}.connectionPool.http.h2UpgradePolicy", H2UpgradePolicies, required: true))
             {
                 yield return e;
             }
@@ -69,12 +89,26 @@ public sealed record DestinationRuleSpec
     }
 }
 
-/// <summary>A DestinationRule's traffic policy: load balancing and outlier detection.</summary>
+/// <summary>A DestinationRule's traffic policy: load balancing, connection pool and outlier detection.</summary>
 public sealed record TrafficPolicy
 {
     public LoadBalancerSettings? LoadBalancer { get; init; }
 
+    public ConnectionPoolSettings? ConnectionPool { get; init; }
+
     public OutlierDetection? OutlierDetection { get; init; }
+}
+
+/// <summary>The connection pool settings Causeway applies: the HTTP ones.</summary>
+public sealed record ConnectionPoolSettings
+{
+    public HttpPoolSettings? Http { get; init; }
+}
+
+/// <summary>The <c>connectionPool.http</c> settings: whether HTTP/1.1 requests are upgraded to HTTP/2 between sidecars.</summary>
+public sealed record HttpPoolSettings
+{
+    public string? H2UpgradePolicy { get; init; }
 }
 
 /// <summary>The <c>loadBalancer.simple</c> algorithm.</summary>
