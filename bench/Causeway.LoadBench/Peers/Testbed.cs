@@ -227,7 +227,9 @@ public sealed class Testbed : IAsyncDisposable
             metadata: {name: backend-h2, namespace: bench}
             spec:
               host: backend-h2.bench.svc.cluster.local
-              trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
+              trafficPolicy:
+                connectionPool:
+                  http: {h2UpgradePolicy: UPGRADE}
             """, "backend-1", "bench", "backend", serverAddress, new Dictionary<string, string> { ["app"] = "backend" }, cpus);
         var sleep = await _lab.StartSidecarAsync(Cluster, "", "sleep", "bench", "sleep", sleepAddress, new Dictionary<string, string> { ["app"] = "sleep" }, cpus);
         var entry = IPEndPoint.Parse($"{sleepAddress}:15001");
