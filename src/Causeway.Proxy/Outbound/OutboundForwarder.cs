@@ -16,8 +16,8 @@ namespace Causeway.Proxy.Outbound;
 /// The sidecar's outbound HTTP (port 15001): resolves the request's authority to a mesh service, picks an endpoint
 /// per request, and forwards over mTLS to the endpoint's sidecar or to its network's east-west gateway, or as plain
 /// HTTP/1.1 to an endpoint with no sidecar (Istio's auto mTLS). On the mesh hop a request keeps its protocol unless the
-/// service's DestinationRule upgrades HTTP/1.1 to HTTP/2 (<see cref="ServiceRoute.MeshHopIsHttp2"/>). A request that never reached an application
-/// (the connection failed) is retried on another endpoint.
+/// service's DestinationRule upgrades HTTP/1.1 to HTTP/2 (<see cref="ServiceRoute.MeshHopIsHttp2"/>). A request that
+/// never reached an application (the connection failed) is retried on another endpoint.
 /// </summary>
 public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder config, IHttpForwarder forwarder, HttpMessageInvoker client, HttpMessageInvoker plaintextClient, UpstreamTargets targets, ProxyMetrics metrics, ILogger<OutboundForwarder> logger)
 {
