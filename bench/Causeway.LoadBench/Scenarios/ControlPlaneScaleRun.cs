@@ -219,7 +219,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
     private sealed class SimulatedSidecar : IAsyncDisposable
     {
         private static readonly Method<DiscoveryRequest, byte[]> StreamConfig = new(
-            MethodType.DuplexStreaming, "causeway.v1.Discovery", "StreamConfig",
+            MethodType.DuplexStreaming, Causeway.Api.V1.Discovery.Descriptor.FullName, "StreamConfig",
             Marshallers.Create((DiscoveryRequest r) => r.ToByteArray(), DiscoveryRequest.Parser.ParseFrom),
             Marshallers.Create((byte[] b) => b, b => b));
 
