@@ -59,6 +59,9 @@ public sealed record BenchSettings
     /// <summary>B8's measured pushes, each caused by one new endpoint in cluster 2.</summary>
     public int ScalePushes { get; init; } = 25;
 
+    /// <summary>Whether B8's simulated sidecars accept a compressed configuration, as real ones do (off to compare).</summary>
+    public bool ScaleCompressed { get; init; } = true;
+
     /// <summary>The scenarios to run.</summary>
     public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"], StringComparer.OrdinalIgnoreCase);
 

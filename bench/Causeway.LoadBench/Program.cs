@@ -12,9 +12,10 @@ var scenarios = new Option<string>("--scenarios") { Description = "Comma-separat
 var services = new Option<int?>("--services") { Description = "B8's services, each registered in both clusters (default 5000)." };
 var clients = new Option<int?>("--clients") { Description = "B8's simulated sidecars on cluster 1's discovery stream (default 1000)." };
 var changes = new Option<int?>("--changes") { Description = "B8's measured changes, each a new endpoint in cluster 2 (default 25)." };
+var uncompressed = new Option<bool>("--uncompressed") { Description = "B8's simulated sidecars do not accept a compressed configuration (to compare; real sidecars do)." };
 var output = new Option<string>("--output") { Description = "Where results.md and the PNG plots are written.", DefaultValueFactory = _ => Path.Combine("bench", "results") };
 var smoke = new Option<bool>("--smoke") { Description = "A seconds-long run of every scenario (what the test suite runs so the benchmarks cannot rot)." };
-var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients, changes };
+var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients, changes, uncompressed };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var basis = parse.GetValue(smoke) ? BenchSettings.Smoke : new BenchSettings();
@@ -33,6 +34,7 @@ root.SetAction(async (parse, cancellationToken) =>
         ScaleServices = parse.GetValue(services) ?? basis.ScaleServices,
         ScaleClients = parse.GetValue(clients) ?? basis.ScaleClients,
         ScalePushes = parse.GetValue(changes) ?? basis.ScalePushes,
+        ScaleCompressed = !parse.GetValue(uncompressed),
         Scenarios = wanted,
     };
     if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1 || settings.ScaleServices < 1 || settings.ScaleClients < 1 || settings.ScalePushes < 1)

@@ -30,6 +30,8 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         int Endpoints,
         int Clients,
         double ConfigBytes,
+        double WireBytes,
+        bool Compressed,
         double InitialPushSeconds,
         double InitialPushCpuSeconds,
         IReadOnlyList<double> PushSeconds,
@@ -66,7 +68,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
             // The control plane has built its first topology of the whole mesh once a single client has its configuration.
             var probe = await SimulatedSidecar.OpenAsync(new Uri(c1.DiscoveryServer), root, token, Node(c1, -1));
             await probe.WaitForVersionAsync(v => v.Services == settings.ScaleServices && v.RemoteGatewayWeight == settings.ScaleServices * perCluster, TimeSpan.FromMinutes(5), "the whole mesh");
-            var configBytes = probe.LastSize;
+            var (configBytes, wireBytes) = (probe.LastConfigSize, probe.LastSize);
             await probe.DisposeAsync();
             await Task.Delay(TimeSpan.FromSeconds(2));
             var rssBefore = ProcessUsage.RssMiB([controlPlane]);
@@ -78,7 +80,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
             await Task.WhenAll(clients.Select(c => c.WaitForVersionAsync(v => v.Version >= 0, TimeSpan.FromMinutes(5), "a first configuration")));
             var initial = Stopwatch.GetElapsedTime(started).TotalSeconds;
             initialCpu = ProcessUsage.CpuSeconds([controlPlane]) - initialCpu;
-            log.WriteLine($"B8: {clients.Count:N0} clients connected and served {configBytes / 1e6:F2} MB each in {initial:F2} s");
+            log.WriteLine($"B8: {clients.Count:N0} clients connected and served {configBytes / 1e6:F2} MB each ({wireBytes / 1e6:F2} MB on the wire) in {initial:F2} s");
 
             var pushes = new List<double>();
             var cpu = new List<double>();
@@ -108,7 +110,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
 
             await Task.Delay(TimeSpan.FromSeconds(2));
             var rssAfter = ProcessUsage.RssMiB([controlPlane]);
-            return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, clients.Count, configBytes, initial, initialCpu, pushes, cpu,
+            return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, clients.Count, configBytes, wireBytes, settings.ScaleCompressed, initial, initialCpu, pushes, cpu,
                 rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / clients.Count);
         }
         finally
@@ -155,7 +157,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
 
     private static string Service(int i) => "svc-" + i.ToString("D4", CultureInfo.InvariantCulture);
 
-    private static ProxyNode Node(LabCluster cluster, int i) => new()
+    private ProxyNode Node(LabCluster cluster, int i) => new()
     {
         Id = $"client-{i}.{Namespace}",
         WorkloadName = $"client-{i}",
@@ -166,6 +168,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         Revision = cluster.Revision,
         Role = ProxyRole.Sidecar,
         Labels = { ["app"] = "client" },
+        AcceptsCompressedConfig = settings.ScaleCompressed,
     };
 
     private static async Task ApplyAsync(ControlPlaneConnection admin, IEnumerable<Resource> resources)
@@ -243,7 +246,11 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
 
         public long Version => Last.Version;
 
+        /// <summary>The last response's size on the wire (gRPC's payload).</summary>
         public int LastSize { get; private set; }
+
+        /// <summary>With a full parse: the size of the last complete configuration, expanded and merged.</summary>
+        public int LastConfigSize { get; private set; }
 
         public static async Task<SimulatedSidecar> OpenAsync(Uri address, string rootPem, string token, ProxyNode node, bool fullParse = true)
         {
@@ -306,6 +313,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
                 var response = DiscoveryResponse.Parser.ParseFrom(bytes);
                 var config = _updates.Resolve(response);
                 _updates.Accepted(response.VersionInfo, config);
+                LastConfigSize = config.CalculateSize();
                 long weight = 0;
                 var services = 0;
                 foreach (var service in config.Services)

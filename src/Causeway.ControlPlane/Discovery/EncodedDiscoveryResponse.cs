@@ -52,9 +52,11 @@ public sealed class EncodedDiscoveryResponse
     /// <summary>Bytes on the wire, without gRPC's framing.</summary>
     public int Length => _head.Length + _own.Length + _services.Length + _withheld.Length;
 
-    /// <summary>A complete configuration: the proxy's own part and the whole view.</summary>
-    public static EncodedDiscoveryResponse Complete(string version, string nonce, byte[] own, ServicesView view) =>
-        new(version, nonce, "", [], own, view.EncodedServices, view.EncodedWithheld);
+    /// <summary>A complete configuration: the proxy's own part and the whole view, the view compressed when <paramref name="compressed"/>.</summary>
+    public static EncodedDiscoveryResponse Complete(string version, string nonce, byte[] own, ServicesView view, bool compressed = false) =>
+        compressed
+            ? new(version, nonce, "", [], own, view.EncodedCompressed, [])
+            : new(version, nonce, "", [], own, view.EncodedServices, view.EncodedWithheld);
 
     /// <summary>An incremental configuration against <paramref name="baseVersion"/>: the proxy's own part, the changed services and the whole withheld list.</summary>
     public static EncodedDiscoveryResponse Incremental(string version, string nonce, string baseVersion, byte[] own, ServicesView view, ServicesDelta delta) =>

@@ -13,6 +13,9 @@ namespace Causeway.Core.Client;
 /// </summary>
 public sealed class ControlPlaneConnection : IDisposable
 {
+    /// <summary>The largest message a client reads from a control plane, and the largest a compressed configuration may expand to.</summary>
+    public const int MaxMessageBytes = 64 * 1024 * 1024;
+
     private readonly GrpcChannel _channel;
     private readonly TrustedRoots _roots;
 
@@ -83,7 +86,7 @@ public sealed class ControlPlaneConnection : IDisposable
         {
             HttpHandler = handler,
             DisposeHttpClient = true,
-            MaxReceiveMessageSize = 64 * 1024 * 1024,
+            MaxReceiveMessageSize = MaxMessageBytes,
         };
         if (token is not null)
         {

@@ -1,10 +1,13 @@
+using System.IO.Compression;
 using Causeway.Api.V1;
+using Google.Protobuf;
 
 namespace Causeway.Core.Client;
 
 /// <summary>
 /// Turns each discovery response into the complete configuration it stands for, as discovery.proto's stream rules say:
-/// a complete response as it is, an incremental one merged into the configuration accepted last. Proxies and test
+/// a complete response as it is, an incremental one merged into the configuration accepted last, and a compressed part
+/// (<c>ProxyConfig.compressed</c>) expanded into the fields it holds. Proxies and test
 /// clients keep one of these per stream.
 /// </summary>
 public sealed class DiscoveryUpdates
@@ -23,6 +26,7 @@ public sealed class DiscoveryUpdates
     public ProxyConfig Resolve(DiscoveryResponse response)
     {
         var config = response.Config ?? throw new InvalidDataException("the response carries no configuration");
+        Expand(config);
         if (response.BaseVersion.Length == 0)
         {
             return config;
@@ -55,6 +59,49 @@ public sealed class DiscoveryUpdates
         config.Services.Clear();
         config.Services.AddRange(merged);
         return config;
+    }
+
+    /// <summary>
+    /// Merges the fields <c>ProxyConfig.compressed</c> holds into <paramref name="config"/>; refuses (as a NACK's reason)
+    /// what is not gzip, expands past <see cref="ControlPlaneConnection.MaxMessageBytes"/>, or nests another compressed part.
+    /// </summary>
+    public static void Expand(ProxyConfig config)
+    {
+        if (config.Compressed.IsEmpty)
+        {
+            return;
+        }
+
+        var expanded = new MemoryStream(config.Compressed.Length * 8);
+        using (var gzip = new GZipStream(new MemoryStream(config.Compressed.ToByteArray(), writable: false), CompressionMode.Decompress))
+        {
+            var buffer = new byte[64 * 1024];
+            int read;
+            while ((read = gzip.Read(buffer)) > 0)
+            {
+                if (expanded.Length + read > ControlPlaneConnection.MaxMessageBytes)
+                {
+                    throw new InvalidDataException($"the compressed configuration expands past {ControlPlaneConnection.MaxMessageBytes / (1024 * 1024)} MiB");
+                }
+
+                expanded.Write(buffer, 0, read);
+            }
+        }
+
+        config.Compressed = ByteString.Empty;
+        try
+        {
+            config.MergeFrom(new ReadOnlySpan<byte>(expanded.GetBuffer(), 0, (int)expanded.Length));
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"the compressed configuration is not a ProxyConfig: {e.Message}", e);
+        }
+
+        if (!config.Compressed.IsEmpty)
+        {
+            throw new InvalidDataException("the compressed configuration holds another compressed part");
+        }
     }
 
     /// <summary>Records that <paramref name="config"/> (as <see cref="Resolve"/> returned it) was accepted as <paramref name="version"/>.</summary>

@@ -56,6 +56,7 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
             Revision = options.Revision,
             Role = options.Role,
             Cluster = options.Cluster,
+            AcceptsCompressedConfig = true,
         };
         foreach (var (k, v) in options.Labels)
         {

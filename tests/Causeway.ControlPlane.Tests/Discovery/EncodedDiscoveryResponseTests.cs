@@ -40,6 +40,31 @@ public class EncodedDiscoveryResponseTests
     }
 
     [Fact]
+    public void ACompressedCompleteResponse_ExpandsToTheSameConfiguration_InFewerBytes()
+    {
+        var own = Google.Protobuf.MessageExtensions.ToByteArray(Own);
+        var plain = EncodedDiscoveryResponse.Complete("7", "abc", own, View);
+        var compressed = EncodedDiscoveryResponse.Complete("7", "abc", own, View, compressed: true);
+        var parsed = Parse(compressed);
+
+        Assert.Empty(parsed.Config.Services);
+        Assert.False(parsed.Config.Compressed.IsEmpty);
+        Causeway.Core.Client.DiscoveryUpdates.Expand(parsed.Config);
+        Assert.Equal(Parse(plain), parsed);
+        // Encoded once per view, whichever proxy it is for.
+        Assert.Same(View.EncodedCompressed, View.EncodedCompressed);
+    }
+
+    [Fact]
+    public void AManyServiceView_CompressesToAFractionOfItsSize()
+    {
+        var services = Enumerable.Range(0, 500).Select(i => Service($"svc-{i:D4}.scale.svc.cluster.local", $"10.1.{i / 250}.{i % 250 + 1}")).ToList();
+        var view = new ServicesView(services, []);
+
+        Assert.True(view.EncodedCompressed.Length * 4 < view.EncodedServices.Length, $"{view.EncodedCompressed.Length} bytes compressed of {view.EncodedServices.Length}");
+    }
+
+    [Fact]
     public void AnIncrementalResponse_CarriesItsBaseTheChangedServicesTheRemovedOnesAndTheWholeWithheldList()
     {
         var before = new ServicesView([Service("a.sample.svc.cluster.local", "10.0.0.9"), Service("b.sample.svc.cluster.local", "10.0.0.2"), Service("c.sample.svc.cluster.local", "10.0.0.3")], []);

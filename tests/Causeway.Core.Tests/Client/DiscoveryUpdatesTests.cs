@@ -1,5 +1,7 @@
 using Causeway.Api.V1;
+using System.IO.Compression;
 using Causeway.Core.Client;
+using Google.Protobuf;
 
 namespace Causeway.Core.Tests.Client;
 
@@ -56,4 +58,48 @@ public class DiscoveryUpdatesTests
     [Fact]
     public void AResponseWithoutAConfiguration_IsRefused() =>
         Assert.Throws<InvalidDataException>(() => new DiscoveryUpdates().Resolve(new DiscoveryResponse { VersionInfo = "1" }));
+
+    private static ByteString Gzip(byte[] bytes)
+    {
+        var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write(bytes);
+        }
+
+        return ByteString.CopyFrom(output.ToArray());
+    }
+
+    [Fact]
+    public void ACompressedPart_IsMergedIntoTheConfiguration()
+    {
+        var shared = new ProxyConfig { Services = { Service("a.ns", "10.0.0.1"), Service("b.ns", "10.0.0.2") } };
+        var response = new DiscoveryResponse { VersionInfo = "1", Config = new ProxyConfig { MeshId = "m", Compressed = Gzip(shared.ToByteArray()) } };
+
+        var config = new DiscoveryUpdates().Resolve(response);
+
+        Assert.Equal(["a.ns", "b.ns"], config.Services.Select(s => s.Hostname));
+        Assert.Equal("m", config.MeshId);
+        Assert.True(config.Compressed.IsEmpty);
+    }
+
+    public static TheoryData<byte[], string> BadCompressedParts => new()
+    {
+        // Not gzip: GZipStream says so in its own words.
+        { "not gzip at all"u8.ToArray(), "" },
+        { Gzip([0xff, 0xff, 0xff]).ToByteArray(), "is not a ProxyConfig" },
+        { Gzip(new ProxyConfig { Compressed = ByteString.CopyFromUtf8("x") }.ToByteArray()).ToByteArray(), "holds another compressed part" },
+        // 65 MiB of zeros: a few KiB of gzip that would expand past the limit.
+        { Gzip(new byte[65 * 1024 * 1024]).ToByteArray(), "expands past 64 MiB" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadCompressedParts))]
+    public void ABadCompressedPart_IsRefusedWithWhatIsWrong(byte[] part, string message)
+    {
+        var response = new DiscoveryResponse { VersionInfo = "1", Config = new ProxyConfig { MeshId = "m", Compressed = ByteString.CopyFrom(part) } };
+
+        var e = Assert.Throws<InvalidDataException>(() => new DiscoveryUpdates().Resolve(response));
+        Assert.Contains(message, e.Message, StringComparison.Ordinal);
+    }
 }
