@@ -11,6 +11,7 @@ public sealed class DiscoveryStream : IAsyncDisposable
     private readonly AsyncDuplexStreamingCall<DiscoveryRequest, DiscoveryResponse> _call;
     private readonly List<DiscoveryResponse> _received = [];
     private readonly List<DiscoveryResponse> _incremental = [];
+    private readonly List<(int Bytes, int Compressed)> _wire = [];
     private readonly SemaphoreSlim _arrived = new(0);
     private readonly Task _reader;
     private readonly Func<DiscoveryResponse, string?> _verdict;
@@ -31,6 +32,18 @@ public sealed class DiscoveryStream : IAsyncDisposable
             lock (_received)
             {
                 return _received.ToList();
+            }
+        }
+    }
+
+    /// <summary>Each response's size as it was sent, and the size of its compressed part (0 when it had none), oldest first.</summary>
+    public IReadOnlyList<(int Bytes, int Compressed)> Wire
+    {
+        get
+        {
+            lock (_received)
+            {
+                return _wire.ToList();
             }
         }
     }
@@ -118,9 +131,10 @@ public sealed class DiscoveryStream : IAsyncDisposable
         {
             // Tests see every response as the complete configuration it stands for; an incremental one is kept as sent in Incremental.
             string? error;
-            if (response.BaseVersion.Length > 0)
+            lock (_received)
             {
-                lock (_received)
+                _wire.Add((response.CalculateSize(), response.Config?.Compressed.Length ?? 0));
+                if (response.BaseVersion.Length > 0)
                 {
                     _incremental.Add(response.Clone());
                 }

@@ -304,6 +304,33 @@ public class MultiClusterDiscoveryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AProxyThatAcceptsCompression_IsSentTheCompleteConfigurationCompressed_AndExpandsItToTheSameOne()
+    {
+        await using var lab = await MeshLab.StartAsync();
+        var manifests = Enumerable.Range(0, 30).SelectMany(i => new[] { Manifests.Service($"svc-{i:D2}", 9080), Manifests.Workload($"svc-{i:D2}-v1", $"svc-{i:D2}", $"127.11.2.{i + 10}", "v1", 9080) });
+        await lab.Cluster1.ApplyAsync(string.Join("\n---\n", manifests));
+        var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
+        var accepting = SleepReplica();
+        accepting.AcceptsCompressedConfig = true;
+        await using var plain = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1));
+        await using var compressed = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, accepting);
+        await plain.WaitForAsync(c => c.Services.Count(s => s.Namespace == "sample") == 30, Wait, "thirty services");
+        await compressed.WaitForAsync(c => c.Services.Count(s => s.Namespace == "sample") == 30, Wait, "thirty services");
+
+        // The same topology, so the same configuration once expanded (each proxy's own part names nothing of its own).
+        await Eventually(() => Task.FromResult(plain.Received[^1].VersionInfo == compressed.Received[^1].VersionInfo), "both streams at one version");
+        Assert.Equal(plain.Received[^1].Config.Services, compressed.Received[^1].Config.Services);
+        Assert.True(compressed.Received[^1].Config.Compressed.IsEmpty);
+
+        var (plainBytes, plainCompressed) = plain.Wire[0];
+        var (compressedBytes, compressedPart) = compressed.Wire[0];
+        Assert.Equal(0, plainCompressed);
+        Assert.True(compressedPart > 0, "the first response carried a compressed part");
+        Assert.True(compressedBytes * 2 < plainBytes, $"compressed {compressedBytes} bytes against {plainBytes}");
+        output.WriteLine($"first response: {plainBytes} bytes plain, {compressedBytes} compressed");
+    }
+
+    [Fact]
     public async Task AfterANackOfAnIncrementalResponse_TheNextIsComplete_AndCarriesTheChange()
     {
         await using var lab = await MeshLab.StartAsync();
