@@ -249,7 +249,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
             return;
         }
 
-        md.AppendLine(Inv, $"### B8: control-plane scale, {s.Services:N0} services and {s.Endpoints:N0} endpoints over 2 clusters, {s.Clients:N0} simulated sidecars of cluster 1 ({s.ConfigBytes / 1e6:F2} MB of configuration each, {s.WireBytes / 1e6:F2} MB on the wire{(s.Compressed ? " compressed" : "")})");
+        md.AppendLine(Inv, $"### B8: control-plane scale, {s.Services:N0} services and {s.Endpoints:N0} endpoints over 2 clusters, {s.Clients:N0} simulated sidecars of cluster 1 ({s.ConfigBytes / 1e6:F2} MB of configuration each, {s.WireBytes / 1e6:F2} MB on the wire{(settings.ScaleCompressed ? " compressed" : "")})");
         md.AppendLine();
         md.AppendLine("| figure | value | target (published: Consul pushed to 172k instances in < 1 s; Kong Mesh ~1 MB per data plane) | |");
         md.AppendLine("|---|---:|---|---|");

@@ -31,7 +31,6 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         int Clients,
         double ConfigBytes,
         double WireBytes,
-        bool Compressed,
         double InitialPushSeconds,
         double InitialPushCpuSeconds,
         IReadOnlyList<double> PushSeconds,
@@ -110,7 +109,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
 
             await Task.Delay(TimeSpan.FromSeconds(2));
             var rssAfter = ProcessUsage.RssMiB([controlPlane]);
-            return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, clients.Count, configBytes, wireBytes, settings.ScaleCompressed, initial, initialCpu, pushes, cpu,
+            return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, clients.Count, configBytes, wireBytes, initial, initialCpu, pushes, cpu,
                 rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / clients.Count);
         }
         finally

@@ -60,11 +60,9 @@ public sealed class ServicesView(IReadOnlyList<MeshServiceConfig> services, IRea
     {
         get
         {
-            var services = EncodedServices;
-            var withheld = EncodedWithheld;
             lock (_gate)
             {
-                return _compressed ??= Compress(services, withheld);
+                return _compressed ??= Compress(Services, Withheld);
             }
         }
     }
@@ -101,13 +99,16 @@ public sealed class ServicesView(IReadOnlyList<MeshServiceConfig> services, IRea
         return changed.Count == 0 && removed.Count == 0 && !withheldChanged ? ServicesDelta.None : new ServicesDelta(changed, removed, Encode(changed));
     }
 
-    private static byte[] Compress(byte[] services, byte[] withheld)
+    // Straight from the messages: the plain encoding is kept only for proxies that need it, not as a step to this.
+    private static byte[] Compress(IEnumerable<MeshServiceConfig> services, IEnumerable<WithheldEndpoints> withheld)
     {
-        var gzip = new MemoryStream(services.Length / 8 + 64);
+        var shared = new ProxyConfig();
+        shared.Services.AddRange(services);
+        shared.Withheld.AddRange(withheld);
+        var gzip = new MemoryStream();
         using (var stream = new GZipStream(gzip, CompressionLevel.Optimal, leaveOpen: true))
         {
-            stream.Write(services);
-            stream.Write(withheld);
+            shared.WriteTo(stream);
         }
 
         return new ProxyConfig { Compressed = UnsafeByteOperations.UnsafeWrap(gzip.GetBuffer().AsMemory(0, (int)gzip.Length)) }.ToByteArray();

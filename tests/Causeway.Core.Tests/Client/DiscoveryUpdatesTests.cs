@@ -1,5 +1,5 @@
-using Causeway.Api.V1;
 using System.IO.Compression;
+using Causeway.Api.V1;
 using Causeway.Core.Client;
 using Google.Protobuf;
 
