@@ -59,11 +59,14 @@ public sealed record BenchSettings
     /// <summary>B8's measured pushes, each caused by one new endpoint in cluster 2.</summary>
     public int ScalePushes { get; init; } = 25;
 
-    /// <summary>Whether B8's simulated sidecars accept a compressed configuration, as real ones do (off to compare).</summary>
-    public bool ScaleCompressed { get; init; } = true;
+    /// <summary>B8's measured full pushes, each a change to every service (cluster 2's second gateway replica moves).</summary>
+    public int ScaleFullPushes { get; init; } = 5;
+
+    /// <summary>What B8's simulated sidecars accept: "br" (Brotli, else gzip: what real sidecars say), "gzip", or "none".</summary>
+    public string ScaleCompression { get; init; } = "br";
 
     /// <summary>The scenarios to run.</summary>
     public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"], StringComparer.OrdinalIgnoreCase);
 
-    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8, ConvergenceChanges = 10, PassthroughStreams = 2, PassthroughConcurrency = 2, HandshakeConcurrency = 2, H2Connections = 2, H2Streams = 4, ScaleServices = 50, ScaleEndpointsPerService = 4, ScaleClients = 20, ScalePushes = 2 };
+    public static BenchSettings Smoke { get; } = new() { Runs = 1, Seconds = 1, WarmupSeconds = 0.5, Rate = 200, Connections = 4, SaturationConnections = 8, ConvergenceChanges = 10, PassthroughStreams = 2, PassthroughConcurrency = 2, HandshakeConcurrency = 2, H2Connections = 2, H2Streams = 4, ScaleServices = 50, ScaleEndpointsPerService = 4, ScaleClients = 20, ScalePushes = 2, ScaleFullPushes = 1 };
 }

@@ -12,10 +12,12 @@ var scenarios = new Option<string>("--scenarios") { Description = "Comma-separat
 var services = new Option<int?>("--services") { Description = "B8's services, each registered in both clusters (default 5000)." };
 var clients = new Option<int?>("--clients") { Description = "B8's simulated sidecars on cluster 1's discovery stream (default 1000)." };
 var changes = new Option<int?>("--changes") { Description = "B8's measured changes, each a new endpoint in cluster 2 (default 25)." };
-var uncompressed = new Option<bool>("--uncompressed") { Description = "B8's simulated sidecars do not accept a compressed configuration (to compare; real sidecars do)." };
+var fullPushes = new Option<int?>("--full-pushes") { Description = "B8's measured full pushes, each a change to every service (default 5)." };
+var compression = new Option<string>("--compression") { Description = "What B8's simulated sidecars accept: br (Brotli or gzip, as real sidecars), gzip, or none (to compare).", DefaultValueFactory = _ => "br" };
+compression.AcceptOnlyFromAmong("br", "gzip", "none");
 var output = new Option<string>("--output") { Description = "Where results.md and the PNG plots are written.", DefaultValueFactory = _ => Path.Combine("bench", "results") };
 var smoke = new Option<bool>("--smoke") { Description = "A seconds-long run of every scenario (what the test suite runs so the benchmarks cannot rot)." };
-var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients, changes, uncompressed };
+var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients, changes, fullPushes, compression };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var basis = parse.GetValue(smoke) ? BenchSettings.Smoke : new BenchSettings();
@@ -34,12 +36,13 @@ root.SetAction(async (parse, cancellationToken) =>
         ScaleServices = parse.GetValue(services) ?? basis.ScaleServices,
         ScaleClients = parse.GetValue(clients) ?? basis.ScaleClients,
         ScalePushes = parse.GetValue(changes) ?? basis.ScalePushes,
-        ScaleCompressed = !parse.GetValue(uncompressed),
+        ScaleFullPushes = parse.GetValue(fullPushes) ?? basis.ScaleFullPushes,
+        ScaleCompression = parse.GetValue(compression) ?? basis.ScaleCompression,
         Scenarios = wanted,
     };
-    if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1 || settings.ScaleServices < 1 || settings.ScaleClients < 1 || settings.ScalePushes < 1)
+    if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1 || settings.ScaleServices < 1 || settings.ScaleClients < 1 || settings.ScalePushes < 1 || settings.ScaleFullPushes < 1)
     {
-        Console.Error.WriteLine("error: --runs, --seconds, --rate, --services, --clients and --changes must be positive");
+        Console.Error.WriteLine("error: --runs, --seconds, --rate, --services, --clients, --changes and --full-pushes must be positive");
         return 2;
     }
 

@@ -11,7 +11,7 @@ public sealed class DiscoveryStream : IAsyncDisposable
     private readonly AsyncDuplexStreamingCall<DiscoveryRequest, DiscoveryResponse> _call;
     private readonly List<DiscoveryResponse> _received = [];
     private readonly List<DiscoveryResponse> _incremental = [];
-    private readonly List<(int Bytes, int Compressed)> _wire = [];
+    private readonly List<(int Bytes, int Compressed, ConfigCompression Compression)> _wire = [];
     private readonly SemaphoreSlim _arrived = new(0);
     private readonly Task _reader;
     private readonly Func<DiscoveryResponse, string?> _verdict;
@@ -37,7 +37,7 @@ public sealed class DiscoveryStream : IAsyncDisposable
     }
 
     /// <summary>Each response's size as it was sent, and the size of its compressed part (0 when it had none), oldest first.</summary>
-    public IReadOnlyList<(int Bytes, int Compressed)> Wire
+    public IReadOnlyList<(int Bytes, int Compressed, ConfigCompression Compression)> Wire
     {
         get
         {
@@ -133,7 +133,7 @@ public sealed class DiscoveryStream : IAsyncDisposable
             string? error;
             lock (_received)
             {
-                _wire.Add((response.CalculateSize(), response.Config?.Compressed.Length ?? 0));
+                _wire.Add((response.CalculateSize(), response.Config?.Compressed.Length ?? 0, response.Config?.Compression ?? ConfigCompression.Gzip));
                 if (response.BaseVersion.Length > 0)
                 {
                     _incremental.Add(response.Clone());

@@ -35,6 +35,8 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         double InitialPushCpuSeconds,
         IReadOnlyList<double> PushSeconds,
         IReadOnlyList<double> PushCpuSeconds,
+        IReadOnlyList<double> FullPushSeconds,
+        IReadOnlyList<double> FullPushCpuSeconds,
         double RssBeforeMiB,
         double RssAfterMiB,
         double MemoryPerProxyKiB);
@@ -107,10 +109,40 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
                 }
             }
 
+            // A full push, in Istio's sense: a change to every service of every client's configuration, so that each client
+            // is sent a complete one again. A second replica of cluster 2's east-west gateway is one: every service's remote
+            // endpoints are then split over two gateway addresses. Each further step moves that replica to a new address.
+            var fullPushes = new List<double>();
+            var fullCpu = new List<double>();
+            for (var step = -1; step < settings.ScaleFullPushes; step++)
+            {
+                var versions = clients.Select(c => c.Version).ToList();
+                var address = lab.NextAddress(c2.Name);
+                var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
+                started = Stopwatch.GetTimestamp();
+                await ApplyAsync(admin2, [Manifest.GatewayReplica(c2.Network, address)]);
+                await Task.WhenAll(clients.Select((c, i) => c.WaitForVersionAsync(v => v.Version > versions[i], TimeSpan.FromMinutes(5), $"the gateway replica at {address}")));
+                var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                var reached = clients[0].Last.GatewayEndpointsAt(address);
+                if (reached != settings.ScaleServices)
+                {
+                    throw new InvalidOperationException($"after moving the gateway replica to {address} the first client routes {reached} services through it, not {settings.ScaleServices}");
+                }
+
+                // The first step, from one gateway to two, is warm-up.
+                if (step >= 0)
+                {
+                    fullPushes.Add(seconds);
+                    fullCpu.Add(ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore);
+                    var first = Stopwatch.GetElapsedTime(started, clients.Min(c => c.LastArrivedAt)).TotalMilliseconds;
+                    log.WriteLine($"B8: full push {step + 1} (the gateway replica at {address}) reached the first client in {first:F0} ms, all {clients.Count:N0} in {seconds * 1000:F0} ms");
+                }
+            }
+
             await Task.Delay(TimeSpan.FromSeconds(2));
             var rssAfter = ProcessUsage.RssMiB([controlPlane]);
             return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, clients.Count, configBytes, wireBytes, initial, initialCpu, pushes, cpu,
-                rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / clients.Count);
+                fullPushes, fullCpu, rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / clients.Count);
         }
         finally
         {
@@ -167,7 +199,8 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         Revision = cluster.Revision,
         Role = ProxyRole.Sidecar,
         Labels = { ["app"] = "client" },
-        AcceptsCompressedConfig = settings.ScaleCompressed,
+        AcceptsCompressedConfig = settings.ScaleCompression != "none",
+        AcceptedCompressions = { settings.ScaleCompression == "br" ? [ConfigCompression.Brotli] : Array.Empty<ConfigCompression>() },
     };
 
     private static async Task ApplyAsync(ControlPlaneConnection admin, IEnumerable<Resource> resources)
@@ -206,11 +239,26 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
               serviceAccount: {{service}}
             """);
 
+        /// <summary>A second replica of the east-west gateway: selected by the gateway's ServiceEntry, as its pods are.</summary>
+        public static Resource GatewayReplica(string network, string address) => One($$"""
+            apiVersion: networking.istio.io/v1beta1
+            kind: WorkloadEntry
+            metadata: {name: istio-eastwestgateway-replica, namespace: istio-system}
+            spec:
+              address: {{address}}
+              labels: {istio: eastwestgateway, topology.istio.io/network: "{{network}}"}
+              serviceAccount: istio-eastwestgateway
+            """);
+
         private static Resource One(string yaml) => ResourceDocuments.ParseYaml(yaml).Single();
     }
 
     /// <summary>What a simulated sidecar keeps of a configuration.</summary>
-    public sealed record ConfigSummary(long Version, int Services, long RemoteGatewayWeight);
+    public sealed record ConfigSummary(long Version, int Services, long RemoteGatewayWeight, IReadOnlyDictionary<string, int>? ServicesByGateway = null)
+    {
+        /// <summary>How many of the simulated services route through a gateway at <paramref name="address"/> (full parse only).</summary>
+        public int GatewayEndpointsAt(string address) => ServicesByGateway?.GetValueOrDefault(address) ?? 0;
+    }
 
     /// <summary>
     /// A discovery client as a sidecar runs it (its own channel, node, token; every response ACKed), which reads each
@@ -244,6 +292,9 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         public ConfigSummary Last => Volatile.Read(ref _last);
 
         public long Version => Last.Version;
+
+        /// <summary>When the last response arrived (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+        public long LastArrivedAt { get; private set; }
 
         /// <summary>The last response's size on the wire (gRPC's payload).</summary>
         public int LastSize { get; private set; }
@@ -297,6 +348,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         {
             await foreach (var bytes in _call.ResponseStream.ReadAllAsync())
             {
+                LastArrivedAt = Stopwatch.GetTimestamp();
                 var (version, nonce, summary) = Decode(bytes);
                 LastSize = bytes.Length;
                 Volatile.Write(ref _last, summary);
@@ -315,6 +367,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
                 LastConfigSize = config.CalculateSize();
                 long weight = 0;
                 var services = 0;
+                var byGateway = new Dictionary<string, int>();
                 foreach (var service in config.Services)
                 {
                     if (service.Namespace != Namespace)
@@ -327,12 +380,16 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
                     {
                         foreach (var e in port.Endpoints)
                         {
-                            weight += e.ViaGateway ? e.Weight : 0;
+                            if (e.ViaGateway)
+                            {
+                                weight += e.Weight;
+                                byGateway[e.Address] = byGateway.GetValueOrDefault(e.Address) + 1;
+                            }
                         }
                     }
                 }
 
-                return (response.VersionInfo, response.Nonce, new ConfigSummary(long.Parse(response.VersionInfo, CultureInfo.InvariantCulture), services, weight));
+                return (response.VersionInfo, response.Nonce, new ConfigSummary(long.Parse(response.VersionInfo, CultureInfo.InvariantCulture), services, weight, byGateway));
             }
 
             // Only the response's own fields; the configuration (field 3) is skipped whole.

@@ -44,6 +44,7 @@ public sealed class DiscoveryService(
 
         var node = requestStream.Current.Node ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "the first request must carry the proxy's node"));
         CheckIdentity(node, grant);
+        var compression = EncodedDiscoveryResponse.CompressionFor(node);
         var connection = new ProxyConnection(node, DateTimeOffset.UtcNow);
         var id = proxies.Add(connection);
         metrics.ProxyConnected();
@@ -79,7 +80,7 @@ public sealed class DiscoveryService(
                     // incremental one is small and goes uncompressed; a complete one, compressed where the proxy can expand it.
                     var response = baseline is not null && delta!.Changed.Count * 2 < view.Services.Count
                         ? EncodedDiscoveryResponse.Incremental(version, nonce, baseline.Version, own, view, delta)
-                        : EncodedDiscoveryResponse.Complete(version, nonce, own, view, node.AcceptsCompressedConfig);
+                        : EncodedDiscoveryResponse.Complete(version, nonce, own, view, compression);
 
                     // Recorded before the write: the proxy's answer may be read before the write has completed.
                     connection.Baseline = new SentConfiguration(version, view, own);

@@ -52,11 +52,17 @@ public sealed class EncodedDiscoveryResponse
     /// <summary>Bytes on the wire, without gRPC's framing.</summary>
     public int Length => _head.Length + _own.Length + _services.Length + _withheld.Length;
 
-    /// <summary>A complete configuration: the proxy's own part and the whole view, the view compressed when <paramref name="compressed"/>.</summary>
-    public static EncodedDiscoveryResponse Complete(string version, string nonce, byte[] own, ServicesView view, bool compressed = false) =>
-        compressed
-            ? new(version, nonce, "", [], own, view.EncodedCompressed, [])
+    /// <summary>A complete configuration: the proxy's own part and the whole view, the view compressed with <paramref name="compression"/> when one is given.</summary>
+    public static EncodedDiscoveryResponse Complete(string version, string nonce, byte[] own, ServicesView view, ConfigCompression? compression = null) =>
+        compression is { } c
+            ? new(version, nonce, "", [], own, view.EncodedCompressed(c), [])
             : new(version, nonce, "", [], own, view.EncodedServices, view.EncodedWithheld);
+
+    /// <summary>The best compression a node can expand (Brotli, else gzip), or none for a node that cannot expand one.</summary>
+    public static ConfigCompression? CompressionFor(ProxyNode node) =>
+        !node.AcceptsCompressedConfig ? null
+        : node.AcceptedCompressions.Contains(ConfigCompression.Brotli) ? ConfigCompression.Brotli
+        : ConfigCompression.Gzip;
 
     /// <summary>An incremental configuration against <paramref name="baseVersion"/>: the proxy's own part, the changed services and the whole withheld list.</summary>
     public static EncodedDiscoveryResponse Incremental(string version, string nonce, string baseVersion, byte[] own, ServicesView view, ServicesDelta delta) =>

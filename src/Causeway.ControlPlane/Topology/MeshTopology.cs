@@ -145,7 +145,23 @@ public sealed record MeshTopology
     {
         public static ClusterPart Build(ClusterState cluster, ClusterPart? before)
         {
-            var workloads = WorkloadIndex.Of(cluster.OfKind(ResourceKinds.WorkloadEntry));
+            // One pass over the cluster's resources for both kinds: walking an immutable dictionary of 30,000 resources
+            // is a tree walk, and each walk was 2-3% of a full push's CPU (B8).
+            var workloadEntries = new List<Resource>();
+            var serviceEntries = new List<Resource>();
+            foreach (var r in cluster.Resources.Values)
+            {
+                if (r.Kind == ResourceKinds.WorkloadEntry.Name)
+                {
+                    workloadEntries.Add(r);
+                }
+                else if (r.Kind == ResourceKinds.ServiceEntry.Name)
+                {
+                    serviceEntries.Add(r);
+                }
+            }
+
+            var workloads = WorkloadIndex.Of(workloadEntries);
             var previous = new Dictionary<ResourceKey, EntryPart>();
             foreach (var e in before?.Entries ?? [])
             {
@@ -153,7 +169,7 @@ public sealed record MeshTopology
             }
 
             var entries = new List<EntryPart>();
-            foreach (var entry in cluster.OfKind(ResourceKinds.ServiceEntry).OrderBy(r => r.Key.Namespace).ThenBy(r => r.Key.Name))
+            foreach (var entry in serviceEntries.OrderBy(r => r.Key.Namespace).ThenBy(r => r.Key.Name))
             {
                 var spec = entry.SpecAs<ServiceEntrySpec>();
                 var ns = entry.Metadata.Namespace ?? "default";

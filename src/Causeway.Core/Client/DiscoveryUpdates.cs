@@ -12,6 +12,9 @@ namespace Causeway.Core.Client;
 /// </summary>
 public sealed class DiscoveryUpdates
 {
+    /// <summary>The compressions a proxy says it can expand (<c>ProxyNode.accepted_compressions</c>; gzip goes without saying).</summary>
+    public static IReadOnlyList<ConfigCompression> Compressions { get; } = [ConfigCompression.Gzip, ConfigCompression.Brotli];
+
     private ProxyConfig? _accepted;
     private string _acceptedVersion = "";
 
@@ -63,7 +66,8 @@ public sealed class DiscoveryUpdates
 
     /// <summary>
     /// Merges the fields <c>ProxyConfig.compressed</c> holds into <paramref name="config"/>; refuses (as a NACK's reason)
-    /// what is not gzip, expands past <see cref="ControlPlaneConnection.MaxMessageBytes"/>, or nests another compressed part.
+    /// a compression it does not know, data that is not what <c>compression</c> says, expanding past
+    /// <see cref="ControlPlaneConnection.MaxMessageBytes"/>, or another compressed part nested inside.
     /// </summary>
     public static void Expand(ProxyConfig config)
     {
@@ -72,12 +76,19 @@ public sealed class DiscoveryUpdates
             return;
         }
 
+        var compressed = new MemoryStream(config.Compressed.ToByteArray(), writable: false);
+        using var decompressing = config.Compression switch
+        {
+            ConfigCompression.Gzip => new GZipStream(compressed, CompressionMode.Decompress),
+            ConfigCompression.Brotli => (Stream)new BrotliStream(compressed, CompressionMode.Decompress),
+            var other => throw new InvalidDataException($"the configuration is compressed with {other}, which this proxy cannot expand; it asks only for {string.Join(" or ", Compressions)}"),
+        };
         var expanded = new MemoryStream(config.Compressed.Length * 8);
-        using (var gzip = new GZipStream(new MemoryStream(config.Compressed.ToByteArray(), writable: false), CompressionMode.Decompress))
+        try
         {
             var buffer = new byte[64 * 1024];
             int read;
-            while ((read = gzip.Read(buffer)) > 0)
+            while ((read = decompressing.Read(buffer)) > 0)
             {
                 if (expanded.Length + read > ControlPlaneConnection.MaxMessageBytes)
                 {
@@ -87,8 +98,14 @@ public sealed class DiscoveryUpdates
                 expanded.Write(buffer, 0, read);
             }
         }
+        catch (InvalidOperationException e)
+        {
+            // BrotliStream says that data is not Brotli this way; GZipStream throws InvalidDataException itself.
+            throw new InvalidDataException($"the compressed configuration is not valid {config.Compression}: {e.Message}", e);
+        }
 
         config.Compressed = ByteString.Empty;
+        config.Compression = ConfigCompression.Gzip;
         try
         {
             config.MergeFrom(new ReadOnlySpan<byte>(expanded.GetBuffer(), 0, (int)expanded.Length));

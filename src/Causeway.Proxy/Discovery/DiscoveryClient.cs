@@ -57,6 +57,7 @@ public sealed class DiscoveryClient(ProxyOptions options, ControlPlaneConnection
             Role = options.Role,
             Cluster = options.Cluster,
             AcceptsCompressedConfig = true,
+            AcceptedCompressions = { DiscoveryUpdates.Compressions },
         };
         foreach (var (k, v) in options.Labels)
         {

@@ -39,29 +39,47 @@ public class EncodedDiscoveryResponseTests
         Assert.Equal(expected, parsed);
     }
 
-    [Fact]
-    public void ACompressedCompleteResponse_ExpandsToTheSameConfiguration_InFewerBytes()
+    [Theory]
+    [InlineData(ConfigCompression.Gzip)]
+    [InlineData(ConfigCompression.Brotli)]
+    public void ACompressedCompleteResponse_ExpandsToTheSameConfiguration_InFewerBytes(ConfigCompression compression)
     {
         var own = Google.Protobuf.MessageExtensions.ToByteArray(Own);
         var plain = EncodedDiscoveryResponse.Complete("7", "abc", own, View);
-        var compressed = EncodedDiscoveryResponse.Complete("7", "abc", own, View, compressed: true);
+        var compressed = EncodedDiscoveryResponse.Complete("7", "abc", own, View, compression);
         var parsed = Parse(compressed);
 
         Assert.Empty(parsed.Config.Services);
         Assert.False(parsed.Config.Compressed.IsEmpty);
+        Assert.Equal(compression, parsed.Config.Compression);
         Causeway.Core.Client.DiscoveryUpdates.Expand(parsed.Config);
         Assert.Equal(Parse(plain), parsed);
-        // Encoded once per view, whichever proxy it is for.
-        Assert.Same(View.EncodedCompressed, View.EncodedCompressed);
+        // Compressed once per view and compression, whichever proxy it is for.
+        Assert.Same(View.EncodedCompressed(compression), View.EncodedCompressed(compression));
     }
 
     [Fact]
-    public void AManyServiceView_CompressesToAFractionOfItsSize()
+    public void AManyServiceView_CompressesToAFractionOfItsSize_BrotliSmallerThanGzip()
     {
         var services = Enumerable.Range(0, 500).Select(i => Service($"svc-{i:D4}.scale.svc.cluster.local", $"10.1.{i / 250}.{i % 250 + 1}")).ToList();
         var view = new ServicesView(services, []);
 
-        Assert.True(view.EncodedCompressed.Length * 4 < view.EncodedServices.Length, $"{view.EncodedCompressed.Length} bytes compressed of {view.EncodedServices.Length}");
+        var (gzip, brotli) = (view.EncodedCompressed(ConfigCompression.Gzip).Length, view.EncodedCompressed(ConfigCompression.Brotli).Length);
+        Assert.True(gzip * 4 < view.EncodedServices.Length, $"{gzip} bytes of gzip for {view.EncodedServices.Length}");
+        Assert.True(brotli < gzip, $"{brotli} bytes of Brotli against {gzip} of gzip");
+    }
+
+    [Theory]
+    [InlineData(false, new ConfigCompression[0], null)]
+    [InlineData(true, new ConfigCompression[0], ConfigCompression.Gzip)]
+    [InlineData(true, new[] { ConfigCompression.Gzip, ConfigCompression.Brotli }, ConfigCompression.Brotli)]
+    // Listing compressions without accepting a compressed configuration at all still means plain.
+    [InlineData(false, new[] { ConfigCompression.Brotli }, null)]
+    public void ANode_IsSentTheBestCompressionItCanExpand(bool accepts, ConfigCompression[] listed, ConfigCompression? expected)
+    {
+        var node = new ProxyNode { Id = "p", AcceptsCompressedConfig = accepts, AcceptedCompressions = { listed } };
+
+        Assert.Equal(expected, EncodedDiscoveryResponse.CompressionFor(node));
     }
 
     [Fact]

@@ -310,24 +310,39 @@ public class MultiClusterDiscoveryTests(ITestOutputHelper output)
         var manifests = Enumerable.Range(0, 30).SelectMany(i => new[] { Manifests.Service($"svc-{i:D2}", 9080), Manifests.Workload($"svc-{i:D2}-v1", $"svc-{i:D2}", $"127.11.2.{i + 10}", "v1", 9080) });
         await lab.Cluster1.ApplyAsync(string.Join("\n---\n", manifests));
         var token = await lab.Cluster1.WorkloadTokenAsync("sample", "sleep");
-        var accepting = SleepReplica();
-        accepting.AcceptsCompressedConfig = true;
+        // A proxy of the release before Brotli says only that it accepts compression, and is sent gzip.
+        var gzipOnly = SleepReplica();
+        gzipOnly.AcceptsCompressedConfig = true;
+        var brotliNode = SleepReplica();
+        brotliNode.Id = "sleep-1c.sample";
+        brotliNode.AcceptsCompressedConfig = true;
+        brotliNode.AcceptedCompressions.Add(Causeway.Core.Client.DiscoveryUpdates.Compressions);
         await using var plain = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, Sleep(1));
-        await using var compressed = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, accepting);
-        await plain.WaitForAsync(c => c.Services.Count(s => s.Namespace == "sample") == 30, Wait, "thirty services");
-        await compressed.WaitForAsync(c => c.Services.Count(s => s.Namespace == "sample") == 30, Wait, "thirty services");
+        await using var gzip = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, gzipOnly);
+        await using var brotli = await DiscoveryStream.OpenAsync(lab.Cluster1.Discovery, lab.Cluster1.RootPem, token, brotliNode);
+        foreach (var stream in new[] { plain, gzip, brotli })
+        {
+            await stream.WaitForAsync(c => c.Services.Count(s => s.Namespace == "sample") == 30, Wait, "thirty services");
+        }
 
         // The same topology, so the same configuration once expanded (each proxy's own part names nothing of its own).
-        await Eventually(() => Task.FromResult(plain.Received[^1].VersionInfo == compressed.Received[^1].VersionInfo), "both streams at one version");
-        Assert.Equal(plain.Received[^1].Config.Services, compressed.Received[^1].Config.Services);
-        Assert.True(compressed.Received[^1].Config.Compressed.IsEmpty);
+        await Eventually(() => Task.FromResult(plain.Received[^1].VersionInfo == gzip.Received[^1].VersionInfo && plain.Received[^1].VersionInfo == brotli.Received[^1].VersionInfo), "the three streams at one version");
+        foreach (var stream in new[] { gzip, brotli })
+        {
+            Assert.Equal(plain.Received[^1].Config.Services, stream.Received[^1].Config.Services);
+            Assert.True(stream.Received[^1].Config.Compressed.IsEmpty);
+        }
 
-        var (plainBytes, plainCompressed) = plain.Wire[0];
-        var (compressedBytes, compressedPart) = compressed.Wire[0];
+        var (plainBytes, plainCompressed, _) = plain.Wire[0];
+        var (gzipBytes, gzipPart, gzipCompression) = gzip.Wire[0];
+        var (brotliBytes, brotliPart, brotliCompression) = brotli.Wire[0];
         Assert.Equal(0, plainCompressed);
-        Assert.True(compressedPart > 0, "the first response carried a compressed part");
-        Assert.True(compressedBytes * 2 < plainBytes, $"compressed {compressedBytes} bytes against {plainBytes}");
-        output.WriteLine($"first response: {plainBytes} bytes plain, {compressedBytes} compressed");
+        Assert.True(gzipPart > 0 && brotliPart > 0, "the first responses carried a compressed part");
+        Assert.Equal(ConfigCompression.Gzip, gzipCompression);
+        Assert.Equal(ConfigCompression.Brotli, brotliCompression);
+        Assert.True(gzipBytes * 2 < plainBytes, $"gzip {gzipBytes} bytes against {plainBytes}");
+        Assert.True(brotliBytes < gzipBytes, $"Brotli {brotliBytes} bytes against gzip's {gzipBytes}");
+        output.WriteLine($"first response: {plainBytes} bytes plain, {gzipBytes} with gzip, {brotliBytes} with Brotli");
     }
 
     [Fact]

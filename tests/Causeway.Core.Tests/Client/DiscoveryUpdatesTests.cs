@@ -70,34 +70,53 @@ public class DiscoveryUpdatesTests
         return ByteString.CopyFrom(output.ToArray());
     }
 
-    [Fact]
-    public void ACompressedPart_IsMergedIntoTheConfiguration()
+    private static ByteString Brotli(byte[] bytes)
     {
-        var shared = new ProxyConfig { Services = { Service("a.ns", "10.0.0.1"), Service("b.ns", "10.0.0.2") } };
-        var response = new DiscoveryResponse { VersionInfo = "1", Config = new ProxyConfig { MeshId = "m", Compressed = Gzip(shared.ToByteArray()) } };
+        var output = new MemoryStream();
+        using (var brotli = new BrotliStream(output, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            brotli.Write(bytes);
+        }
+
+        return ByteString.CopyFrom(output.ToArray());
+    }
+
+    [Theory]
+    [InlineData(ConfigCompression.Gzip)]
+    [InlineData(ConfigCompression.Brotli)]
+    public void ACompressedPart_IsMergedIntoTheConfiguration(ConfigCompression compression)
+    {
+        var shared = new ProxyConfig { Services = { Service("a.ns", "10.0.0.1"), Service("b.ns", "10.0.0.2") } }.ToByteArray();
+        var part = compression == ConfigCompression.Brotli ? Brotli(shared) : Gzip(shared);
+        var response = new DiscoveryResponse { VersionInfo = "1", Config = new ProxyConfig { MeshId = "m", Compressed = part, Compression = compression } };
 
         var config = new DiscoveryUpdates().Resolve(response);
 
         Assert.Equal(["a.ns", "b.ns"], config.Services.Select(s => s.Hostname));
         Assert.Equal("m", config.MeshId);
         Assert.True(config.Compressed.IsEmpty);
+        Assert.Equal(ConfigCompression.Gzip, config.Compression);
     }
 
-    public static TheoryData<byte[], string> BadCompressedParts => new()
+    public static TheoryData<ConfigCompression, byte[], string> BadCompressedParts => new()
     {
         // Not gzip: GZipStream says so in its own words.
-        { "not gzip at all"u8.ToArray(), "" },
-        { Gzip([0xff, 0xff, 0xff]).ToByteArray(), "is not a ProxyConfig" },
-        { Gzip(new ProxyConfig { Compressed = ByteString.CopyFromUtf8("x") }.ToByteArray()).ToByteArray(), "holds another compressed part" },
+        { ConfigCompression.Gzip, "not gzip at all"u8.ToArray(), "" },
+        { ConfigCompression.Gzip, Gzip([0xff, 0xff, 0xff]).ToByteArray(), "is not a ProxyConfig" },
+        { ConfigCompression.Gzip, Gzip(new ProxyConfig { Compressed = ByteString.CopyFromUtf8("x") }.ToByteArray()).ToByteArray(), "holds another compressed part" },
         // 65 MiB of zeros: a few KiB of gzip that would expand past the limit.
-        { Gzip(new byte[65 * 1024 * 1024]).ToByteArray(), "expands past 64 MiB" },
+        { ConfigCompression.Gzip, Gzip(new byte[65 * 1024 * 1024]).ToByteArray(), "expands past 64 MiB" },
+        { ConfigCompression.Brotli, Brotli(new byte[65 * 1024 * 1024]).ToByteArray(), "expands past 64 MiB" },
+        // gzip labelled as Brotli, and a compression from a newer control plane that this proxy never asked for.
+        { ConfigCompression.Brotli, Gzip(new ProxyConfig { MeshId = "x" }.ToByteArray()).ToByteArray(), "is not valid Brotli" },
+        { (ConfigCompression)7, Gzip(new ProxyConfig { MeshId = "x" }.ToByteArray()).ToByteArray(), "compressed with 7, which this proxy cannot expand; it asks only for Gzip or Brotli" },
     };
 
     [Theory]
     [MemberData(nameof(BadCompressedParts))]
-    public void ABadCompressedPart_IsRefusedWithWhatIsWrong(byte[] part, string message)
+    public void ABadCompressedPart_IsRefusedWithWhatIsWrong(ConfigCompression compression, byte[] part, string message)
     {
-        var response = new DiscoveryResponse { VersionInfo = "1", Config = new ProxyConfig { MeshId = "m", Compressed = ByteString.CopyFrom(part) } };
+        var response = new DiscoveryResponse { VersionInfo = "1", Config = new ProxyConfig { MeshId = "m", Compressed = ByteString.CopyFrom(part), Compression = compression } };
 
         var e = Assert.Throws<InvalidDataException>(() => new DiscoveryUpdates().Resolve(response));
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
