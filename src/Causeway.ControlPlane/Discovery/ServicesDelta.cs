@@ -6,7 +6,7 @@ namespace Causeway.ControlPlane.Discovery;
 public sealed class ServicesDelta(IReadOnlyList<MeshServiceConfig> changed, IReadOnlyList<string> removed)
 {
     // Encoded when first sent: a delta of more than half the view goes out as a complete configuration instead, and
-    // encoding 5,000 changed services for nothing was 5% of a full push's CPU (B8).
+    // encoding its 5,000 changed services for nothing took two thirds of the diff's 5% of a full push's CPU (B8).
     private readonly Lazy<byte[]> _encodedChanged = new(() => ServicesView.Encode(changed));
 
     /// <summary>No service, endpoint or withheld endpoint changed.</summary>
