@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using Causeway.Api.V1;
 using Causeway.Core.Client;
 using Causeway.Core.Resources;
@@ -268,20 +270,29 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
     /// </summary>
     private sealed class SimulatedSidecar : IAsyncDisposable
     {
-        private static readonly Method<DiscoveryRequest, byte[]> StreamConfig = new(
-            MethodType.DuplexStreaming, Causeway.Api.V1.Discovery.Descriptor.FullName, "StreamConfig",
-            Marshallers.Create((DiscoveryRequest r) => r.ToByteArray(), DiscoveryRequest.Parser.ParseFrom),
-            Marshallers.Create((byte[] b) => b, b => b));
+        private static readonly Marshaller<DiscoveryRequest> Requests = Marshallers.Create((DiscoveryRequest r) => r.ToByteArray(), DiscoveryRequest.Parser.ParseFrom);
+
+        // The client that builds the configuration gets each response's bytes; the others decode the response's own
+        // fields straight from gRPC's buffers, skipping the configuration, so that this process does not allocate (and
+        // collect) a fresh copy of every response for each of 1,000 clients. Every byte is still received, decrypted
+        // and framed.
+        private static readonly Method<DiscoveryRequest, Received> WholeResponses = new(
+            MethodType.DuplexStreaming, Causeway.Api.V1.Discovery.Descriptor.FullName, "StreamConfig", Requests,
+            new Marshaller<Received>(static (_, _) => throw new NotSupportedException(), static context => Received.Whole(context.PayloadAsNewBuffer())));
+
+        private static readonly Method<DiscoveryRequest, Received> ResponseHeads = new(
+            MethodType.DuplexStreaming, Causeway.Api.V1.Discovery.Descriptor.FullName, "StreamConfig", Requests,
+            new Marshaller<Received>(static (_, _) => throw new NotSupportedException(), static context => Received.Head(context.PayloadAsReadOnlySequence())));
 
         private readonly ControlPlaneConnection _connection;
-        private readonly AsyncDuplexStreamingCall<DiscoveryRequest, byte[]> _call;
+        private readonly AsyncDuplexStreamingCall<DiscoveryRequest, Received> _call;
         private readonly bool _fullParse;
         private readonly SemaphoreSlim _arrived = new(0);
         private readonly Task _reader;
         private readonly DiscoveryUpdates _updates = new();
         private ConfigSummary _last = new(-1, 0, 0);
 
-        private SimulatedSidecar(ControlPlaneConnection connection, AsyncDuplexStreamingCall<DiscoveryRequest, byte[]> call, bool fullParse)
+        private SimulatedSidecar(ControlPlaneConnection connection, AsyncDuplexStreamingCall<DiscoveryRequest, Received> call, bool fullParse)
         {
             _connection = connection;
             _call = call;
@@ -305,7 +316,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         public static async Task<SimulatedSidecar> OpenAsync(Uri address, string rootPem, string token, ProxyNode node, bool fullParse = true)
         {
             var connection = ControlPlaneConnection.Create(address, rootPem, token, TimeSpan.FromSeconds(30));
-            var call = connection.CallInvoker.AsyncDuplexStreamingCall(StreamConfig, null, new CallOptions());
+            var call = connection.CallInvoker.AsyncDuplexStreamingCall(fullParse ? WholeResponses : ResponseHeads, null, new CallOptions());
             await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = node });
             return new SimulatedSidecar(connection, call, fullParse);
         }
@@ -346,67 +357,117 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
 
         private async Task ReadAsync()
         {
-            await foreach (var bytes in _call.ResponseStream.ReadAllAsync())
+            await foreach (var received in _call.ResponseStream.ReadAllAsync())
             {
                 LastArrivedAt = Stopwatch.GetTimestamp();
-                var (version, nonce, summary) = Decode(bytes);
-                LastSize = bytes.Length;
+                var (version, nonce, summary) = received.Bytes is { } bytes
+                    ? Build(bytes)
+                    : (received.Version, received.Nonce, new ConfigSummary(long.Parse(received.Version, CultureInfo.InvariantCulture), 0, 0));
+                LastSize = received.Size;
                 Volatile.Write(ref _last, summary);
                 await _call.RequestStream.WriteAsync(new DiscoveryRequest { VersionInfo = version, ResponseNonce = nonce });
                 _arrived.Release();
             }
         }
 
-        private (string Version, string Nonce, ConfigSummary Summary) Decode(byte[] bytes)
+        private (string Version, string Nonce, ConfigSummary Summary) Build(byte[] bytes)
         {
-            if (_fullParse)
+            var response = DiscoveryResponse.Parser.ParseFrom(bytes);
+            var config = _updates.Resolve(response);
+            _updates.Accepted(response.VersionInfo, config);
+            LastConfigSize = config.CalculateSize();
+            long weight = 0;
+            var services = 0;
+            var byGateway = new Dictionary<string, int>();
+            foreach (var service in config.Services)
             {
-                var response = DiscoveryResponse.Parser.ParseFrom(bytes);
-                var config = _updates.Resolve(response);
-                _updates.Accepted(response.VersionInfo, config);
-                LastConfigSize = config.CalculateSize();
-                long weight = 0;
-                var services = 0;
-                var byGateway = new Dictionary<string, int>();
-                foreach (var service in config.Services)
+                if (service.Namespace != Namespace)
                 {
-                    if (service.Namespace != Namespace)
-                    {
-                        continue;
-                    }
+                    continue;
+                }
 
-                    services++;
-                    foreach (var port in service.Ports)
+                services++;
+                foreach (var port in service.Ports)
+                {
+                    foreach (var e in port.Endpoints)
                     {
-                        foreach (var e in port.Endpoints)
+                        if (e.ViaGateway)
                         {
-                            if (e.ViaGateway)
-                            {
-                                weight += e.Weight;
-                                byGateway[e.Address] = byGateway.GetValueOrDefault(e.Address) + 1;
-                            }
+                            weight += e.Weight;
+                            byGateway[e.Address] = byGateway.GetValueOrDefault(e.Address) + 1;
                         }
                     }
                 }
-
-                return (response.VersionInfo, response.Nonce, new ConfigSummary(long.Parse(response.VersionInfo, CultureInfo.InvariantCulture), services, weight, byGateway));
             }
 
-            // Only the response's own fields; the configuration (field 3) is skipped whole.
-            var input = new CodedInputStream(bytes);
-            string v = "", n = "";
-            uint tag;
-            while ((tag = input.ReadTag()) != 0)
+            return (response.VersionInfo, response.Nonce, new ConfigSummary(long.Parse(response.VersionInfo, CultureInfo.InvariantCulture), services, weight, byGateway));
+        }
+    }
+
+    /// <summary>A discovery response as a simulated sidecar keeps it: its size, and either its bytes or only its own version and nonce.</summary>
+    private sealed record Received(int Size, string Version, string Nonce, byte[]? Bytes)
+    {
+        public static Received Whole(byte[] bytes) => new(bytes.Length, "", "", bytes);
+
+        /// <summary>The response's version and nonce, read from protobuf's wire format with every other field skipped.</summary>
+        public static Received Head(ReadOnlySequence<byte> payload)
+        {
+            var reader = new SequenceReader<byte>(payload);
+            string version = "", nonce = "";
+            while (!reader.End)
             {
-                switch (WireFormat.GetTagFieldNumber(tag))
+                var tag = ReadVarint(ref reader);
+                var wireType = (WireFormat.WireType)(tag & 7);
+                var field = (int)(tag >> 3);
+                if (wireType == WireFormat.WireType.Varint)
                 {
-                    case DiscoveryResponse.VersionInfoFieldNumber: v = input.ReadString(); break;
-                    case DiscoveryResponse.NonceFieldNumber: n = input.ReadString(); break;
-                    default: input.SkipLastField(); break;
+                    ReadVarint(ref reader);
+                    continue;
+                }
+
+                if (wireType != WireFormat.WireType.LengthDelimited)
+                {
+                    throw new InvalidDataException($"field {field} of a discovery response has wire type {wireType}, which no field of it has");
+                }
+
+                var length = (int)ReadVarint(ref reader);
+                if (field is DiscoveryResponse.VersionInfoFieldNumber or DiscoveryResponse.NonceFieldNumber)
+                {
+                    var text = Encoding.UTF8.GetString(payload.Slice(reader.Position, length));
+                    if (field == DiscoveryResponse.VersionInfoFieldNumber)
+                    {
+                        version = text;
+                    }
+                    else
+                    {
+                        nonce = text;
+                    }
+                }
+
+                reader.Advance(length);
+            }
+
+            return new((int)payload.Length, version, nonce, null);
+        }
+
+        private static ulong ReadVarint(ref SequenceReader<byte> reader)
+        {
+            ulong value = 0;
+            for (var shift = 0; shift < 64; shift += 7)
+            {
+                if (!reader.TryRead(out var b))
+                {
+                    throw new InvalidDataException("a discovery response ends inside a varint");
+                }
+
+                value |= (ulong)(b & 0x7f) << shift;
+                if (b < 0x80)
+                {
+                    return value;
                 }
             }
 
-            return (v, n, new ConfigSummary(long.Parse(v, CultureInfo.InvariantCulture), 0, 0));
+            throw new InvalidDataException("a varint of a discovery response is longer than 10 bytes");
         }
     }
 }
