@@ -107,8 +107,8 @@ public sealed class ServicesView(IReadOnlyList<MeshServiceConfig> services, IRea
         return changed.Count == 0 && removed.Count == 0 && !withheldChanged ? ServicesDelta.None : new ServicesDelta(changed, removed);
     }
 
-    // Encoded into a pooled buffer and compressed in one call: through a stream, protobuf's 4 KiB writes made the
-    // encoding cost as much as the compression (B8's profile). The plain encoding is kept only for proxies that need it.
+    // Encoded into a pooled buffer and compressed in one call, rather than fed to a compressing stream 4 KiB at a time
+    // by protobuf; the plain encoding is kept only for proxies that need it.
     private static byte[] Compress(IEnumerable<MeshServiceConfig> services, IEnumerable<WithheldEndpoints> withheld, ConfigCompression compression)
     {
         var shared = new ProxyConfig();
