@@ -76,10 +76,8 @@ public sealed class DiscoveryService(
                     var version = topology.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
                     var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
 
-                    // Incremental when less than half of the services changed; past that the complete list is as cheap. An
-                    // incremental one is small and goes uncompressed; a complete one, compressed where the proxy can expand it.
-                    var response = baseline is not null && delta!.Changed.Count * 2 < view.Services.Count
-                        ? EncodedDiscoveryResponse.Incremental(version, nonce, baseline.Version, own, view, delta)
+                    var response = baseline is not null && EncodedDiscoveryResponse.IncrementalIsSmaller(delta!, view, compression)
+                        ? EncodedDiscoveryResponse.Incremental(version, nonce, baseline.Version, own, view, delta!)
                         : EncodedDiscoveryResponse.Complete(version, nonce, own, view, compression);
 
                     // Recorded before the write: the proxy's answer may be read before the write has completed.

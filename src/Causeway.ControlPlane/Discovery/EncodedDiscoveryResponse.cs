@@ -64,6 +64,24 @@ public sealed class EncodedDiscoveryResponse
         : node.AcceptedCompressions.Contains(ConfigCompression.Brotli) ? ConfigCompression.Brotli
         : ConfigCompression.Gzip;
 
+    /// <summary>
+    /// Whether <paramref name="delta"/> goes out smaller as an incremental response than the whole view would as a
+    /// complete one, compressed with <paramref name="compression"/> if the proxy expands one. A complete plain list is
+    /// about as cheap once half of the services changed. A compressed one is a twentieth of the plain size (B8: 0.16 MB
+    /// for 3.44 MB), so a delta of a twentieth of the services or more is weighed by size; under that the view is not
+    /// compressed only to be compared.
+    /// </summary>
+    public static bool IncrementalIsSmaller(ServicesDelta delta, ServicesView view, ConfigCompression? compression)
+    {
+        var changed = delta.Changed.Count;
+        if (changed * 2 >= view.Services.Count)
+        {
+            return false;
+        }
+
+        return compression is not { } c || changed * 20 < view.Services.Count || delta.EncodedChanged.Length + view.EncodedWithheld.Length < view.EncodedCompressed(c).Length;
+    }
+
     /// <summary>An incremental configuration against <paramref name="baseVersion"/>: the proxy's own part, the changed services and the whole withheld list.</summary>
     public static EncodedDiscoveryResponse Incremental(string version, string nonce, string baseVersion, byte[] own, ServicesView view, ServicesDelta delta) =>
         new(version, nonce, baseVersion, delta.Removed, own, delta.EncodedChanged, view.EncodedWithheld);

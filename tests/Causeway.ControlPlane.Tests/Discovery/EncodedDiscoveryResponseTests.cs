@@ -6,7 +6,7 @@ using Grpc.Core;
 namespace Causeway.ControlPlane.Tests.Discovery;
 
 /// <summary>A response assembled from pre-encoded parts parses, with the generated parser, as the message it stands for.</summary>
-public class EncodedDiscoveryResponseTests
+public class EncodedDiscoveryResponseTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static MeshServiceConfig Service(string host, string address) => new()
     {
@@ -67,6 +67,28 @@ public class EncodedDiscoveryResponseTests
         var (gzip, brotli) = (view.EncodedCompressed(ConfigCompression.Gzip).Length, view.EncodedCompressed(ConfigCompression.Brotli).Length);
         Assert.True(gzip * 4 < view.EncodedServices.Length, $"{gzip} bytes of gzip for {view.EncodedServices.Length}");
         Assert.True(brotli < gzip, $"{brotli} bytes of Brotli against {gzip} of gzip");
+    }
+
+    [Theory]
+    // A few services changed: incremental, for every proxy.
+    [InlineData(3, null, true)]
+    [InlineData(3, ConfigCompression.Brotli, true)]
+    // 30% changed: smaller than the whole plain list, but not than the whole list compressed.
+    [InlineData(60, null, true)]
+    [InlineData(60, ConfigCompression.Gzip, false)]
+    [InlineData(60, ConfigCompression.Brotli, false)]
+    // Past half: complete, for every proxy.
+    [InlineData(120, null, false)]
+    public void ADelta_GoesIncrementalOnlyWhenThatIsSmaller(int changed, ConfigCompression? compression, bool incremental)
+    {
+        var services = Enumerable.Range(0, 200).Select(i => Service($"svc-{i:D4}.scale.svc.cluster.local", $"10.1.{i / 250}.{i % 250 + 1}")).ToList();
+        var before = new ServicesView(services, []);
+        var after = new ServicesView([.. services.Select((s, i) => i < changed ? Service(s.Hostname, $"10.2.{i / 250}.{i % 250 + 1}") : s)], []);
+        var delta = after.ChangesSince(before);
+
+        Assert.Equal(changed, delta.Changed.Count);
+        Assert.Equal(incremental, EncodedDiscoveryResponse.IncrementalIsSmaller(delta, after, compression));
+        output.WriteLine($"{changed} changed: {delta.EncodedChanged.Length} bytes incremental, {after.EncodedServices.Length} complete, {(compression is { } c ? after.EncodedCompressed(c).Length : 0)} compressed");
     }
 
     [Theory]
