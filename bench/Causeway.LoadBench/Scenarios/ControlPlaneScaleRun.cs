@@ -286,17 +286,15 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
 
         private readonly ControlPlaneConnection _connection;
         private readonly AsyncDuplexStreamingCall<DiscoveryRequest, Received> _call;
-        private readonly bool _fullParse;
         private readonly SemaphoreSlim _arrived = new(0);
         private readonly Task _reader;
         private readonly DiscoveryUpdates _updates = new();
         private ConfigSummary _last = new(-1, 0, 0);
 
-        private SimulatedSidecar(ControlPlaneConnection connection, AsyncDuplexStreamingCall<DiscoveryRequest, Received> call, bool fullParse)
+        private SimulatedSidecar(ControlPlaneConnection connection, AsyncDuplexStreamingCall<DiscoveryRequest, Received> call)
         {
             _connection = connection;
             _call = call;
-            _fullParse = fullParse;
             _reader = Task.Run(ReadAsync);
         }
 
@@ -318,7 +316,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
             var connection = ControlPlaneConnection.Create(address, rootPem, token, TimeSpan.FromSeconds(30));
             var call = connection.CallInvoker.AsyncDuplexStreamingCall(fullParse ? WholeResponses : ResponseHeads, null, new CallOptions());
             await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = node });
-            return new SimulatedSidecar(connection, call, fullParse);
+            return new SimulatedSidecar(connection, call);
         }
 
         public async Task WaitForVersionAsync(Func<ConfigSummary, bool> condition, TimeSpan timeout, string what)

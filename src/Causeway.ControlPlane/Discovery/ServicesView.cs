@@ -116,36 +116,42 @@ public sealed class ServicesView(IReadOnlyList<MeshServiceConfig> services, IRea
         shared.Withheld.AddRange(withheld);
         var length = shared.CalculateSize();
         var plain = ArrayPool<byte>.Shared.Rent(length);
+        byte[]? brotli = null;
         try
         {
             shared.WriteTo(plain.AsSpan(0, length));
-            byte[] compressed;
+            ReadOnlyMemory<byte> compressed;
             if (compression == ConfigCompression.Brotli)
             {
-                compressed = new byte[BrotliEncoder.GetMaxCompressedLength(length)];
-                if (!BrotliEncoder.TryCompress(plain.AsSpan(0, length), compressed, out var written, BrotliQuality, BrotliWindow))
+                brotli = ArrayPool<byte>.Shared.Rent(BrotliEncoder.GetMaxCompressedLength(length));
+                if (!BrotliEncoder.TryCompress(plain.AsSpan(0, length), brotli, out var written, BrotliQuality, BrotliWindow))
                 {
                     throw new InvalidOperationException("Brotli could not compress the view into its own bound");
                 }
 
-                Array.Resize(ref compressed, written);
+                compressed = brotli.AsMemory(0, written);
             }
             else
             {
                 var gzip = new MemoryStream(length / 8);
-                using (var stream = new GZipStream(gzip, CompressionLevel.Optimal))
+                using (var stream = new GZipStream(gzip, CompressionLevel.Optimal, leaveOpen: true))
                 {
                     stream.Write(plain, 0, length);
                 }
 
-                compressed = gzip.ToArray();
+                compressed = gzip.GetBuffer().AsMemory(0, (int)gzip.Length);
             }
 
+            // The one copy: into the field's encoding, which is what the view keeps.
             return new ProxyConfig { Compressed = UnsafeByteOperations.UnsafeWrap(compressed), Compression = compression }.ToByteArray();
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(plain);
+            if (brotli is not null)
+            {
+                ArrayPool<byte>.Shared.Return(brotli);
+            }
         }
     }
 

@@ -59,27 +59,20 @@ public class DiscoveryUpdatesTests
     public void AResponseWithoutAConfiguration_IsRefused() =>
         Assert.Throws<InvalidDataException>(() => new DiscoveryUpdates().Resolve(new DiscoveryResponse { VersionInfo = "1" }));
 
-    private static ByteString Gzip(byte[] bytes)
+    private static ByteString Compress(ConfigCompression compression, byte[] bytes)
     {
         var output = new MemoryStream();
-        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
+        using (var stream = compression == ConfigCompression.Brotli
+            ? new BrotliStream(output, CompressionLevel.Fastest, leaveOpen: true)
+            : (Stream)new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
         {
-            gzip.Write(bytes);
+            stream.Write(bytes);
         }
 
         return ByteString.CopyFrom(output.ToArray());
     }
 
-    private static ByteString Brotli(byte[] bytes)
-    {
-        var output = new MemoryStream();
-        using (var brotli = new BrotliStream(output, CompressionLevel.Fastest, leaveOpen: true))
-        {
-            brotli.Write(bytes);
-        }
-
-        return ByteString.CopyFrom(output.ToArray());
-    }
+    private static ByteString Gzip(byte[] bytes) => Compress(ConfigCompression.Gzip, bytes);
 
     [Theory]
     [InlineData(ConfigCompression.Gzip)]
@@ -87,7 +80,7 @@ public class DiscoveryUpdatesTests
     public void ACompressedPart_IsMergedIntoTheConfiguration(ConfigCompression compression)
     {
         var shared = new ProxyConfig { Services = { Service("a.ns", "10.0.0.1"), Service("b.ns", "10.0.0.2") } }.ToByteArray();
-        var part = compression == ConfigCompression.Brotli ? Brotli(shared) : Gzip(shared);
+        var part = Compress(compression, shared);
         var response = new DiscoveryResponse { VersionInfo = "1", Config = new ProxyConfig { MeshId = "m", Compressed = part, Compression = compression } };
 
         var config = new DiscoveryUpdates().Resolve(response);
@@ -106,7 +99,7 @@ public class DiscoveryUpdatesTests
         { ConfigCompression.Gzip, Gzip(new ProxyConfig { Compressed = ByteString.CopyFromUtf8("x") }.ToByteArray()).ToByteArray(), "holds another compressed part" },
         // 65 MiB of zeros: a few KiB of gzip that would expand past the limit.
         { ConfigCompression.Gzip, Gzip(new byte[65 * 1024 * 1024]).ToByteArray(), "expands past 64 MiB" },
-        { ConfigCompression.Brotli, Brotli(new byte[65 * 1024 * 1024]).ToByteArray(), "expands past 64 MiB" },
+        { ConfigCompression.Brotli, Compress(ConfigCompression.Brotli, new byte[65 * 1024 * 1024]).ToByteArray(), "expands past 64 MiB" },
         // gzip labelled as Brotli, and a compression from a newer control plane that this proxy never asked for.
         { ConfigCompression.Brotli, Gzip(new ProxyConfig { MeshId = "x" }.ToByteArray()).ToByteArray(), "is not valid Brotli" },
         { (ConfigCompression)7, Gzip(new ProxyConfig { MeshId = "x" }.ToByteArray()).ToByteArray(), "compressed with 7, which this proxy cannot expand; it asks only for Gzip or Brotli" },
