@@ -22,11 +22,13 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
     // The last view built for each (network, network view), which the next one reuses for the services that did not change.
     private readonly ConcurrentDictionary<string, ViewBuild> _lastBuilds = new(StringComparer.Ordinal);
 
-    // The local policies, found once per topology rather than by scanning every resource for every proxy.
+    // The local policies, found once per topology rather than by scanning every resource for every proxy, and kept for
+    // the next topology while the local cluster's resources are the same object (a change in a remote cluster).
     private readonly ConditionalWeakTable<MeshTopology, LocalPolicies> _policies = new();
+    private LocalPolicies? _lastPolicies;
 
     /// <summary>The local cluster's policies of one topology; DestinationRules by the FQDN of their host.</summary>
-    private sealed record LocalPolicies(List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways, Dictionary<string, Resource> DestinationRules);
+    private sealed record LocalPolicies(object Resources, List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways, Dictionary<string, Resource> DestinationRules);
 
     /// <summary>The whole configuration of one proxy: its own part with the view of its network.</summary>
     public ProxyConfig Build(MeshTopology topology, ProxyNode node)
@@ -83,8 +85,18 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
         return config;
     }
 
-    private LocalPolicies Policies(MeshTopology topology) => _policies.GetValue(topology, t => new LocalPolicies(
-        Sorted(t, ResourceKinds.AuthorizationPolicy), Sorted(t, ResourceKinds.PeerAuthentication), Sorted(t, ResourceKinds.Gateway), DestinationRules(t)));
+    private LocalPolicies Policies(MeshTopology topology) => _policies.GetValue(topology, t =>
+    {
+        var last = Volatile.Read(ref _lastPolicies);
+        if (last is not null && ReferenceEquals(last.Resources, t.Local.Resources))
+        {
+            return last;
+        }
+
+        var policies = new LocalPolicies(t.Local.Resources, Sorted(t, ResourceKinds.AuthorizationPolicy), Sorted(t, ResourceKinds.PeerAuthentication), Sorted(t, ResourceKinds.Gateway), DestinationRules(t));
+        Volatile.Write(ref _lastPolicies, policies);
+        return policies;
+    });
 
     /// <summary>The first rule for a host wins; by host so that many services and rules cost no product of the two.</summary>
     private static Dictionary<string, Resource> DestinationRules(MeshTopology topology)
@@ -122,6 +134,11 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
         // DestinationRule did, or what every service's configuration depends on did: the gateways (weights, substitutions).
         var before = _lastBuilds.GetValueOrDefault(key);
         var reusable = before is not null && before.Gateways.SequenceEqual(topology.Gateways) ? before.Parts : null;
+
+        // Gateways that only moved (the same networks and clusters, in the same order, so the same weights and nothing
+        // newly withheld): a service that did not change keeps its part with the gateways' new addresses put in, which
+        // is a fifth of the cost of building it again (B8's full push: 5,000 services after a gateway replica moved).
+        var moved = reusable is null && before is not null ? Moves(before.Gateways, topology.Gateways) : null;
         var parts = new Dictionary<MeshService, ServicePart>(topology.Services.Count, ReferenceEqualityComparer.Instance);
         var services = new List<MeshServiceConfig>(topology.Services.Count);
         var withheld = new List<WithheldEndpoints>();
@@ -130,7 +147,16 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
         foreach (var service in topology.Services.Values)
         {
             var rule = rules.GetValueOrDefault(service.Hostname);
-            if (reusable is null || !reusable.TryGetValue(service, out var part) || !ReferenceEquals(part.Rule, rule))
+            ServicePart part;
+            if (reusable is not null && reusable.TryGetValue(service, out var kept) && ReferenceEquals(kept.Rule, rule))
+            {
+                part = kept;
+            }
+            else if (moved is not null && before!.Parts.TryGetValue(service, out kept) && ReferenceEquals(kept.Rule, rule))
+            {
+                part = Relocated(kept, moved);
+            }
+            else
             {
                 part = BuildService(service, rule, view, node.Network, networkView, options.TrustDomain);
             }
@@ -142,6 +168,56 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
 
         _lastBuilds[key] = new ViewBuild(topology.Gateways, parts);
         return new ServicesView(services, withheld);
+    }
+
+    /// <summary>Old gateway to new, when every gateway kept its network and cluster at its place in the order; null when any did not.</summary>
+    private static Dictionary<NetworkGateway, NetworkGateway>? Moves(IReadOnlyList<NetworkGateway> before, IReadOnlyList<NetworkGateway> now)
+    {
+        if (before.Count != now.Count)
+        {
+            return null;
+        }
+
+        var moves = new Dictionary<NetworkGateway, NetworkGateway>(before.Count);
+        for (var i = 0; i < before.Count; i++)
+        {
+            if (before[i].Network != now[i].Network || before[i].Cluster != now[i].Cluster || !moves.TryAdd(before[i], now[i]))
+            {
+                return null;
+            }
+        }
+
+        return moves;
+    }
+
+    /// <summary>
+    /// <paramref name="part"/> with its gateway endpoints at the gateways' new addresses. The messages that did not
+    /// change are shared with the part before (no message is changed after it is built); every field of
+    /// <see cref="MeshServiceConfig"/> and <see cref="ServicePortConfig"/> must be carried here.
+    /// </summary>
+    private static ServicePart Relocated(ServicePart part, Dictionary<NetworkGateway, NetworkGateway> moved)
+    {
+        var before = part.Config;
+        var sc = new MeshServiceConfig
+        {
+            Hostname = before.Hostname, Name = before.Name, Namespace = before.Namespace, VirtualAddress = before.VirtualAddress,
+            LoadBalancer = before.LoadBalancer, H2Upgrade = before.H2Upgrade,
+        };
+        sc.Subsets.AddRange(before.Subsets);
+        foreach (var port in before.Ports)
+        {
+            var pc = new ServicePortConfig { Number = port.Number, Name = port.Name, Protocol = port.Protocol };
+            foreach (var e in port.Endpoints)
+            {
+                var at = e.ViaGateway ? new NetworkGateway(e.Network, e.Cluster, e.Address, e.Port) : null;
+                pc.Endpoints.Add(at is not null && moved.TryGetValue(at, out var gw) && gw != at ? new LbEndpoint(e) { Address = gw.Address, Port = gw.Port } : e);
+            }
+
+            pc.Identities.AddRange(port.Identities);
+            sc.Ports.Add(pc);
+        }
+
+        return part with { Config = sc };
     }
 
     private static ServicePart BuildService(MeshService service, Resource? rule, NetworkEndpointView view, string network, IReadOnlySet<string>? networkView, string trustDomain)

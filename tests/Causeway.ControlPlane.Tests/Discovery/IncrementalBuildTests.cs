@@ -48,18 +48,30 @@ public class IncrementalBuildTests
 
     private static string Host(string name) => $"{name}.sample.svc.cluster.local";
 
-    public static TheoryData<string> Changes => new() { "endpoint added in cluster 2", "workload relabelled out of its service", "gateway moved", "service removed", "destination rule added" };
+    /// <summary>A second replica of cluster 2's east-west gateway: a WorkloadEntry its gateway ServiceEntry selects.</summary>
+    private static string Replica(string address) =>
+        $"apiVersion: networking.istio.io/v1beta1\nkind: WorkloadEntry\nmetadata: {{name: istio-eastwestgateway-b, namespace: istio-system}}\nspec: {{address: {address}, labels: {{istio: eastwestgateway}}, serviceAccount: istio-eastwestgateway}}\n";
+
+    public static TheoryData<string> Changes => new()
+    {
+        "endpoint added in cluster 2", "workload relabelled out of its service", "gateway moved", "service removed", "destination rule added",
+        "gateway replica added", "gateway replica moved after the first", "gateway replica moved before the first",
+    };
 
     [Theory]
     [MemberData(nameof(Changes))]
     public void WhatAPushBuildsFromTheOneBeforeIsWhatABuildFromNothingGives(string change)
     {
         var builder = new ProxyConfigBuilder(Options, () => "root");
-        var first = MeshTopology.Build(Snapshot(1, Local, Remote));
+        var before = change.StartsWith("gateway replica moved", StringComparison.Ordinal) ? With(Remote, Replica("192.0.2.5")) : Remote;
+        var first = MeshTopology.Build(Snapshot(1, Local, before));
         var firstView = builder.ServicesFor(first, Sleep1);
 
         var (local, remote) = change switch
         {
+            "gateway replica added" => (Local, With(Remote, Replica("192.0.2.5"))),
+            "gateway replica moved after the first" => (Local, With(before, Replica("192.0.2.7"))),
+            "gateway replica moved before the first" => (Local, With(before, Replica("192.0.2.1"))),
             "endpoint added in cluster 2" => (Local, With(Remote, Manifests.Workload("helloworld-v2b", "helloworld", "10.2.0.11", "v2"))),
             "workload relabelled out of its service" => (Local, With(Remote, Manifests.Workload("ratings-v2", "reviews", "10.2.0.20", "v2", 9080))),
             "gateway moved" => (Local, With(Remote, Manifests.EastWestGateway("192.0.2.9", "network2"))),
@@ -72,6 +84,13 @@ public class IncrementalBuildTests
         var fromNothing = new ProxyConfigBuilder(Options, () => "root").Build(MeshTopology.Build(Snapshot(2, local, remote)), Sleep1);
         Assert.Equal(fromNothing, incremental);
         Assert.NotEqual(new ProxyConfigBuilder(Options, () => "root").Build(first, Sleep1), incremental);
+        if (change.StartsWith("gateway replica moved", StringComparison.Ordinal))
+        {
+            // Only the gateways' addresses were put in: the endpoints dialled directly are the objects of the view before.
+            var direct = Endpoint(firstView, Host("ratings"), "10.1.0.20");
+            Assert.Same(direct, Endpoint(builder.ServicesFor(second, Sleep1), Host("ratings"), "10.1.0.20"));
+            Assert.Equal(2, builder.ServicesFor(second, Sleep1).Services.Single(s => s.Hostname == Host("ratings")).Ports[0].Endpoints.Count(e => e.ViaGateway));
+        }
 
         // What the change did not touch is the very object of the view before (only a gateway move touches every service).
         var secondView = builder.ServicesFor(second, Sleep1);
@@ -87,6 +106,9 @@ public class IncrementalBuildTests
             Assert.All(secondView.Services.Where(s => s.Namespace == "sample"), s => Assert.DoesNotContain(firstView.Services, before => ReferenceEquals(before, s)));
         }
     }
+
+    private static LbEndpoint Endpoint(ServicesView view, string host, string address) =>
+        view.Services.Single(s => s.Hostname == host).Ports[0].Endpoints.Single(e => e.Address == address);
 
     [Fact]
     public void AClusterWhoseResourcesAreTheSameObject_ContributesWhatItDidBefore()
