@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Causeway.Api.V1;
 using Causeway.ControlPlane.Topology;
@@ -28,7 +29,7 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
     private LocalPolicies? _lastPolicies;
 
     /// <summary>The local cluster's policies of one topology; DestinationRules by the FQDN of their host.</summary>
-    private sealed record LocalPolicies(object Resources, List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways, Dictionary<string, Resource> DestinationRules);
+    private sealed record LocalPolicies(ImmutableDictionary<ResourceKey, Resource> Resources, List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways, Dictionary<string, Resource> DestinationRules);
 
     /// <summary>The whole configuration of one proxy: its own part with the view of its network.</summary>
     public ProxyConfig Build(MeshTopology topology, ProxyNode node)
