@@ -101,6 +101,14 @@ public sealed record ProxyOptions
     /// </summary>
     public bool InlineScheduling { get; init; }
 
+    /// <summary>
+    /// How long an inbound connection's HTTP processing may go on after its transport closed before the proxy stops
+    /// waiting for it and frees its connection slot: Kestrel can leave an HTTP/2 connection aborted amid a flood of stream
+    /// resets waiting forever on streams that never end (dotnet/aspnetcore#51307). Handlers of a closed connection are
+    /// cancelled and end well within it.
+    /// </summary>
+    public TimeSpan ClosedConnectionGrace { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Istio's terminationDrainDuration.</summary>
     public TimeSpan DrainTime { get; init; } = DefaultDrainTime;
 

@@ -106,8 +106,46 @@ public sealed class InboundConnection(ProxyOptions options, ProxyConfigHolder co
 
         // Envoy's downstream_cx_http1_total / downstream_cx_http2_total: which protocol the mesh hop spoke.
         metrics.Connection(Listener, alpn is { } negotiated && negotiated.Span.SequenceEqual("h2"u8) ? "http2" : "http1");
-        await next(connection);
+        if (await AbandonedAfterCloseAsync(next(connection), options.ClosedConnectionGrace, connection.ConnectionClosed))
+        {
+            metrics.Connection(Listener, "abandoned_after_close");
+        }
     };
+
+    /// <summary>
+    /// Waits for Kestrel's processing of a connection, but no longer than <paramref name="grace"/> after its transport
+    /// closed (<paramref name="closed"/>); true when it stopped waiting. Returning lets Kestrel end the connection (its
+    /// counters, its slot of <see cref="ProxyOptions.MaxConnections"/>) when its HTTP/2 processing never finishes
+    /// (dotnet/aspnetcore#51307).
+    /// </summary>
+    internal static async Task<bool> AbandonedAfterCloseAsync(Task processing, TimeSpan grace, CancellationToken closed)
+    {
+        if (processing.IsCompleted)
+        {
+            await processing;
+            return false;
+        }
+
+        var closing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (closed.Register(static state => ((TaskCompletionSource)state!).TrySetResult(), closing))
+        {
+            if (await Task.WhenAny(processing, closing.Task) == processing)
+            {
+                await processing;
+                return false;
+            }
+        }
+
+        if (await Task.WhenAny(processing, Task.Delay(grace, CancellationToken.None)) == processing)
+        {
+            await processing;
+            return false;
+        }
+
+        // Observed, so that a fault it may still end with is not an unobserved task exception.
+        _ = processing.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        return true;
+    }
 
     /// <summary>The application port for a mesh SNI: this workload's endpoint port for that service port, else the service port.</summary>
     public uint TargetPort(ProxySnapshot snapshot, MeshSni sni)

@@ -66,12 +66,13 @@ public class Http2HostileInputTests(ITestOutputHelper output)
         Assert.True(slow <= 100, $"{slow} of the attacker's cancelled requests reached the app");
         Assert.Equal(0, legitResult.Failed);
         Assert.True(legitResult.Ok > 0);
-        // Kestrel records why it closed the connection when the connection's end is processed: after every stream's
-        // handler has returned, which for a stream caught mid-forward can take seconds after the client saw the close
-        // (twice in about 30 suite runs it took longer than 5 s, under the suite's load; twice on 2026-12-02, in about 10
-        // runs of this project's tests, it had not come after 20 s, while in every passing run it had come within 5 ms).
+        // Kestrel records why it closed the connection when the connection's processing ends: after every stream's
+        // handler has returned, within milliseconds in most runs. In about one suite run in six Kestrel's HTTP/2
+        // processing of the attacked connection never ends (a dump showed it unrooted, no handler of ours pending:
+        // dotnet/aspnetcore#51307); the inbound listener then stops waiting ProxyOptions.ClosedConnectionGrace after
+        // the close, so the reason is counted and the connection's slot freed all the same.
         var waited = Stopwatch.GetTimestamp();
-        await DataPlaneLab.WaitUntilAsync(() => System.Text.RegularExpressions.Regex.IsMatch(mesh.Metrics(), "listener=\"inbound\",outcome=\"(stream_reset_limit_exceeded|output_queue_size_exceeded)\""), "a counter says why the connection was closed: " + mesh.Metrics(), 60);
+        await DataPlaneLab.WaitUntilAsync(() => System.Text.RegularExpressions.Regex.IsMatch(mesh.Metrics(), "listener=\"inbound\",outcome=\"(stream_reset_limit_exceeded|output_queue_size_exceeded)\""), "a counter says why the connection was closed: " + mesh.Metrics(), 30);
         output.WriteLine($"the close reason was counted {Stopwatch.GetElapsedTime(waited).TotalMilliseconds:0} ms after the checks began");
     }
 
