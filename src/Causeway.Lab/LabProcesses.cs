@@ -18,6 +18,14 @@ public static class LabProcesses
     public const string TieringDelay = "DOTNET_TC_CallCountingDelayMs";
 
     /// <summary>
+    /// What a control plane runs with besides: no dynamic PGO. Its instrumented tier compiles every hot method twice, and a
+    /// control plane meets most of its hot code at once, when every proxy connects (after it starts, or restarts among
+    /// running proxies): in B8's first push the tiering thread took 45% of its CPU, and without PGO that push cost
+    /// 3.9-4.2 CPU-seconds instead of 5.3-5.5, its full pushes no more (2026-12-02). Proxies keep PGO.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> ControlPlaneRuntime = new Dictionary<string, string> { ["DOTNET_TieredPGO"] = "0" };
+
+    /// <summary>
     /// How to run causeway: this process's apphost when it is causeway, else <c>dotnet causeway.dll</c> from beside
     /// this assembly (a harness such as the benchmarks that references the CLI).
     /// </summary>
@@ -35,17 +43,22 @@ public static class LabProcesses
 
     /// <summary>
     /// Starts <c>causeway ARGS</c> in the background, run through <paramref name="wrapper"/> if given (e.g. <c>ip netns
-    /// exec POD</c>, which execs and so keeps the pid); returns its pid once it is running.
+    /// exec POD</c>, which execs and so keeps the pid), with <paramref name="runtime"/>'s variables (e.g.
+    /// <see cref="ControlPlaneRuntime"/>) where the environment does not set them; returns its pid once it is running.
     /// </summary>
-    public static async Task<int> StartAsync(IReadOnlyList<string> args, string log, string pidFile, IReadOnlyList<string>? wrapper = null)
+    public static async Task<int> StartAsync(IReadOnlyList<string> args, string log, string pidFile, IReadOnlyList<string>? wrapper = null, IReadOnlyDictionary<string, string>? runtime = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
         Directory.CreateDirectory(Path.GetDirectoryName(pidFile)!);
         File.Delete(pidFile);
         var info = new ProcessStartInfo("setsid") { UseShellExecute = false };
-        if (Environment.GetEnvironmentVariable(TieringDelay) is null)
+        // What the caller's environment sets wins, so a run can compare.
+        foreach (var (name, value) in (runtime ?? new Dictionary<string, string>()).Append(new(TieringDelay, "0")))
         {
-            info.Environment[TieringDelay] = "0";
+            if (Environment.GetEnvironmentVariable(name) is null)
+            {
+                info.Environment[name] = value;
+            }
         }
 
         // A new session, so the process outlives the command that started it. The shell records its own pid (which

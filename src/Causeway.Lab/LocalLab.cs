@@ -102,7 +102,7 @@ public sealed class LocalLab
 
             var pid = await LabProcesses.StartAsync(
                 ["control-plane", "--cluster", name, "--network", network, "--mesh-id", meshId, "--revision", revision, "--data-dir", dataDir, "--ca-dir", caDir, "--listen", cluster.ControlPlaneAddress],
-                log, Pid(name, "control-plane"));
+                log, Pid(name, "control-plane"), runtime: LabProcesses.ControlPlaneRuntime);
 
             // Recorded before it is known to be healthy, so that 'lab down' stops it whatever happens next.
             Record(s =>
@@ -144,7 +144,7 @@ public sealed class LocalLab
         var log = Log(name, "control-plane");
         var pid = await LabProcesses.StartAsync(
             ["control-plane", "--cluster", name, "--network", network, "--mesh-id", meshId, "--revision", revision, "--data-dir", dataDir, "--ca-dir", caDir, "--listen", "0.0.0.0"],
-            log, Pid(name, "control-plane"), NetworkFabric.Enter(ns));
+            log, Pid(name, "control-plane"), NetworkFabric.Enter(ns), LabProcesses.ControlPlaneRuntime);
         Record(s =>
         {
             s.Clusters.Add(cluster);

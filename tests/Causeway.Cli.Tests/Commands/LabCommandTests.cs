@@ -14,6 +14,10 @@ public class LabCommandTests
         try
         {
             Assert.Equal(0, (await Run("lab", "create", "cluster1", "--network", "network1", "--revision", "asm-1134-4")).Code);
+            var controlPlane = Processes(home.Path).Single(d => File.ReadAllText(Path.Combine(d, "cmdline")).Contains("control-plane\0", StringComparison.Ordinal));
+            var variables = File.ReadAllText(Path.Combine(controlPlane, "environ")).Split('\0');
+            Assert.Contains("DOTNET_TieredPGO=0", variables);
+            Assert.Contains("DOTNET_TC_CallCountingDelayMs=0", variables);
             Assert.Equal(0, (await Run("create", "namespace", "sample")).Code);
             Assert.Equal(0, (await Run("label", "namespace", "sample", "istio.io/rev=canary")).Code);
 
@@ -36,17 +40,20 @@ public class LabCommandTests
         }
 
         Assert.False(Directory.Exists(home.Combine("lab")));
-        var stray = Directory.GetDirectories("/proc").Where(d => Path.GetFileName(d).All(char.IsAsciiDigit)).Where(d =>
-        {
-            try
-            {
-                return File.ReadAllText(Path.Combine(d, "cmdline")).Contains(home.Path, StringComparison.Ordinal);
-            }
-            catch (IOException)
-            {
-                return false;
-            }
-        }).ToList();
+        var stray = Processes(home.Path);
         Assert.Empty(stray);
     }
+
+    /// <summary>The /proc directories of the processes whose command line names <paramref name="path"/>.</summary>
+    private static List<string> Processes(string path) => Directory.GetDirectories("/proc").Where(d => Path.GetFileName(d).All(char.IsAsciiDigit)).Where(d =>
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(d, "cmdline")).Contains(path, StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }).ToList();
 }
