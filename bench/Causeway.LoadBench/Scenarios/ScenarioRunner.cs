@@ -206,7 +206,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
     }
 
     /// <summary>
-    /// A closed-loop tool at saturation through each peer: once unrecorded to warm up, then in every run with the CPU
+    /// A closed-loop tool at saturation through each peer: once unrecorded (and long) to warm up, then in every run with the CPU
     /// seconds of the peer's proxies.
     /// </summary>
     private async Task SaturateAsync(string scenario, IEnumerable<Peer> peers, Func<Peer, double, Task<(double RequestsPerSecond, long Requests, long Errors)>> load)
@@ -217,7 +217,8 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             {
                 if (run == 0)
                 {
-                    await load(peer, settings.WarmupSeconds);
+                    // Long, as B2's and B5's first: a .NET proxy compiles its hot paths again, optimised, only after they have run a while.
+                    await load(peer, settings.WarmupSeconds * 5);
                     continue;
                 }
 
