@@ -68,9 +68,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
                 var load = new HandshakeLoad(peer.Entry, Testbed.MeshSni, testbed.ClientCertificate!, testbed.MeshRoot!, Testbed.PairHost);
                 if (run == 0)
                 {
-                    // Long, as B2's first: a .NET proxy compiles its handshake path again, optimised, only after it has run a
-                    // while (2 s of warm-up left Causeway's first measured run at 1.6 times the CPU per connection of its second).
-                    await load.RunAsync(settings.HandshakeConcurrency, TimeSpan.FromSeconds(settings.WarmupSeconds * 5));
+                    await load.RunAsync(settings.HandshakeConcurrency, TimeSpan.FromSeconds(settings.FirstWarmupSeconds));
                     continue;
                 }
 
@@ -159,8 +157,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             foreach (var peer in peers)
             {
                 var load = new OpenLoopLoad(peer.Entry, peer.Authority ?? Testbed.PairHost);
-                // The first warm-up is long: a .NET proxy compiles its hot paths again, optimised, only after they have run a while.
-                await load.RunAsync(settings.Rate, settings.Connections, TimeSpan.Zero, run == 0 ? warmup * 5 : warmup);
+                await load.RunAsync(settings.Rate, settings.Connections, TimeSpan.Zero, run == 0 ? TimeSpan.FromSeconds(settings.FirstWarmupSeconds) : warmup);
                 if (run == 0)
                 {
                     continue;
@@ -206,7 +203,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
     }
 
     /// <summary>
-    /// A closed-loop tool at saturation through each peer: once unrecorded (and long) to warm up, then in every run with the CPU
+    /// A closed-loop tool at saturation through each peer: once unrecorded to warm up (<see cref="BenchSettings.FirstWarmupSeconds"/>), then in every run with the CPU
     /// seconds of the peer's proxies.
     /// </summary>
     private async Task SaturateAsync(string scenario, IEnumerable<Peer> peers, Func<Peer, double, Task<(double RequestsPerSecond, long Requests, long Errors)>> load)
@@ -217,8 +214,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             {
                 if (run == 0)
                 {
-                    // Long, as B2's and B5's first: a .NET proxy compiles its hot paths again, optimised, only after they have run a while.
-                    await load(peer, settings.WarmupSeconds * 5);
+                    await load(peer, settings.FirstWarmupSeconds);
                     continue;
                 }
 

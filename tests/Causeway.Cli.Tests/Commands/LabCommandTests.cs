@@ -14,8 +14,8 @@ public class LabCommandTests
         try
         {
             Assert.Equal(0, (await Run("lab", "create", "cluster1", "--network", "network1", "--revision", "asm-1134-4")).Code);
-            var controlPlane = Processes(home.Path).Single(d => File.ReadAllText(Path.Combine(d, "cmdline")).Contains("control-plane\0", StringComparison.Ordinal));
-            var variables = File.ReadAllText(Path.Combine(controlPlane, "environ")).Split('\0');
+            var controlPlane = Processes(home.Path).Single(p => p.CommandLine.Contains("control-plane\0", StringComparison.Ordinal));
+            var variables = File.ReadAllText(Path.Combine(controlPlane.Directory, "environ")).Split('\0');
             Assert.Contains("DOTNET_TieredPGO=0", variables);
             Assert.Contains("DOTNET_TC_CallCountingDelayMs=0", variables);
             Assert.Equal(0, (await Run("create", "namespace", "sample")).Code);
@@ -44,16 +44,26 @@ public class LabCommandTests
         Assert.Empty(stray);
     }
 
-    /// <summary>The /proc directories of the processes whose command line names <paramref name="path"/>.</summary>
-    private static List<string> Processes(string path) => Directory.GetDirectories("/proc").Where(d => Path.GetFileName(d).All(char.IsAsciiDigit)).Where(d =>
+    /// <summary>The /proc directories and command lines of the processes whose command line names <paramref name="path"/>.</summary>
+    private static List<(string Directory, string CommandLine)> Processes(string path)
     {
-        try
+        var found = new List<(string, string)>();
+        foreach (var directory in Directory.GetDirectories("/proc").Where(d => Path.GetFileName(d).All(char.IsAsciiDigit)))
         {
-            return File.ReadAllText(Path.Combine(d, "cmdline")).Contains(path, StringComparison.Ordinal);
+            try
+            {
+                var commandLine = File.ReadAllText(Path.Combine(directory, "cmdline"));
+                if (commandLine.Contains(path, StringComparison.Ordinal))
+                {
+                    found.Add((directory, commandLine));
+                }
+            }
+            catch (IOException)
+            {
+                // It ended while being listed.
+            }
         }
-        catch (IOException)
-        {
-            return false;
-        }
-    }).ToList();
+
+        return found;
+    }
 }
