@@ -7,6 +7,7 @@ using Causeway.Core.Identity;
 using Causeway.Core.Resources;
 using Causeway.Core.Security;
 using Causeway.Proxy.Gateway;
+using Causeway.Proxy.Http1;
 using Causeway.Proxy.Outbound;
 
 namespace Causeway.Fuzz;
@@ -27,7 +28,7 @@ public static class FuzzTargets
     });
 
     /// <summary>The target names, as a constant: the harness checks a name before any code of this assembly may run.</summary>
-    public const string Names = "clienthello san csr resource http1head connecthead";
+    public const string Names = "clienthello san csr resource http1head connecthead directhead";
 
     /// <summary>The target names fuzz/run accepts, each with the method it drives.</summary>
     public static IReadOnlyDictionary<string, Action<byte[]>> All { get; } = new Dictionary<string, Action<byte[]>>
@@ -38,6 +39,7 @@ public static class FuzzTargets
         ["resource"] = Resource,
         ["http1head"] = Http1RequestHead,
         ["connecthead"] = ConnectHead,
+        ["directhead"] = DirectHead,
     };
 
     /// <summary>
@@ -164,6 +166,45 @@ public static class FuzzTargets
         if (!kestrel.StartsWith($"line Connect ", StringComparison.Ordinal) || !kestrel.Contains($" target {authority} ", StringComparison.Ordinal) || !kestrel.EndsWith($"complete at {length}", StringComparison.Ordinal))
         {
             throw new InvalidOperationException($"Causeway read CONNECT '{authority}' ending at {length}; Kestrel read [{kestrel}]");
+        }
+    }
+
+    /// <summary>
+    /// The sidecar's direct HTTP/1.1 path (<see cref="RequestHeadParser"/>) against Kestrel's parser: a head it takes is
+    /// one Kestrel also reads whole, as HTTP/1.1, ending at the same byte, with the same target and Host; and the head it
+    /// writes for the upstream reads back as the same request, which Kestrel reads too. Stricter than Kestrel is allowed
+    /// (what it does not take goes to Kestrel); looser, or a different boundary, is a finding.
+    /// </summary>
+    public static void DirectHead(byte[] data)
+    {
+        var limits = new Http1Limits();
+        if (RequestHeadParser.TryParse(data, limits, out var head) != HeadStatus.Complete)
+        {
+            return;
+        }
+
+        var line = data.AsSpan(0, data.AsSpan().IndexOf("\r\n"u8));
+        var target = Encoding.Latin1.GetString(line[(line.IndexOf((byte)' ') + 1)..line.LastIndexOf((byte)' ')]);
+        var host = Encoding.Latin1.GetString(data.AsSpan()[head.Host]);
+        var kestrel = Http1Head.Parse(new ReadOnlySequence<byte>(data));
+        if (!kestrel.EndsWith($"complete at {head.Length}", StringComparison.Ordinal) || !kestrel.Contains($" Http11 target {target} encoded ", StringComparison.Ordinal) ||
+            !kestrel.Contains($": {host}|", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"the direct path read a head of {head.Length} bytes, target '{target}', Host '{host}'; Kestrel read [{kestrel}]");
+        }
+
+        var upstream = new byte[head.Length];
+        var written = RequestHeadParser.WriteUpstream(data, head, [], upstream);
+        if (RequestHeadParser.TryParse(upstream.AsSpan(0, written), limits, out var again) != HeadStatus.Complete || again.Length != written ||
+            again.ContentLength != head.ContentLength || !upstream.AsSpan()[again.Host].SequenceEqual(data.AsSpan()[head.Host]) ||
+            !upstream.AsSpan()[again.PathAndQuery].SequenceEqual(data.AsSpan()[head.PathAndQuery]) || !upstream.AsSpan()[again.Method].SequenceEqual(data.AsSpan()[head.Method]))
+        {
+            throw new InvalidOperationException($"the head written upstream does not read back as the same request: [{Encoding.Latin1.GetString(upstream, 0, written)}]");
+        }
+
+        if (!Http1Head.Parse(new ReadOnlySequence<byte>(upstream, 0, written)).EndsWith($"complete at {written}", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"Kestrel does not read the head written upstream: [{Encoding.Latin1.GetString(upstream, 0, written)}]");
         }
     }
 

@@ -109,6 +109,15 @@ public sealed record ProxyOptions
     /// </summary>
     public TimeSpan ClosedConnectionGrace { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Whether the sidecar forwards plain HTTP/1.1 itself (<see cref="Http1.Http1Forwarder"/>) rather than through Kestrel
+    /// and the forwarder; on by default, off only to compare the two.
+    /// </summary>
+    public bool DirectHttp1 { get; init; } = true;
+
+    /// <summary>The limits of the direct HTTP/1.1 path.</summary>
+    public Http1.Http1Limits Http1 { get; init; } = new();
+
     /// <summary>Istio's terminationDrainDuration.</summary>
     public TimeSpan DrainTime { get; init; } = DefaultDrainTime;
 

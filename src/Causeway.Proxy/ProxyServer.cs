@@ -6,6 +6,7 @@ using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Discovery;
 using Causeway.Proxy.Dns;
 using Causeway.Proxy.Gateway;
+using Causeway.Proxy.Http1;
 using Causeway.Proxy.Inbound;
 using Causeway.Proxy.Outbound;
 using Causeway.Proxy.Security;
@@ -37,9 +38,11 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly TimeSpan _drainTime;
     private readonly DnsProxy? _dns;
     private readonly KestrelConnectionEnds _connectionEnds;
+    private readonly Http1Forwarder? _http1;
 
-    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns, KestrelConnectionEnds connectionEnds)
+    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns, KestrelConnectionEnds connectionEnds, Http1Forwarder? http1)
     {
+        _http1 = http1;
         _connectionEnds = connectionEnds;
         _dns = dns;
         _loggers = loggers;
@@ -86,7 +89,13 @@ public sealed class ProxyServer : IAsyncDisposable
         // a sidecar's CPU in B1's profile); it logs nothing a proxy needs (Kestrel logs unhandled errors itself).
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.WebHost.UseKestrelHttpsConfiguration();
-        builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = options.InlineScheduling);
+        builder.WebHost.UseSockets(o =>
+        {
+            o.UnsafePreferInlineScheduling = options.InlineScheduling;
+            // Kestrel's default first reads zero bytes to wait for data, then reads again into a buffer: one more receive per
+            // request. A sidecar's connections are few and busy, so a buffer held while idle costs less than the syscall.
+            o.WaitForDataBeforeAllocatingBuffer = false;
+        });
         builder.Services.AddHttpForwarder();
 
         var controlPlane = ControlPlaneConnection.Create(options.ControlPlane, options.RootCaPem, options.Token);
@@ -139,6 +148,8 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         var inbound = tls is null ? null : new InboundConnection(options, config, tls, metrics);
+        var http1 = inbound is null || connector is null || !options.DirectHttp1 ? null :
+            new Http1Forwarder(options, config, connector, inbound, metrics, loggers.CreateLogger<Http1Forwarder>());
         // Captured connections arrive at 127.0.0.1 (outbound) and at the pod's address (inbound).
         var address = options.Capture ? IPAddress.Any : options.Address;
         var connectionEnds = new KestrelConnectionEnds(metrics, address, options.InboundPort, options.OutboundPort, options.GatewayPort);
@@ -173,6 +184,10 @@ public sealed class ProxyServer : IAsyncDisposable
 
                 l.Use(tunnel!.Middleware);
                 l.Use(H2cPriorKnowledge.Middleware);
+                if (http1 is not null)
+                {
+                    l.Use(http1.Outbound);
+                }
             });
             k.Listen(address, options.InboundPort, l =>
             {
@@ -184,6 +199,10 @@ public sealed class ProxyServer : IAsyncDisposable
                     HandshakeTimeout = TimeSpan.FromSeconds(10),
                 });
                 l.Use(inbound.AfterTls);
+                if (http1 is not null)
+                {
+                    l.Use(http1.Inbound);
+                }
             });
         });
 
@@ -209,7 +228,7 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         await app.StartAsync(cancellationToken);
-        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns, connectionEnds);
+        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns, connectionEnds, http1);
     }
 
     /// <summary>Waits until the first configuration has been accepted.</summary>
@@ -231,6 +250,7 @@ public sealed class ProxyServer : IAsyncDisposable
         }
 
         await _app.DisposeAsync();
+        _http1?.Dispose();
         await _discovery.DisposeAsync();
         if (_certificates is not null)
         {

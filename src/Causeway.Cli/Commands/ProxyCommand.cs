@@ -38,6 +38,9 @@ public static class ProxyCommand
         return command;
     }
 
+    /// <summary>Set to 0, sidecars forward HTTP/1.1 through Kestrel and the forwarder instead of their direct path (to compare the two).</summary>
+    public const string DirectHttp1 = "CAUSEWAY_DIRECT_HTTP1";
+
     /// <summary>The runtime's switch that runs socket completions on its epoll thread rather than the thread pool.</summary>
     public const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
@@ -130,6 +133,7 @@ public static class ProxyCommand
                 ClientHelloTimeout = helloTimeout,
                 MaxConnections = maxConnections,
                 InlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1",
+                DirectHttp1 = Environment.GetEnvironmentVariable(DirectHttp1) != "0",
             };
         }
         catch (Exception e) when (e is IOException or UriFormatException or UnauthorizedAccessException)

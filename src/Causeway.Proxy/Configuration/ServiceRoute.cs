@@ -10,6 +10,9 @@ public sealed record ServiceRoute(string Hostname, string Namespace, uint Port, 
 
     public bool IsHttp => Protocol is "http" or "http2" or "grpc";
 
+    /// <summary>The SNI of this port's mesh connections (no subset), made once rather than per request.</summary>
+    public string MeshSni { get; } = Core.Naming.MeshSni.Format((int)Port, "", Hostname);
+
     /// <summary>
     /// Whether a request of this protocol crosses the mesh hop as HTTP/2: HTTP/2 requests and HTTP/2 ports always, HTTP/1.1
     /// only when the DestinationRule says UPGRADE (Istio's h2UpgradePolicy; its default keeps HTTP/1.1 as HTTP/1.1).

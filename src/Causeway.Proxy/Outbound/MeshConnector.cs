@@ -15,6 +15,23 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
         return await ConnectAsync(target, context.InitialRequestMessage.Version.Major >= 2 ? MeshProtocol.Http2 : MeshProtocol.Http11, cancellationToken);
     }
 
+    /// <summary>An HTTP/1.1 mesh connection for the direct path, TCP and handshake together within the connect timeout.</summary>
+    public async Task<(Socket Tcp, SslStream Tls)> ConnectHttp11Async(UpstreamTarget target, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.ConnectTimeout);
+        var socket = await ConnectPlaintextAsync(target.Address, target.Port, timeout.Token);
+        try
+        {
+            return (socket, await HandshakeAsync(socket, target.Sni, MeshProtocol.Http11, timeout.Token));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>A raw TCP mesh connection (ALPN istio), for tunnels and captured TCP.</summary>
     public Task<SslStream> ConnectAsync(UpstreamTarget target, CancellationToken cancellationToken) => ConnectAsync(target, MeshProtocol.Tcp, cancellationToken);
 
@@ -23,15 +40,20 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
         var socket = await ConnectPlaintextAsync(target.Address, target.Port, cancellationToken);
         try
         {
-            var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
-            await ssl.AuthenticateAsClientAsync(tls.Client(target.Sni, protocol), cancellationToken);
-            return ssl;
+            return await HandshakeAsync(socket, target.Sni, protocol, cancellationToken);
         }
         catch
         {
             socket.Dispose();
             throw;
         }
+    }
+
+    private async Task<SslStream> HandshakeAsync(Socket socket, string sni, MeshProtocol protocol, CancellationToken cancellationToken)
+    {
+        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        await ssl.AuthenticateAsClientAsync(tls.Client(sni, protocol), cancellationToken);
+        return ssl;
     }
 
     /// <summary>A plain TCP connection within the connect timeout: to an endpoint with no sidecar, or the first step of mTLS.</summary>

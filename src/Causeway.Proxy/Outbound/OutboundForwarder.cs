@@ -72,7 +72,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
         }
 
         var started = Stopwatch.GetTimestamp();
-        var sni = MeshSni.Format((int)route.Port, "", route.Hostname);
+        var sni = route.MeshSni;
         var canRetry = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true;
         var meshConfig = route.MeshHopIsHttp2(HttpProtocol.IsHttp2(context.Request.Protocol)) ? MeshHttp2 : MeshHttp11;
         UpstreamEndpoint? previous = null;

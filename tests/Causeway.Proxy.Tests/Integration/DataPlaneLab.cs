@@ -93,10 +93,11 @@ internal sealed class DataPlaneLab : IAsyncDisposable
         return app;
     }
 
-    public async Task<ProxyServer> StartSidecarAsync(Cluster cluster, string workload, string ns, string serviceAccount, IPAddress address, TimeSpan? drainTime = null) =>
+    public async Task<ProxyServer> StartSidecarAsync(Cluster cluster, string workload, string ns, string serviceAccount, IPAddress address, TimeSpan? drainTime = null, Causeway.Proxy.Http1.Http1Limits? http1 = null) =>
         await StartProxyAsync(new ProxyOptions
         {
             DrainTime = drainTime ?? ProxyOptions.DefaultDrainTime,
+            Http1 = http1 ?? new Causeway.Proxy.Http1.Http1Limits(),
             ControlPlane = cluster.Server.DiscoveryAddress,
             RootCaPem = RootPem,
             Token = await cluster.TokenAsync(ns, serviceAccount),

@@ -55,13 +55,28 @@ internal sealed class TestApp : IAsyncDisposable
         // Exact and case-sensitive on purpose: what an AuthorizationPolicy path must protect (a case-insensitive
         // backend behind a DENY by path is the operator's risk, as in Istio).
         app.Use((context, next) => context.Request.Path.Value == "/private/secret" ? context.Response.WriteAsync("SECRET\n") : next(context));
-        app.MapGet("/hello", () => $"Hello version: {version}, instance: {instance}\n");
+        app.MapMethods("/hello", ["GET", "HEAD"], () => $"Hello version: {version}, instance: {instance}\n");
         app.MapGet("/slow", async (int ms) =>
         {
             await Task.Delay(ms);
             return $"slow {ms} ms from {instance}\n";
         });
         app.MapGet("/abort", (HttpContext c) => c.Abort());
+        app.MapGet("/connection", (HttpContext c) => c.Connection.Id);
+        app.MapPost("/echo", async (HttpContext c) =>
+        {
+            c.Response.ContentType = c.Request.ContentType ?? "application/octet-stream";
+            await c.Request.Body.CopyToAsync(c.Response.Body);
+        });
+        app.MapGet("/chunked", async (HttpContext c, int n) =>
+        {
+            // No Content-Length and a flush per part: Kestrel sends it chunked.
+            for (var i = 0; i < n; i++)
+            {
+                await c.Response.WriteAsync($"part {i}\n");
+                await c.Response.Body.FlushAsync();
+            }
+        });
         app.MapGet("/whoami", (HttpContext c) => $"xfcc={c.Request.Headers["x-forwarded-client-cert"]} proto={c.Request.Protocol} host={c.Request.Host}\n");
         await app.StartAsync();
         return result;

@@ -1,0 +1,168 @@
+namespace Causeway.Proxy.Http1;
+
+/// <summary>
+/// Follows a chunked body (RFC 9112 section 7.1) as its bytes pass through unchanged, to find where it ends: chunk
+/// sizes, extensions, data, the last chunk and the trailer section. A malformed body is an error, not a guess.
+/// </summary>
+public struct ChunkedBodyScanner
+{
+    /// <summary>The longest chunk-size line, extensions included, and the longest trailer line.</summary>
+    public const int MaxLineBytes = 4096;
+
+    private State _state;
+    private long _remaining;
+    private int _line;
+
+    private enum State
+    {
+        Size,
+        Extension,
+        SizeLf,
+        Data,
+        DataCr,
+        DataLf,
+        TrailerStart,
+        Trailer,
+        TrailerLf,
+        FinalLf,
+        Done,
+    }
+
+    /// <summary>True once the last chunk and the trailer section have passed.</summary>
+    public readonly bool IsDone => _state == State.Done;
+
+    /// <summary>
+    /// Takes bytes of the body in order; returns how many of them belong to it (fewer than given only when it ended
+    /// within them), or -1 when they break the chunked framing.
+    /// </summary>
+    public int Scan(ReadOnlySpan<byte> data)
+    {
+        var i = 0;
+        while (i < data.Length && _state != State.Done)
+        {
+            if (_state == State.Data)
+            {
+                var take = (int)Math.Min(_remaining, data.Length - i);
+                i += take;
+                _remaining -= take;
+                if (_remaining == 0)
+                {
+                    _state = State.DataCr;
+                }
+
+                continue;
+            }
+
+            var b = data[i++];
+            if (++_line > MaxLineBytes)
+            {
+                return -1;
+            }
+
+            switch (_state)
+            {
+                case State.Size:
+                    var digit = HexValue(b);
+                    if (digit >= 0 && _line <= 15)
+                    {
+                        _remaining = (_remaining << 4) | (uint)digit;
+                    }
+                    else if (_line > 1 && (b == (byte)';' || b == (byte)' ' || b == (byte)'\t'))
+                    {
+                        _state = State.Extension;
+                    }
+                    else if (_line > 1 && b == (byte)'\r')
+                    {
+                        _state = State.SizeLf;
+                    }
+                    else
+                    {
+                        return -1;
+                    }
+
+                    break;
+                case State.Extension:
+                    if (b == (byte)'\r')
+                    {
+                        _state = State.SizeLf;
+                    }
+                    else if (b == (byte)'\n' || (b < 0x20 && b != (byte)'\t') || b == 0x7f)
+                    {
+                        return -1;
+                    }
+
+                    break;
+                case State.SizeLf:
+                    if (b != (byte)'\n')
+                    {
+                        return -1;
+                    }
+
+                    _line = 0;
+                    _state = _remaining == 0 ? State.TrailerStart : State.Data;
+                    break;
+                case State.DataCr:
+                    if (b != (byte)'\r')
+                    {
+                        return -1;
+                    }
+
+                    _state = State.DataLf;
+                    break;
+                case State.DataLf:
+                    if (b != (byte)'\n')
+                    {
+                        return -1;
+                    }
+
+                    (_line, _state) = (0, State.Size);
+                    break;
+                case State.TrailerStart:
+                    _state = b == (byte)'\r' ? State.FinalLf : b is (byte)'\n' or (byte)' ' or (byte)'\t' or (byte)':' ? State.Done : State.Trailer;
+                    if (_state == State.Done)
+                    {
+                        return -1;
+                    }
+
+                    break;
+                case State.Trailer:
+                    if (b == (byte)'\r')
+                    {
+                        _state = State.TrailerLf;
+                    }
+                    else if (b == (byte)'\n' || (b < 0x20 && b != (byte)'\t') || b == 0x7f)
+                    {
+                        return -1;
+                    }
+
+                    break;
+                case State.TrailerLf:
+                    if (b != (byte)'\n')
+                    {
+                        return -1;
+                    }
+
+                    (_line, _state) = (0, State.TrailerStart);
+                    break;
+                case State.FinalLf:
+                    if (b != (byte)'\n')
+                    {
+                        return -1;
+                    }
+
+                    _state = State.Done;
+                    break;
+            }
+        }
+
+        return i;
+    }
+
+    private static int HexValue(byte b) => b switch
+    {
+        >= (byte)'0' and <= (byte)'9' => b - '0',
+        >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
+        _ => -1,
+    };
+}

@@ -1,0 +1,632 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Causeway.Core.Identity;
+using Causeway.Core.Naming;
+using Causeway.Proxy.Admin;
+using Causeway.Proxy.Configuration;
+using Causeway.Proxy.Inbound;
+using Causeway.Proxy.LoadBalancing;
+using Causeway.Proxy.Outbound;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Causeway.Proxy.Http1;
+
+/// <summary>
+/// One client connection on the direct HTTP/1.1 path: reads each request head, forwards the request, relays the
+/// response, and repeats while the connection is kept alive. Requests are taken one at a time, in order, so a
+/// pipelined client is answered in order.
+/// </summary>
+public sealed class Http1ClientConnection : IDisposable
+{
+    private readonly Http1Forwarder _shared;
+    private readonly ConnectionContext _connection;
+    private readonly bool _inbound;
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly CancellationTokenRegistration _closeRequested;
+    private byte[] _scratch = ArrayPool<byte>.Shared.Rent(4096);
+    private volatile bool _closing;
+    private volatile bool _idle;
+    private volatile UpstreamConnection? _upstream;
+
+    // The last Host resolved on this connection, and against which configuration: keep-alive clients repeat it.
+    private byte[] _lastHost = [];
+    private ProxySnapshot? _lastSnapshot;
+    private ServiceRoute? _lastRoute;
+
+    // Inbound: what the mTLS handshake established, once per connection.
+    private readonly MeshSni? _sni;
+    private readonly SpiffeId? _peer;
+    private readonly string _peerName = "";
+    private readonly byte[] _forwardedClientCert = [];
+    private uint _appPort;
+
+    public Http1ClientConnection(Http1Forwarder shared, ConnectionContext connection, bool inbound)
+    {
+        _shared = shared;
+        _connection = connection;
+        _inbound = inbound;
+        _input = connection.Transport.Input;
+        _output = connection.Transport.Output;
+        Deadline = Environment.TickCount64 + (long)shared.Limits.KeepAliveTimeout.TotalMilliseconds;
+        if (connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
+        {
+            // Kestrel asks connections to close when the proxy drains: an idle one closes now, a busy one after its response.
+            _closeRequested = lifetime.ConnectionClosedRequested.Register(static s => ((Http1ClientConnection)s!).CloseRequested(), this);
+        }
+
+        if (inbound)
+        {
+            var items = connection.Features.Get<IConnectionItemsFeature>();
+            _sni = InboundConnection.Sni(items);
+            _peer = InboundConnection.Peer(items);
+            _peerName = _peer?.ToString() ?? "";
+            _forwardedClientCert = Encoding.ASCII.GetBytes($"x-forwarded-client-cert: By={shared.Options.Identity};URI={_peer}\r\n");
+        }
+    }
+
+    /// <summary>When the heartbeat ends this connection (<see cref="Environment.TickCount64"/>).</summary>
+    public long Deadline { get; private set; }
+
+    private enum Outcome
+    {
+        KeepAlive,
+        Close,
+        HandOver,
+    }
+
+    /// <summary>Serves requests until the connection ends; true when Kestrel should take the rest of it.</summary>
+    public async Task<bool> RunAsync()
+    {
+        var headStarted = false;
+        while (true)
+        {
+            _idle = !headStarted;
+            if (_closing && _idle)
+            {
+                return false;
+            }
+
+            var result = await _input.ReadAsync();
+            _idle = false;
+            var buffer = result.Buffer;
+            if (result.IsCanceled || (buffer.IsEmpty && result.IsCompleted))
+            {
+                return false;
+            }
+
+            var head = Contiguous(buffer);
+            var status = RequestHeadParser.TryParse(head.Span, _shared.Limits, out var request);
+            if (status == HeadStatus.Incomplete)
+            {
+                if (result.IsCompleted)
+                {
+                    return false;
+                }
+
+                if (!headStarted)
+                {
+                    headStarted = true;
+                    Deadline = Environment.TickCount64 + (long)_shared.Limits.RequestHeadersTimeout.TotalMilliseconds;
+                }
+
+                _input.AdvanceTo(buffer.Start, buffer.End);
+                continue;
+            }
+
+            headStarted = false;
+            if (status == HeadStatus.NotHandled)
+            {
+                _input.AdvanceTo(buffer.Start, buffer.Start);
+                return true;
+            }
+
+            Deadline = Environment.TickCount64 + (long)_shared.Limits.ActivityTimeout.TotalMilliseconds;
+            var outcome = _inbound ? await InboundAsync(buffer, head, request) : await OutboundAsync(buffer, head, request);
+            if (outcome == Outcome.HandOver)
+            {
+                _input.AdvanceTo(buffer.Start, buffer.Start);
+                return true;
+            }
+
+            if (outcome == Outcome.Close)
+            {
+                return false;
+            }
+
+            Deadline = Environment.TickCount64 + (long)_shared.Limits.KeepAliveTimeout.TotalMilliseconds;
+        }
+    }
+
+    /// <summary>Called by the heartbeat past <see cref="Deadline"/>: ends the client connection and any upstream one in use.</summary>
+    public void TimedOut()
+    {
+        _shared.Metrics.Connection(_inbound ? InboundConnection.Listener : KestrelConnectionEnds.OutboundListener, "http1_timeout");
+        _connection.Abort(new ConnectionAbortedException("no progress within the HTTP/1.1 timeouts"));
+        _upstream?.Dispose();
+    }
+
+    private void CloseRequested()
+    {
+        _closing = true;
+        if (_idle)
+        {
+            _input.CancelPendingRead();
+        }
+    }
+
+    /// <summary>The head's bytes in one piece: the first segment when it holds them, else a copy of at most the head limit.</summary>
+    private ReadOnlyMemory<byte> Contiguous(in ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.IsSingleSegment)
+        {
+            return buffer.First;
+        }
+
+        var length = (int)Math.Min(buffer.Length, _shared.Limits.MaxRequestHeadBytes + 4);
+        var copy = new byte[length];
+        buffer.Slice(0, length).CopyTo(copy);
+        return copy;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Outcome> OutboundAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request)
+    {
+        var snapshot = _shared.Config.Current;
+        if (snapshot is null)
+        {
+            return await ReplyAsync(buffer, request, 503, "Service Unavailable", "causeway: no configuration from the control plane yet\n");
+        }
+
+        var route = Resolve(snapshot, head.Span[request.Host]) ?? TransparentOutbound.RouteOf(_connection.Features.Get<IConnectionItemsFeature>());
+        if (route is null)
+        {
+            return await ReplyAsync(buffer, request, 404, "Not Found", $"causeway: '{Encoding.ASCII.GetString(head.Span[request.Host])}' is not a mesh service this sidecar knows\n");
+        }
+
+        if (route.MeshHopIsHttp2(requestIsHttp2: false))
+        {
+            return Outcome.HandOver;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        UpstreamEndpoint? previous = null;
+        for (var attempt = 0; ; attempt++)
+        {
+            var endpoint = route.Picker.Pick(previous);
+            if (endpoint is null)
+            {
+                var reply = await ReplyAsync(buffer, request, 503, "Service Unavailable", "no healthy upstream\n");
+                RecordOutbound(route, null, 503, started);
+                return reply;
+            }
+
+            endpoint.RequestStarted();
+            try
+            {
+                var (address, port, sni) = endpoint.Plaintext ? (endpoint.Address, (int)endpoint.Port, "") :
+                    (endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : _shared.Options.InboundPort, route.MeshSni);
+                var exchange = await ExchangeAsync(buffer, head, request, address, port, sni, []);
+                if (exchange.Status == 0 && exchange.Unreached)
+                {
+                    _shared.Logger.LogWarning("A request for {Service} to {Endpoint} (attempt {Attempt}) failed: {Reason}", route.Hostname, endpoint, attempt + 1, exchange.Error);
+                    ConnectFailures.Record(endpoint, _shared.Options);
+                    if (attempt < _shared.Options.MaxRetries)
+                    {
+                        previous = endpoint;
+                        continue;
+                    }
+
+                    var reply = await ReplyAsync(buffer, request, 502, "Bad Gateway", "");
+                    RecordOutbound(route, endpoint, 502, started);
+                    return reply;
+                }
+
+                if (exchange.Status == 0)
+                {
+                    _shared.Logger.LogWarning("A request for {Service} to {Endpoint} failed: {Reason}", route.Hostname, endpoint, exchange.Error);
+                    var reply = exchange.ResponseStarted ? Outcome.Close : await ReplyAsync(buffer, request, 502, "Bad Gateway", "", consumed: exchange.Consumed);
+                    RecordOutbound(route, endpoint, 502, started);
+                    return reply;
+                }
+
+                endpoint.Succeeded();
+                RecordOutbound(route, endpoint, exchange.Status, started);
+                return exchange.Outcome;
+            }
+            finally
+            {
+                endpoint.RequestEnded();
+            }
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Outcome> InboundAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var snapshot = _shared.Config.Current;
+        if (snapshot is null || _sni is not { } sni)
+        {
+            return await ReplyAsync(buffer, request, 503, "Service Unavailable", "");
+        }
+
+        if (snapshot != _lastSnapshot)
+        {
+            if (snapshot.Find(sni.Host, (uint)sni.Port)?.IsHttp2 == true)
+            {
+                return Outcome.HandOver;
+            }
+
+            _appPort = _shared.InboundConnection.TargetPort(snapshot, sni);
+            _lastSnapshot = snapshot;
+        }
+
+        var policies = snapshot.Config.AuthorizationPolicies;
+        if (policies.Count > 0)
+        {
+            var method = Encoding.ASCII.GetString(head.Span[request.Method]);
+            var path = Encoding.ASCII.GetString(head.Span[request.Path]);
+            if (AuthorizationEvaluator.Check(policies, _peer, _appPort, method, path) is not null)
+            {
+                var denied = await ReplyAsync(buffer, request, 403, "Forbidden", "RBAC: access denied");
+                RecordInbound(sni.Host, 403, started);
+                return denied;
+            }
+        }
+
+        var exchange = await ExchangeAsync(buffer, head, request, _shared.AppAddress, (int)_appPort, "", _forwardedClientCert);
+        if (exchange.Status == 0)
+        {
+            var reply = exchange.ResponseStarted ? Outcome.Close : await ReplyAsync(buffer, request, 502, "Bad Gateway", "", consumed: exchange.Consumed);
+            RecordInbound(sni.Host, 502, started);
+            return reply;
+        }
+
+        RecordInbound(sni.Host, exchange.Status, started);
+        return exchange.Outcome;
+    }
+
+    /// <summary>The route for a Host value, from the connection's last answer while the value and the configuration are the same.</summary>
+    private ServiceRoute? Resolve(ProxySnapshot snapshot, ReadOnlySpan<byte> hostBytes)
+    {
+        if (snapshot == _lastSnapshot && hostBytes.SequenceEqual(_lastHost))
+        {
+            return _lastRoute;
+        }
+
+        var host = new HostString(Encoding.ASCII.GetString(hostBytes));
+        var fqdn = ServiceHostname.ToFqdn(host.Host, _shared.Options.Namespace);
+        var route = fqdn is null ? null : snapshot.Find(fqdn, (uint)(host.Port ?? 80));
+        (_lastSnapshot, _lastHost, _lastRoute) = (snapshot, hostBytes.ToArray(), route);
+        return route;
+    }
+
+    /// <summary>How one try went: the response status (0 when there was none to pass on) and what the connection does next.</summary>
+    private readonly record struct Exchange(int Status, Outcome Outcome, bool Unreached = false, bool ResponseStarted = false, bool Consumed = false, string Error = "");
+
+    /// <summary>
+    /// Sends the request to one upstream and relays its response. A request whose head and body are all buffered is
+    /// kept unconsumed until the response begins, so that it can be sent again on a new connection when a pooled one
+    /// refuses it, or on another endpoint when no connection could be made at all.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Exchange> ExchangeAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request, string address, int port, string sni, byte[] extra)
+    {
+        // The head's bytes are the client's buffer, released once consumed: what is needed of them later is read now.
+        var headRequest = request.IsHeadMethod(head.Span);
+        var whole = request.Length + request.ContentLength <= buffer.Length && request.ContentLength <= UpstreamConnection.BufferBytes;
+        var pool = _shared.Pools.For(address, port, sni);
+        var consumed = false;
+        var responding = false;
+        for (var fresh = false; ; fresh = true)
+        {
+            var upstream = fresh ? null : pool.TryTake();
+            if (upstream is null)
+            {
+                try
+                {
+                    upstream = await ConnectAsync(address, port, sni, pool);
+                }
+                catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or InvalidOperationException)
+                {
+                    return new Exchange(0, Outcome.Close, Unreached: true, Error: e.GetBaseException().Message);
+                }
+            }
+
+            _upstream = upstream;
+            try
+            {
+                var length = request.Length + extra.Length + (whole ? (int)request.ContentLength : 0);
+                if (_scratch.Length < length)
+                {
+                    ArrayPool<byte>.Shared.Return(_scratch);
+                    _scratch = ArrayPool<byte>.Shared.Rent(length);
+                }
+
+                var written = RequestHeadParser.WriteUpstream(head.Span, request, extra, _scratch);
+                if (whole && request.ContentLength > 0)
+                {
+                    buffer.Slice(request.Length, request.ContentLength).CopyTo(_scratch.AsSpan(written));
+                    written += (int)request.ContentLength;
+                }
+
+                try
+                {
+                    await upstream.Stream.WriteAsync(_scratch.AsMemory(0, written));
+                }
+                catch (Exception e) when (e is IOException or SocketException && upstream.Reused && !fresh)
+                {
+                    // A pooled connection the application closed after the pool's check: the request never got through.
+                    continue;
+                }
+
+                if (!whole)
+                {
+                    consumed = true;
+                    _input.AdvanceTo(buffer.GetPosition(request.Length));
+                    await CopyRequestBodyAsync(upstream.Stream, request.ContentLength);
+                }
+
+                // From here on the application may have the request: it is never sent again (it may not be idempotent in effect).
+                var (response, error) = await ReadResponseHeadAsync(upstream, headRequest);
+                if (response is not { } final)
+                {
+                    return new Exchange(0, Outcome.Close, Consumed: consumed, Error: error);
+                }
+
+                if (!consumed)
+                {
+                    consumed = true;
+                    _input.AdvanceTo(buffer.GetPosition(request.Length + request.ContentLength));
+                }
+
+                responding = true;
+                var (exchange, reusable) = await RelayResponseAsync(upstream, final, request.Close, headRequest);
+                if (reusable)
+                {
+                    pool.Return(upstream);
+                    upstream = null;
+                }
+
+                return exchange;
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+                if (responding)
+                {
+                    _connection.Abort(new ConnectionAbortedException("the upstream broke off its response"));
+                    return new Exchange(0, Outcome.Close, ResponseStarted: true, Error: e.GetBaseException().Message);
+                }
+
+                return new Exchange(0, Outcome.Close, Consumed: consumed, Error: e.GetBaseException().Message);
+            }
+            finally
+            {
+                _upstream = null;
+                upstream?.Dispose();
+            }
+        }
+    }
+
+    private async Task<UpstreamConnection> ConnectAsync(string address, int port, string sni, UpstreamConnectionPool pool)
+    {
+        if (sni.Length == 0)
+        {
+            var socket = await _shared.Connector.ConnectPlaintextAsync(address, port, CancellationToken.None);
+            return new UpstreamConnection(socket, new NetworkStream(socket, ownsSocket: true), pool);
+        }
+
+        var (tcp, tls) = await _shared.Connector.ConnectHttp11Async(new UpstreamTarget(address, port, sni), CancellationToken.None);
+        return new UpstreamConnection(tcp, tls, pool);
+    }
+
+    /// <summary>Copies a Content-Length body that was not all buffered from the client to the upstream as it arrives.</summary>
+    private async Task CopyRequestBodyAsync(Stream upstream, long remaining)
+    {
+        while (remaining > 0)
+        {
+            var result = await _input.ReadAsync();
+            var take = Math.Min(remaining, result.Buffer.Length);
+            foreach (var segment in result.Buffer.Slice(0, take))
+            {
+                await upstream.WriteAsync(segment);
+            }
+
+            _input.AdvanceTo(result.Buffer.GetPosition(take));
+            remaining -= take;
+            Deadline = Environment.TickCount64 + (long)_shared.Limits.ActivityTimeout.TotalMilliseconds;
+            if (remaining > 0 && result.IsCompleted)
+            {
+                throw new ConnectionAbortedException("the client closed the connection within the request body");
+            }
+        }
+    }
+
+    /// <summary>Reads up to the final (non-1xx) response head, passing informational ones on; null with a reason when there is none to relay.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<(ResponseHead? Head, string Error)> ReadResponseHeadAsync(UpstreamConnection upstream, bool headRequest)
+    {
+        while (true)
+        {
+            var status = ResponseHeadParser.TryParse(upstream.Unread, _shared.Limits.MaxResponseHeadBytes, out var response);
+            if (status == HeadStatus.NotHandled)
+            {
+                return (null, "the upstream's response head is malformed or too large");
+            }
+
+            if (status == HeadStatus.Incomplete)
+            {
+                var n = await upstream.ReadMoreAsync(_shared.Limits.MaxResponseHeadBytes);
+                if (n < 0)
+                {
+                    return (null, "the upstream's response head is too large");
+                }
+
+                if (n == 0)
+                {
+                    return (null, upstream.End == 0 ? "the upstream closed the connection without answering" : "the upstream closed the connection within its response head");
+                }
+
+                continue;
+            }
+
+            if (response.Status == 101)
+            {
+                return (null, "the upstream switched protocols without being asked to");
+            }
+
+            if (!response.IsInformational)
+            {
+                return (response, "");
+            }
+
+            WriteHead(upstream, response, closeClient: false);
+            await _output.FlushAsync();
+        }
+    }
+
+    private void WriteHead(UpstreamConnection upstream, in ResponseHead response, bool closeClient)
+    {
+        var span = _output.GetSpan(ResponseHeadParser.MaxDownstreamLength(response.Length));
+        _output.Advance(ResponseHeadParser.WriteDownstream(upstream.Unread, response, closeClient, span));
+        upstream.Start += response.Length;
+    }
+
+    /// <summary>Relays the response from its final head on; also says whether the upstream connection can carry another request.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<(Exchange Exchange, bool Reusable)> RelayResponseAsync(UpstreamConnection upstream, ResponseHead response, bool clientClose, bool headRequest)
+    {
+        var hasBody = response.HasBody(headRequest);
+        var untilClose = hasBody && response.BodyUntilClose;
+        var closeClient = clientClose || untilClose || _closing;
+        WriteHead(upstream, response, closeClient);
+        var clean = true;
+        if (hasBody)
+        {
+            clean = response.Chunked ? await RelayChunkedAsync(upstream) : await RelayLengthAsync(upstream, untilClose ? long.MaxValue : response.ContentLength);
+        }
+
+        var flushed = await _output.FlushAsync();
+        if (!clean)
+        {
+            _connection.Abort(new ConnectionAbortedException("the upstream broke off its response"));
+            return (new Exchange(response.Status, Outcome.Close, ResponseStarted: true), false);
+        }
+
+        var reusable = response.KeepAlive && !untilClose && upstream.Start == upstream.End;
+        (upstream.Start, upstream.End) = (0, 0);
+        return (new Exchange(response.Status, closeClient || flushed.IsCompleted ? Outcome.Close : Outcome.KeepAlive), reusable);
+    }
+
+    /// <summary>Relays <paramref name="remaining"/> body bytes (long.MaxValue: until the upstream closes); false when it ended early.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> RelayLengthAsync(UpstreamConnection upstream, long remaining)
+    {
+        var buffered = (int)Math.Min(remaining, upstream.End - upstream.Start);
+        _output.Write(upstream.Unread[..buffered]);
+        upstream.Start += buffered;
+        remaining -= buffered;
+        while (remaining > 0)
+        {
+            var flushed = await _output.FlushAsync();
+            if (flushed.IsCompleted)
+            {
+                return false;
+            }
+
+            var memory = _output.GetMemory(UpstreamConnection.BufferBytes);
+            var n = await upstream.Stream.ReadAsync(memory[..(int)Math.Min(memory.Length, remaining)]);
+            if (n == 0)
+            {
+                return remaining == long.MaxValue;
+            }
+
+            _output.Advance(n);
+            if (remaining != long.MaxValue)
+            {
+                remaining -= n;
+            }
+
+            Deadline = Environment.TickCount64 + (long)_shared.Limits.ActivityTimeout.TotalMilliseconds;
+        }
+
+        return true;
+    }
+
+    /// <summary>Relays a chunked body as it is, following its framing to its end; false when it broke off or broke the framing.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> RelayChunkedAsync(UpstreamConnection upstream)
+    {
+        var scanner = new ChunkedBodyScanner();
+        while (true)
+        {
+            var taken = scanner.Scan(upstream.Unread);
+            if (taken < 0)
+            {
+                return false;
+            }
+
+            _output.Write(upstream.Unread[..taken]);
+            upstream.Start += taken;
+            if (scanner.IsDone)
+            {
+                return true;
+            }
+
+            (upstream.Start, upstream.End) = (0, 0);
+            var flushed = await _output.FlushAsync();
+            if (flushed.IsCompleted || await upstream.ReadMoreAsync(UpstreamConnection.BufferBytes) <= 0)
+            {
+                return false;
+            }
+
+            Deadline = Environment.TickCount64 + (long)_shared.Limits.ActivityTimeout.TotalMilliseconds;
+        }
+    }
+
+    /// <summary>
+    /// Answers from the proxy itself. The request is consumed when it was buffered whole, so the connection can go on;
+    /// otherwise (its body is still coming, or part of it was sent on) the connection closes after the answer.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Outcome> ReplyAsync(ReadOnlySequence<byte> buffer, RequestHead request, int status, string reason, string body, bool consumed = false)
+    {
+        var whole = !consumed && request.Length + request.ContentLength <= buffer.Length;
+        if (whole)
+        {
+            _input.AdvanceTo(buffer.GetPosition(request.Length + request.ContentLength));
+        }
+        else if (!consumed)
+        {
+            _input.AdvanceTo(buffer.GetPosition(request.Length));
+        }
+
+        var close = !whole || request.Close || _closing;
+        var text = $"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n{(close ? "Connection: close\r\n" : "")}\r\n{body}";
+        _output.Write(Encoding.UTF8.GetBytes(text));
+        var flushed = await _output.FlushAsync();
+        return close || flushed.IsCompleted ? Outcome.Close : Outcome.KeepAlive;
+    }
+
+    private void RecordOutbound(ServiceRoute route, UpstreamEndpoint? endpoint, int status, long started) =>
+        _shared.Metrics.Request(new ProxyMetrics.RequestKey("source", _shared.Options.WorkloadName, _shared.Options.Namespace, _shared.Principal,
+            route.Hostname, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+
+    private void RecordInbound(string service, int status, long started) =>
+        _shared.Metrics.Request(new ProxyMetrics.RequestKey("destination", "", "", _peerName, service, _shared.Options.WorkloadName, _shared.Options.Cluster, status),
+            Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+
+    public void Dispose()
+    {
+        _closeRequested.Dispose();
+        ArrayPool<byte>.Shared.Return(_scratch);
+    }
+}

@@ -1,0 +1,165 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Causeway.Proxy.Admin;
+using Causeway.Proxy.Http1;
+using Causeway.Proxy.Inbound;
+using Causeway.Proxy.Tests.Integration;
+using Causeway.Testing;
+using Xunit.Abstractions;
+
+namespace Causeway.Proxy.Tests.Http1;
+
+/// <summary>The sidecars' direct HTTP/1.1 path, end to end: Sleep's sidecar, mTLS, helloworld's sidecar, the application.</summary>
+public class Http1ForwarderTests(ITestOutputHelper output)
+{
+    private const string Base = "http://helloworld.sample:5000";
+
+    [Fact]
+    public async Task PlainHttp11TakesTheDirectPathBothSides_OverPooledUpstreamConnections()
+    {
+        await using var lab = new DataPlaneLab();
+        var mesh = await lab.StartOneServiceAsync();
+        using var client = DataPlaneLab.ClientVia(mesh.Sleep);
+        var connections = new HashSet<string>();
+        for (var i = 0; i < 50; i++)
+        {
+            connections.Add(await client.GetStringAsync(Base + "/connection"));
+        }
+
+        // One client connection in, so one pooled connection to the application carries all 50 requests.
+        output.WriteLine($"the application saw {connections.Count} connection(s)");
+        Assert.Single(connections);
+        Assert.Equal(1, mesh.SleepSidecar.Metrics.ConnectionCount(KestrelConnectionEnds.OutboundListener, "http1_direct"));
+        Assert.Equal(1, mesh.HelloSidecar.Metrics.ConnectionCount(InboundConnection.Listener, "http1_direct"));
+        Assert.Equal(0, mesh.SleepSidecar.Metrics.ConnectionCount(KestrelConnectionEnds.OutboundListener, "http1_to_kestrel"));
+        Assert.Equal(50, mesh.SleepSidecar.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 200 && k.DestinationWorkload == "helloworld-v1"));
+        Assert.Equal(50, mesh.HelloSidecar.Metrics.RequestCount(k => k.Reporter == "destination" && k.ResponseCode == 200 && k.SourcePrincipal == "spiffe://cluster.local/ns/sample/sa/sleep"));
+        Assert.Contains("URI=spiffe://cluster.local/ns/sample/sa/sleep", await client.GetStringAsync(Base + "/whoami"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ChunkedAndLargeBodies_HeadRequests_AndPipelinedRequests_ArriveIntact()
+    {
+        await using var lab = new DataPlaneLab();
+        var mesh = await lab.StartOneServiceAsync();
+        using var client = DataPlaneLab.ClientVia(mesh.Sleep);
+
+        Assert.Equal(string.Concat(Enumerable.Range(0, 200).Select(i => $"part {i}\n")), await client.GetStringAsync(Base + "/chunked?n=200"));
+
+        var body = new byte[1024 * 1024 + 17];
+        new Random(5).NextBytes(body);
+        using (var echoed = await client.PostAsync(Base + "/echo", new ByteArrayContent(body)))
+        {
+            Assert.Equal(HttpStatusCode.OK, echoed.StatusCode);
+            Assert.Equal(body, await echoed.Content.ReadAsByteArrayAsync());
+        }
+
+        using (var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, Base + "/hello")))
+        {
+            Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+            Assert.Empty(await head.Content.ReadAsByteArrayAsync());
+        }
+
+        // Two requests in one write: answered in order, on one connection, the second closing it.
+        var text = await RawAsync(mesh.Sleep, $"GET {Base}/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\nGET {Base}/chunked?n=3 HTTP/1.1\r\nHost: helloworld.sample:5000\r\nConnection: close\r\n\r\n");
+        output.WriteLine(text);
+        var first = text.IndexOf("Hello version: v1", StringComparison.Ordinal);
+        var second = text.IndexOf("part 2", StringComparison.Ordinal);
+        Assert.True(first > 0 && second > first, text);
+        Assert.Contains("Connection: close", text[first..], StringComparison.Ordinal);
+        Assert.Equal(0, mesh.SleepSidecar.Metrics.ConnectionCount(KestrelConnectionEnds.OutboundListener, "http1_to_kestrel"));
+    }
+
+    [Fact]
+    public async Task WhatTheDirectPathDoesNotTake_IsHandedToKestrelAtARequestBoundary_AndStillForwarded()
+    {
+        await using var lab = new DataPlaneLab();
+        var mesh = await lab.StartOneServiceAsync();
+
+        // A plain request first, then a chunked request body on the same connection: the second goes to Kestrel.
+        var text = await RawAsync(mesh.Sleep,
+            $"GET {Base}/hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n" +
+            $"POST {Base}/echo HTTP/1.1\r\nHost: helloworld.sample:5000\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+        output.WriteLine(text);
+        Assert.Contains("Hello version: v1", text, StringComparison.Ordinal);
+        Assert.Contains("hello world", text, StringComparison.Ordinal);
+        Assert.Equal(1, mesh.SleepSidecar.Metrics.ConnectionCount(KestrelConnectionEnds.OutboundListener, "http1_to_kestrel"));
+        Assert.Equal(["GET /hello", "POST /echo"], mesh.App.Seen);
+    }
+
+    [Fact]
+    public async Task ASlowHeadIsCutOff_AndAnIdleConnectionClosed_ByTheHeartbeat()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var sleepIp = LoopbackAddresses.Next(15001, 15006);
+        var limits = new Http1Limits { RequestHeadersTimeout = TimeSpan.FromSeconds(2), KeepAliveTimeout = TimeSpan.FromSeconds(3) };
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp, http1: limits);
+
+        using var slow = new TcpClient();
+        await slow.ConnectAsync(sleepIp, 15001);
+        await slow.GetStream().WriteAsync("GET / HTTP/1.1\r\nHo"u8.ToArray());
+        // A connection that made one request (no such service: 404) and then says nothing more.
+        using var idle = new TcpClient();
+        await idle.ConnectAsync(sleepIp, 15001);
+        await idle.GetStream().WriteAsync("GET http://nowhere.sample/ HTTP/1.1\r\nHost: nowhere.sample\r\n\r\n"u8.ToArray());
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(0, await ReadToEndAsync(slow, TimeSpan.FromSeconds(15)));
+        var slowClosed = started.Elapsed;
+        Assert.True(await ReadToEndAsync(idle, TimeSpan.FromSeconds(15)) > 0, "the 404, then the close");
+        output.WriteLine($"slow head closed after {slowClosed.TotalSeconds:F1} s, idle connection after {started.Elapsed.TotalSeconds:F1} s");
+        Assert.InRange(slowClosed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(6));
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(8));
+        Assert.Equal(2, sleep.Metrics.ConnectionCount(KestrelConnectionEnds.OutboundListener, "http1_timeout"));
+    }
+
+    /// <summary>Reads until the peer closes; the bytes read (-1 if it did not close within <paramref name="limit"/>).</summary>
+    private static async Task<int> ReadToEndAsync(TcpClient client, TimeSpan limit)
+    {
+        using var timeout = new CancellationTokenSource(limit);
+        var buffer = new byte[4096];
+        var total = 0;
+        try
+        {
+            while (true)
+            {
+                var n = await client.GetStream().ReadAsync(buffer, timeout.Token);
+                if (n == 0)
+                {
+                    return total;
+                }
+
+                total += n;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return -1;
+        }
+        catch (IOException)
+        {
+            return total;
+        }
+    }
+
+    /// <summary>Sends raw bytes to the sidecar's outbound port and returns everything it answers until it closes.</summary>
+    private static async Task<string> RawAsync(IPAddress sidecar, string request)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(sidecar, 15001);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var text = new StringBuilder();
+        var buffer = new byte[65536];
+        int n;
+        while ((n = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+        {
+            text.Append(Encoding.ASCII.GetString(buffer, 0, n));
+        }
+
+        return text.ToString();
+    }
+}
