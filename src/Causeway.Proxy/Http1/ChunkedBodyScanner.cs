@@ -81,10 +81,11 @@ public struct ChunkedBodyScanner
                     }
 
                     break;
-                case State.Extension:
+                case State.Extension or State.Trailer:
+                    // Extensions and trailer fields are passed on unread; only their line ends matter.
                     if (b == (byte)'\r')
                     {
-                        _state = State.SizeLf;
+                        _state = _state == State.Extension ? State.SizeLf : State.TrailerLf;
                     }
                     else if (b == (byte)'\n' || (b < 0x20 && b != (byte)'\t') || b == 0x7f)
                     {
@@ -120,17 +121,6 @@ public struct ChunkedBodyScanner
                 case State.TrailerStart:
                     _state = b == (byte)'\r' ? State.FinalLf : b is (byte)'\n' or (byte)' ' or (byte)'\t' or (byte)':' ? State.Done : State.Trailer;
                     if (_state == State.Done)
-                    {
-                        return -1;
-                    }
-
-                    break;
-                case State.Trailer:
-                    if (b == (byte)'\r')
-                    {
-                        _state = State.TrailerLf;
-                    }
-                    else if (b == (byte)'\n' || (b < 0x20 && b != (byte)'\t') || b == 0x7f)
                     {
                         return -1;
                     }
