@@ -111,7 +111,7 @@ public sealed record ProxyOptions
 
     /// <summary>
     /// Whether the sidecar forwards plain HTTP/1.1 itself (<see cref="Http1.Http1Forwarder"/>) rather than through Kestrel
-    /// and the forwarder; on by default, off only to compare the two.
+    /// and the forwarder; on by default, off only to compare the two (<c>CAUSEWAY_DIRECT_HTTP1=0</c> for <c>causeway proxy</c>).
     /// </summary>
     public bool DirectHttp1 { get; init; } = true;
 

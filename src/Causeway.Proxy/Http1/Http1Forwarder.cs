@@ -83,9 +83,11 @@ public sealed class Http1Forwarder : IDisposable
         {
             handOver = await client.RunAsync();
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
             // The client or the upstream went away mid-request, or the heartbeat ended it: nothing can be answered any more.
+            // (Kestrel's ConnectionResetException and ConnectionAbortedException are among these.) Anything else is a fault
+            // of the proxy's, which Kestrel logs as it closes the connection.
             connection.Abort();
             handOver = false;
         }
