@@ -72,7 +72,10 @@ public sealed class UpstreamConnectionPool(Http1Limits limits)
         connection.Dispose();
     }
 
-    /// <summary>Closes the connections idle for longer than the limit; returns how many are left.</summary>
+    /// <summary>
+    /// Closes the connections idle for longer than the limit, and those the other side has closed (a drained or stopped
+    /// endpoint's, which would otherwise hold a descriptor until they expire); returns how many are left.
+    /// </summary>
     public int CloseExpired(long now)
     {
         lock (_lock)
@@ -82,7 +85,7 @@ public sealed class UpstreamConnectionPool(Http1Limits limits)
                 return 0;
             }
 
-            var kept = _idle.Where(c => now - c.IdleSince < (long)limits.UpstreamIdleTimeout.TotalMilliseconds).Reverse().ToList();
+            var kept = _idle.Where(c => now - c.IdleSince < (long)limits.UpstreamIdleTimeout.TotalMilliseconds && c.IsIdleAndOpen()).Reverse().ToList();
             foreach (var c in _idle)
             {
                 if (!kept.Contains(c))

@@ -159,17 +159,25 @@ public class ClientHelloParserTests
             ClientHelloParser.TryParse(reassembled, Max, name, out _, out _);
         }
 
-        var complete = 0;
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 1000; i++)
+        // The fewest bytes of three windows: a garbage collection caused by the tests running beside this one can trim the
+        // shared ArrayPool, whose refill (about 1.4 KB of its own bookkeeping, seen once in a full suite run) is not the
+        // parser's. An allocation of the parser's own would be in every window.
+        var fewest = long.MaxValue;
+        for (var window = 0; window < 3 && fewest > 0; window++)
         {
-            complete += ClientHelloParser.TryParse(single, Max, name, out _, out _) == ClientHelloStatus.Complete ? 1 : 0;
-            complete += ClientHelloParser.TryParse(reassembled, Max, name, out _, out _) == ClientHelloStatus.Complete ? 1 : 0;
+            var complete = 0;
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 1000; i++)
+            {
+                complete += ClientHelloParser.TryParse(single, Max, name, out _, out _) == ClientHelloStatus.Complete ? 1 : 0;
+                complete += ClientHelloParser.TryParse(reassembled, Max, name, out _, out _) == ClientHelloStatus.Complete ? 1 : 0;
+            }
+
+            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
+            Assert.Equal(2000, complete);
         }
 
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(2000, complete);
-        Assert.Equal(0, allocated);
+        Assert.Equal(0, fewest);
     }
 
     private static byte[] Sni(string name) => Extension(0, [.. U16(name.Length + 3), 0, .. U16(name.Length), .. System.Text.Encoding.Latin1.GetBytes(name)]);
