@@ -35,6 +35,7 @@ public sealed class Http1ClientConnection : IDisposable
     private volatile bool _closing;
     private volatile bool _idle;
     private volatile UpstreamConnection? _upstream;
+    private int _timedOut;
 
     // The last Host resolved on this connection, and against which configuration: keep-alive clients repeat it.
     private byte[] _lastHost = [];
@@ -148,6 +149,11 @@ public sealed class Http1ClientConnection : IDisposable
     /// <summary>Called by the heartbeat past <see cref="Deadline"/>: ends the client connection and any upstream one in use.</summary>
     public void TimedOut()
     {
+        if (Interlocked.Exchange(ref _timedOut, 1) != 0)
+        {
+            return;
+        }
+
         _shared.Metrics.Connection(_inbound ? InboundConnection.Listener : KestrelConnectionEnds.OutboundListener, "http1_timeout");
         _connection.Abort(new ConnectionAbortedException("no progress within the HTTP/1.1 timeouts"));
         _upstream?.Dispose();
