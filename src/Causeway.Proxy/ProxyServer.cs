@@ -89,13 +89,7 @@ public sealed class ProxyServer : IAsyncDisposable
         // a sidecar's CPU in B1's profile); it logs nothing a proxy needs (Kestrel logs unhandled errors itself).
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.WebHost.UseKestrelHttpsConfiguration();
-        builder.WebHost.UseSockets(o =>
-        {
-            o.UnsafePreferInlineScheduling = options.InlineScheduling;
-            // Kestrel's default first reads zero bytes to wait for data, then reads again into a buffer: one more receive per
-            // request. A sidecar's connections are few and busy, so a buffer held while idle costs less than the syscall.
-            o.WaitForDataBeforeAllocatingBuffer = false;
-        });
+        builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = options.InlineScheduling);
         builder.Services.AddHttpForwarder();
 
         var controlPlane = ControlPlaneConnection.Create(options.ControlPlane, options.RootCaPem, options.Token);
