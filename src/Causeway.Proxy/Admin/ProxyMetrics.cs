@@ -27,6 +27,16 @@ public sealed class ProxyMetrics
         stats.Record(milliseconds);
     }
 
+    /// <summary>A request this sidecar sent out, as its caller's side reports it (Istio's reporter="source").</summary>
+    public void SourceRequest(ProxyOptions options, string principal, string service, LoadBalancing.UpstreamEndpoint? endpoint, int status, long started) =>
+        Request(new RequestKey("source", options.WorkloadName, options.Namespace, principal, service, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status),
+            System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+
+    /// <summary>A request this sidecar took in for its workload from <paramref name="principal"/> (Istio's reporter="destination").</summary>
+    public void DestinationRequest(ProxyOptions options, string principal, string service, int status, long started) =>
+        Request(new RequestKey("destination", "", "", principal, service, options.WorkloadName, options.Cluster, status),
+            System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+
     /// <summary>Counts a connection a listener handled or refused, with the reason (e.g. gateway: forwarded, not_tls, not_exposed).</summary>
     public void Connection(string listener, string outcome, long count = 1) =>
         Interlocked.Add(ref _connections.GetOrAdd((listener, outcome), _ => new long[1])[0], count);

@@ -623,12 +623,10 @@ public sealed class Http1ClientConnection : IDisposable
     }
 
     private void RecordOutbound(ServiceRoute route, UpstreamEndpoint? endpoint, int status, long started) =>
-        _shared.Metrics.Request(new ProxyMetrics.RequestKey("source", _shared.Options.WorkloadName, _shared.Options.Namespace, _shared.Principal,
-            route.Hostname, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        _shared.Metrics.SourceRequest(_shared.Options, _shared.Principal, route.Hostname, endpoint, status, started);
 
     private void RecordInbound(string service, int status, long started) =>
-        _shared.Metrics.Request(new ProxyMetrics.RequestKey("destination", "", "", _peerName, service, _shared.Options.WorkloadName, _shared.Options.Cluster, status),
-            Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        _shared.Metrics.DestinationRequest(_shared.Options, _peerName, service, status, started);
 
     public void Dispose()
     {

@@ -64,5 +64,5 @@ public sealed class InboundForwarder(ProxyOptions options, ProxyConfigHolder con
     });
 
     private void Record(string service, string principal, int status, long started) =>
-        metrics.Request(new ProxyMetrics.RequestKey("destination", "", "", principal, service, options.WorkloadName, options.Cluster, status), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        metrics.DestinationRequest(options, principal, service, status, started);
 }

@@ -152,8 +152,7 @@ public sealed class OutboundForwarder(ProxyOptions options, ProxyConfigHolder co
     }
 
     private void Record(ServiceRoute route, UpstreamEndpoint? endpoint, int status, long started) =>
-        metrics.Request(new ProxyMetrics.RequestKey("source", options.WorkloadName, options.Namespace, _principal,
-            route.Hostname, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        metrics.SourceRequest(options, _principal, route.Hostname, endpoint, status, started);
 
     private static async Task Reply(HttpContext context, int status, string body)
     {
