@@ -56,7 +56,7 @@ public sealed class Http1ClientConnection : IDisposable
         _inbound = inbound;
         _input = connection.Transport.Input;
         _output = connection.Transport.Output;
-        Deadline = Environment.TickCount64 + (long)shared.Limits.KeepAliveTimeout.TotalMilliseconds;
+        ExtendDeadline(shared.Limits.KeepAliveTimeout);
         if (connection.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
         {
             // Kestrel asks connections to close when the proxy drains: an idle one closes now, a busy one after its response.
@@ -115,7 +115,7 @@ public sealed class Http1ClientConnection : IDisposable
                 if (!headStarted)
                 {
                     headStarted = true;
-                    Deadline = Environment.TickCount64 + (long)_shared.Limits.RequestHeadersTimeout.TotalMilliseconds;
+                    ExtendDeadline(_shared.Limits.RequestHeadersTimeout);
                 }
 
                 _input.AdvanceTo(buffer.Start, buffer.End);
@@ -129,7 +129,7 @@ public sealed class Http1ClientConnection : IDisposable
                 return true;
             }
 
-            Deadline = Environment.TickCount64 + (long)_shared.Limits.ActivityTimeout.TotalMilliseconds;
+            ExtendDeadline(_shared.Limits.ActivityTimeout);
             var outcome = _inbound ? await InboundAsync(buffer, head, request) : await OutboundAsync(buffer, head, request);
             if (outcome == Outcome.HandOver)
             {
@@ -142,9 +142,12 @@ public sealed class Http1ClientConnection : IDisposable
                 return false;
             }
 
-            Deadline = Environment.TickCount64 + (long)_shared.Limits.KeepAliveTimeout.TotalMilliseconds;
+            ExtendDeadline(_shared.Limits.KeepAliveTimeout);
         }
     }
+
+    /// <summary>Gives the connection <paramref name="limit"/> from now before the heartbeat ends it.</summary>
+    private void ExtendDeadline(TimeSpan limit) => Deadline = Environment.TickCount64 + (long)limit.TotalMilliseconds;
 
     /// <summary>Called by the heartbeat past <see cref="Deadline"/>: ends the client connection and any upstream one in use.</summary>
     public void TimedOut()
@@ -448,7 +451,7 @@ public sealed class Http1ClientConnection : IDisposable
 
             _input.AdvanceTo(result.Buffer.GetPosition(take));
             remaining -= take;
-            Deadline = Environment.TickCount64 + (long)_shared.Limits.ActivityTimeout.TotalMilliseconds;
+            ExtendDeadline(_shared.Limits.ActivityTimeout);
             if (remaining > 0 && result.IsCompleted)
             {
                 throw new ConnectionAbortedException("the client closed the connection within the request body");
@@ -561,7 +564,7 @@ public sealed class Http1ClientConnection : IDisposable
                 remaining -= n;
             }
 
-            Deadline = Environment.TickCount64 + (long)_shared.Limits.ActivityTimeout.TotalMilliseconds;
+            ExtendDeadline(_shared.Limits.ActivityTimeout);
         }
 
         return true;
@@ -594,7 +597,7 @@ public sealed class Http1ClientConnection : IDisposable
                 return false;
             }
 
-            Deadline = Environment.TickCount64 + (long)_shared.Limits.ActivityTimeout.TotalMilliseconds;
+            ExtendDeadline(_shared.Limits.ActivityTimeout);
         }
     }
 
