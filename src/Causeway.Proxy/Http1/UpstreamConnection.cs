@@ -32,10 +32,7 @@ public sealed class UpstreamConnection : IDisposable
     /// <summary>True once the connection has carried a request: a failure before any answer may then be the application having closed it while idle.</summary>
     public bool Reused { get; set; }
 
-    /// <summary>When it went idle (<see cref="Environment.TickCount64"/>).</summary>
-    public long IdleSince { get; set; }
-
-    /// <summary>When it went back to the pool, in <see cref="System.Diagnostics.Stopwatch"/> ticks: finer than <see cref="IdleSince"/>.</summary>
+    /// <summary>When it went back to the pool, in <see cref="System.Diagnostics.Stopwatch"/> ticks.</summary>
     public long ReturnedAt { get; set; }
 
     /// <summary>Unread response bytes: Buffer[Start..End].</summary>

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Causeway.Proxy.Http1;
 
 /// <summary>
@@ -34,14 +36,13 @@ public sealed class UpstreamConnectionPool(Http1Limits limits)
     /// <summary>The newest idle connection that is neither too old nor closed by the other side, or null.</summary>
     public UpstreamConnection? TryTake()
     {
-        var now = Environment.TickCount64;
         lock (_lock)
         {
-            LastUsed = now;
+            LastUsed = Environment.TickCount64;
             while (_idle.TryPop(out var connection))
             {
-                var justReturned = System.Diagnostics.Stopwatch.GetTimestamp() - connection.ReturnedAt < System.Diagnostics.Stopwatch.Frequency / 1000 * UncheckedIdleMilliseconds;
-                if (now - connection.IdleSince < (long)limits.UpstreamIdleTimeout.TotalMilliseconds && (justReturned || connection.IsIdleAndOpen()))
+                var idle = Stopwatch.GetElapsedTime(connection.ReturnedAt);
+                if (idle < limits.UpstreamIdleTimeout && (idle.TotalMilliseconds < UncheckedIdleMilliseconds || connection.IsIdleAndOpen()))
                 {
                     return connection;
                 }
@@ -57,11 +58,10 @@ public sealed class UpstreamConnectionPool(Http1Limits limits)
     public void Return(UpstreamConnection connection)
     {
         connection.Reused = true;
-        connection.IdleSince = Environment.TickCount64;
-        connection.ReturnedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        connection.ReturnedAt = Stopwatch.GetTimestamp();
         lock (_lock)
         {
-            LastUsed = connection.IdleSince;
+            LastUsed = Environment.TickCount64;
             if (_idle.Count < limits.MaxIdleUpstreamConnections)
             {
                 _idle.Push(connection);
@@ -76,31 +76,26 @@ public sealed class UpstreamConnectionPool(Http1Limits limits)
     /// Closes the connections idle for longer than the limit, and those the other side has closed (a drained or stopped
     /// endpoint's, which would otherwise hold a descriptor until they expire); returns how many are left.
     /// </summary>
-    public int CloseExpired(long now)
+    public int CloseExpired()
     {
         lock (_lock)
         {
-            if (_idle.Count == 0)
+            // Newest on top: put the survivors back oldest first so the order holds.
+            var idle = _idle.ToArray();
+            _idle.Clear();
+            for (var i = idle.Length - 1; i >= 0; i--)
             {
-                return 0;
-            }
-
-            var kept = _idle.Where(c => now - c.IdleSince < (long)limits.UpstreamIdleTimeout.TotalMilliseconds && c.IsIdleAndOpen()).Reverse().ToList();
-            foreach (var c in _idle)
-            {
-                if (!kept.Contains(c))
+                if (Stopwatch.GetElapsedTime(idle[i].ReturnedAt) < limits.UpstreamIdleTimeout && idle[i].IsIdleAndOpen())
                 {
-                    c.Dispose();
+                    _idle.Push(idle[i]);
+                }
+                else
+                {
+                    idle[i].Dispose();
                 }
             }
 
-            _idle.Clear();
-            foreach (var c in kept)
-            {
-                _idle.Push(c);
-            }
-
-            return kept.Count;
+            return _idle.Count;
         }
     }
 

@@ -22,7 +22,7 @@ public sealed class UpstreamPools(Http1Limits limits) : IDisposable
     {
         foreach (var (key, pool) in _pools)
         {
-            if (pool.CloseExpired(now) == 0 && now - pool.LastUsed > 2 * (long)limits.UpstreamIdleTimeout.TotalMilliseconds)
+            if (pool.CloseExpired() == 0 && now - pool.LastUsed > 2 * (long)limits.UpstreamIdleTimeout.TotalMilliseconds)
             {
                 _pools.TryRemove(key, out _);
             }

@@ -69,7 +69,7 @@ public sealed class UpstreamConnectionPoolTests : IDisposable
         pool.Return(other);
         otherServer.Close();
         await Task.Delay(TimeSpan.FromMilliseconds(20));
-        Assert.Equal(0, pool.CloseExpired(Environment.TickCount64));
+        Assert.Equal(0, pool.CloseExpired());
         Assert.Equal(0, pool.IdleCount);
     }
 
@@ -79,7 +79,7 @@ public sealed class UpstreamConnectionPoolTests : IDisposable
         var pool = new UpstreamConnectionPool(new Http1Limits { UpstreamIdleTimeout = TimeSpan.FromMilliseconds(50) });
         var (a, _) = await ConnectAsync(pool);
         pool.Return(a);
-        Assert.Equal(1, pool.CloseExpired(Environment.TickCount64));
+        Assert.Equal(1, pool.CloseExpired());
         await Task.Delay(TimeSpan.FromMilliseconds(200));
         Assert.Null(pool.TryTake());
         Assert.Throws<ObjectDisposedException>(() => a.Socket.Available);
