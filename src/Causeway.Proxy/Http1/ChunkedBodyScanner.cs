@@ -93,15 +93,6 @@ public struct ChunkedBodyScanner
                     }
 
                     break;
-                case State.SizeLf:
-                    if (b != (byte)'\n')
-                    {
-                        return -1;
-                    }
-
-                    _line = 0;
-                    _state = _remaining == 0 ? State.TrailerStart : State.Data;
-                    break;
                 case State.DataCr:
                     if (b != (byte)'\r')
                     {
@@ -110,37 +101,29 @@ public struct ChunkedBodyScanner
 
                     _state = State.DataLf;
                     break;
-                case State.DataLf:
-                    if (b != (byte)'\n')
-                    {
-                        return -1;
-                    }
-
-                    (_line, _state) = (0, State.Size);
-                    break;
                 case State.TrailerStart:
-                    _state = b == (byte)'\r' ? State.FinalLf : b is (byte)'\n' or (byte)' ' or (byte)'\t' or (byte)':' ? State.Done : State.Trailer;
-                    if (_state == State.Done)
+                    if (b is (byte)'\n' or (byte)' ' or (byte)'\t' or (byte)':')
                     {
                         return -1;
                     }
 
+                    _state = b == (byte)'\r' ? State.FinalLf : State.Trailer;
                     break;
-                case State.TrailerLf:
+                case State.SizeLf or State.DataLf or State.TrailerLf or State.FinalLf:
+                    // The LF of a CRLF: a size line, a chunk's data, a trailer field or the last line.
                     if (b != (byte)'\n')
                     {
                         return -1;
                     }
 
-                    (_line, _state) = (0, State.TrailerStart);
-                    break;
-                case State.FinalLf:
-                    if (b != (byte)'\n')
+                    _line = 0;
+                    _state = _state switch
                     {
-                        return -1;
-                    }
-
-                    _state = State.Done;
+                        State.SizeLf => _remaining == 0 ? State.TrailerStart : State.Data,
+                        State.DataLf => State.Size,
+                        State.TrailerLf => State.TrailerStart,
+                        _ => State.Done, // FinalLf
+                    };
                     break;
             }
         }
