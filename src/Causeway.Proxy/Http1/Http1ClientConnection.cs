@@ -35,6 +35,7 @@ public sealed class Http1ClientConnection : IDisposable
     private volatile bool _closing;
     private volatile bool _idle;
     private volatile UpstreamConnection? _upstream;
+    private volatile bool _dropBody;
     private int _timedOut;
 
     // The last Host resolved on this connection, and against which configuration: keep-alive clients repeat it.
@@ -351,6 +352,8 @@ public sealed class Http1ClientConnection : IDisposable
             }
 
             _upstream = upstream;
+            _dropBody = false;
+            Task? body = null;
             try
             {
                 var length = request.Length + extra.Length + (whole ? (int)request.ContentLength : 0);
@@ -381,11 +384,11 @@ public sealed class Http1ClientConnection : IDisposable
                 {
                     consumed = true;
                     _input.AdvanceTo(buffer.GetPosition(request.Length));
-                    await CopyRequestBodyAsync(upstream.Stream, request.ContentLength);
+                    body = CopyRequestBodyAsync(upstream.Stream, request.ContentLength);
                 }
 
                 // From here on the application may have the request: it is never sent again (it may not be idempotent in effect).
-                var (response, error) = await ReadResponseHeadAsync(upstream, headRequest);
+                var (response, error) = body is null ? await ReadResponseHeadAsync(upstream, headRequest) : await ReadEarlyResponseHeadAsync(upstream, headRequest, body);
                 if (response is not { } final)
                 {
                     return new Exchange(0, Outcome.Close, Consumed: consumed, Error: error);
@@ -398,14 +401,16 @@ public sealed class Http1ClientConnection : IDisposable
                 }
 
                 responding = true;
-                var (exchange, reusable) = await RelayResponseAsync(upstream, final, request.Close, headRequest);
-                if (reusable)
+                // An answer that came before the whole body went up ends the connection once relayed (the body is drained first).
+                var bodyCut = body is not null && (!body.IsCompleted || _dropBody);
+                var (exchange, reusable) = await RelayResponseAsync(upstream, final, request.Close || bodyCut, headRequest);
+                if (reusable && !bodyCut && !_dropBody)
                 {
                     pool.Return(upstream);
                     upstream = null;
                 }
 
-                return exchange;
+                return bodyCut || _dropBody ? exchange with { Outcome = Outcome.Close } : exchange;
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
@@ -421,7 +426,60 @@ public sealed class Http1ClientConnection : IDisposable
             {
                 _upstream = null;
                 upstream?.Dispose();
+                if (body is not null)
+                {
+                    await DrainBodyAsync(body);
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// The response head of a request whose body is still going up. An application may answer before it has read the
+    /// whole body (a 413, say) and then stop reading or close; its answer is relayed all the same, as Envoy does, rather
+    /// than a 502 for the body that could not be sent.
+    /// </summary>
+    private async Task<(ResponseHead? Head, string Error)> ReadEarlyResponseHeadAsync(UpstreamConnection upstream, bool headRequest, Task body)
+    {
+        var answer = ReadResponseHeadAsync(upstream, headRequest).AsTask();
+        if (await Task.WhenAny(body, answer) == body && body.IsFaulted)
+        {
+            // The client broke off its body: nothing is to be answered, and the read of the upstream ends with it.
+            upstream.Dispose();
+            try
+            {
+                await answer;
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+            }
+
+            await body;
+        }
+
+        return await answer;
+    }
+
+    /// <summary>
+    /// Waits for a request body's copy to end. One the upstream no longer takes (the exchange ended first, or its writes
+    /// failed) is read to its end and dropped within <see cref="Http1Limits.RequestBodyDrainTimeout"/>, so that a client
+    /// still sending reads its answer rather than a reset.
+    /// </summary>
+    private async ValueTask DrainBodyAsync(Task body)
+    {
+        if (!body.IsCompleted)
+        {
+            _dropBody = true;
+            ExtendDeadline(_shared.Limits.RequestBodyDrainTimeout);
+        }
+
+        try
+        {
+            await body;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client went away or the drain time ran out: the connection closes either way.
         }
     }
 
@@ -437,21 +495,37 @@ public sealed class Http1ClientConnection : IDisposable
         return new UpstreamConnection(tcp, tls, pool);
     }
 
-    /// <summary>Copies a Content-Length body that was not all buffered from the client to the upstream as it arrives.</summary>
+    /// <summary>
+    /// Copies a Content-Length body that was not all buffered from the client to the upstream as it arrives, while the
+    /// response is awaited. Once the upstream stops taking it (<see cref="_dropBody"/>), the rest is read and dropped.
+    /// Faults only when the client breaks off.
+    /// </summary>
     private async Task CopyRequestBodyAsync(Stream upstream, long remaining)
     {
         while (remaining > 0)
         {
             var result = await _input.ReadAsync();
             var take = Math.Min(remaining, result.Buffer.Length);
-            foreach (var segment in result.Buffer.Slice(0, take))
+            if (!_dropBody)
             {
-                await upstream.WriteAsync(segment);
+                try
+                {
+                    foreach (var segment in result.Buffer.Slice(0, take))
+                    {
+                        await upstream.WriteAsync(segment);
+                    }
+
+                    ExtendDeadline(_shared.Limits.ActivityTimeout);
+                }
+                catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+                {
+                    // The application closed (or the exchange ended and closed it); whether it answered is the reader's to see.
+                    _dropBody = true;
+                }
             }
 
             _input.AdvanceTo(result.Buffer.GetPosition(take));
             remaining -= take;
-            ExtendDeadline(_shared.Limits.ActivityTimeout);
             if (remaining > 0 && result.IsCompleted)
             {
                 throw new ConnectionAbortedException("the client closed the connection within the request body");

@@ -24,6 +24,12 @@ public sealed record Http1Limits
     /// <summary>How long a request in flight may go without a byte moving either way (what the forwarder's ActivityTimeout was).</summary>
     public TimeSpan ActivityTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long the rest of a request body is read and dropped after the application answered before taking it all
+    /// (Kestrel's request body drain time), so that the client, still sending, reads the answer; then the connection closes.
+    /// </summary>
+    public TimeSpan RequestBodyDrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long an idle upstream connection is kept for reuse (SocketsHttpHandler's PooledConnectionIdleTimeout as the proxy set it).</summary>
     public TimeSpan UpstreamIdleTimeout { get; init; } = TimeSpan.FromSeconds(90);
 

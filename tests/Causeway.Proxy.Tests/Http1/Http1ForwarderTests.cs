@@ -116,6 +116,105 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         Assert.Equal(2, sleep.Metrics.ConnectionCount(KestrelConnectionEnds.OutboundListener, "http1_timeout"));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AnAnswerBeforeTheWholeBody_IsRelayed_AndTheRestOfTheBodyDrained(bool applicationCloses)
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1"));
+        // An application that refuses an upload as soon as it has the head: it then closes (unread bytes: a reset), or
+        // keeps the connection without reading another byte.
+        using var application = new TcpListener(helloIp, 5000);
+        application.Start();
+        using var stop = new CancellationTokenSource();
+        var refusing = RefuseUploadsAsync(application, applicationCloses, stop.Token);
+        var hello = await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(sleepIp, 15001);
+        var stream = client.GetStream();
+        const int size = 8 * 1024 * 1024;
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST {Base}/upload HTTP/1.1\r\nHost: helloworld.sample:5000\r\nContent-Length: {size}\r\n\r\n"));
+        var sending = Task.Run(async () =>
+        {
+            var piece = new byte[64 * 1024];
+            for (var sent = 0; sent < size; sent += piece.Length)
+            {
+                await stream.WriteAsync(piece);
+            }
+        });
+
+        var answer = await ReadUntilAsync(stream, "too large", TimeSpan.FromSeconds(20));
+        output.WriteLine(answer);
+        Assert.StartsWith("HTTP/1.1 413 Payload Too Large\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("Connection: close", answer, StringComparison.OrdinalIgnoreCase);
+        // Both sidecars read the rest of the body and dropped it, so the client's writes all went through before the close.
+        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, await ReadToEndAsync(client, TimeSpan.FromSeconds(15)));
+        Assert.Equal(1, sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 413));
+        Assert.Equal(1, hello.Metrics.RequestCount(k => k.Reporter == "destination" && k.ResponseCode == 413));
+        await stop.CancelAsync();
+        await refusing;
+    }
+
+    /// <summary>Answers 413 to every request as soon as its head is in, without reading its body.</summary>
+    private static async Task RefuseUploadsAsync(TcpListener listener, bool close, CancellationToken stop)
+    {
+        var held = new List<Socket>();
+        try
+        {
+            while (true)
+            {
+                var socket = await listener.AcceptSocketAsync(stop);
+                held.Add(socket);
+                var head = new StringBuilder();
+                var buffer = new byte[1];
+                while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal) && await socket.ReceiveAsync(buffer, stop) == 1)
+                {
+                    head.Append((char)buffer[0]);
+                }
+
+                await socket.SendAsync("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large"u8.ToArray(), stop);
+                if (close)
+                {
+                    socket.Close();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+        }
+    }
+
+    /// <summary>Reads until <paramref name="end"/> has arrived; what was read.</summary>
+    private static async Task<string> ReadUntilAsync(NetworkStream stream, string end, TimeSpan limit)
+    {
+        using var timeout = new CancellationTokenSource(limit);
+        var text = new StringBuilder();
+        var buffer = new byte[4096];
+        while (!text.ToString().Contains(end, StringComparison.Ordinal))
+        {
+            var n = await stream.ReadAsync(buffer, timeout.Token);
+            if (n == 0)
+            {
+                break;
+            }
+
+            text.Append(Encoding.ASCII.GetString(buffer, 0, n));
+        }
+
+        return text.ToString();
+    }
+
     /// <summary>Reads until the peer closes; the bytes read (-1 if it did not close within <paramref name="limit"/>).</summary>
     private static async Task<int> ReadToEndAsync(TcpClient client, TimeSpan limit)
     {
