@@ -42,6 +42,10 @@ public sealed class Http1ClientConnection : IDisposable
     private byte[] _lastHost = [];
     private ProxySnapshot? _lastSnapshot;
     private ServiceRoute? _lastRoute;
+    private UpstreamConnectionPool? _lastPool;
+    private string? _lastPoolAddress;
+    private int _lastPoolPort;
+    private string? _lastPoolSni;
 
     // Inbound: what the mTLS handshake established, once per connection.
     private readonly MeshSni? _sni;
@@ -319,6 +323,22 @@ public sealed class Http1ClientConnection : IDisposable
         return route;
     }
 
+    /// <summary>
+    /// The upstream's pool, from the connection's last answer while the upstream is the same: keep-alive clients repeat
+    /// it, and the endpoint's address and the route's SNI are the same string objects until the configuration changes.
+    /// </summary>
+    private UpstreamConnectionPool PoolFor(string address, int port, string sni)
+    {
+        if (_lastPool is { Dropped: false } pool && ReferenceEquals(address, _lastPoolAddress) && port == _lastPoolPort && ReferenceEquals(sni, _lastPoolSni))
+        {
+            return pool;
+        }
+
+        _lastPool = _shared.Pools.For(address, port, sni);
+        (_lastPoolAddress, _lastPoolPort, _lastPoolSni) = (address, port, sni);
+        return _lastPool;
+    }
+
     /// <summary>How one try went: the response status (0 when there was none to pass on) and what the connection does next.</summary>
     private readonly record struct Exchange(int Status, Outcome Outcome, bool Unreached = false, bool ResponseStarted = false, bool Consumed = false, string Error = "");
 
@@ -333,7 +353,7 @@ public sealed class Http1ClientConnection : IDisposable
         // The head's bytes are the client's buffer, released once consumed: what is needed of them later is read now.
         var headRequest = request.IsHeadMethod(head.Span);
         var whole = request.Length + request.ContentLength <= buffer.Length && request.ContentLength <= UpstreamConnection.BufferBytes;
-        var pool = _shared.Pools.For(address, port, sni);
+        var pool = PoolFor(address, port, sni);
         var consumed = false;
         var responding = false;
         for (var fresh = false; ; fresh = true)

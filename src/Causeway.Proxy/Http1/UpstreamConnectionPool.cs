@@ -9,13 +9,6 @@ namespace Causeway.Proxy.Http1;
 /// </summary>
 public sealed class UpstreamConnectionPool(Http1Limits limits)
 {
-    /// <summary>
-    /// A connection idle for less than this is taken without asking the kernel whether the other side closed it: under
-    /// load connections come back and go out again within microseconds, and the check was 3% of a saturated sidecar's
-    /// CPU (bench B1). The rare close that lands in that window fails like one that lands during the request.
-    /// </summary>
-    public const long UncheckedIdleMilliseconds = 1;
-
     private readonly Stack<UpstreamConnection> _idle = new();
     private readonly Lock _lock = new();
 
@@ -42,7 +35,7 @@ public sealed class UpstreamConnectionPool(Http1Limits limits)
             while (_idle.TryPop(out var connection))
             {
                 var idle = Stopwatch.GetElapsedTime(connection.ReturnedAt);
-                if (idle < limits.UpstreamIdleTimeout && (idle.TotalMilliseconds < UncheckedIdleMilliseconds || connection.IsIdleAndOpen()))
+                if (idle < limits.UpstreamIdleTimeout && connection.IsIdleAndOpen())
                 {
                     return connection;
                 }
@@ -62,14 +55,32 @@ public sealed class UpstreamConnectionPool(Http1Limits limits)
         lock (_lock)
         {
             LastUsed = Environment.TickCount64;
-            if (_idle.Count < limits.MaxIdleUpstreamConnections)
+            if (!Dropped && _idle.Count < limits.MaxIdleUpstreamConnections)
             {
+                connection.StartReadAhead();
                 _idle.Push(connection);
                 return;
             }
         }
 
         connection.Dispose();
+    }
+
+    /// <summary>True once <see cref="UpstreamPools"/> let the pool go: a connection coming back to it is closed, not kept where no sweep sees it.</summary>
+    public bool Dropped { get; private set; }
+
+    /// <summary>Lets the pool go when it holds nothing and was last used before <paramref name="unusedSince"/> (<see cref="Environment.TickCount64"/>).</summary>
+    public bool TryDrop(long unusedSince)
+    {
+        lock (_lock)
+        {
+            if (_idle.Count == 0 && LastUsed < unusedSince)
+            {
+                Dropped = true;
+            }
+
+            return Dropped;
+        }
     }
 
     /// <summary>

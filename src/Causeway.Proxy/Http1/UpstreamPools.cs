@@ -10,9 +10,21 @@ public sealed class UpstreamPools(Http1Limits limits) : IDisposable
 {
     private readonly ConcurrentDictionary<(string Address, int Port, string Sni), UpstreamConnectionPool> _pools = new();
 
-    /// <summary>The pool of one upstream; made on first use.</summary>
-    public UpstreamConnectionPool For(string address, int port, string sni) =>
-        _pools.TryGetValue((address, port, sni), out var pool) ? pool : _pools.GetOrAdd((address, port, sni), _ => new UpstreamConnectionPool(limits));
+    /// <summary>The pool of one upstream; made on first use, and again if it was let go.</summary>
+    public UpstreamConnectionPool For(string address, int port, string sni)
+    {
+        var key = (address, port, sni);
+        while (true)
+        {
+            var pool = _pools.TryGetValue(key, out var found) ? found : _pools.GetOrAdd(key, _ => new UpstreamConnectionPool(limits));
+            if (!pool.Dropped)
+            {
+                return pool;
+            }
+
+            _pools.TryRemove(new KeyValuePair<(string, int, string), UpstreamConnectionPool>(key, pool));
+        }
+    }
 
     /// <summary>Idle upstream connections across the pools.</summary>
     public int IdleConnections => _pools.Values.Sum(p => p.IdleCount);
@@ -22,9 +34,9 @@ public sealed class UpstreamPools(Http1Limits limits) : IDisposable
     {
         foreach (var (key, pool) in _pools)
         {
-            if (pool.CloseExpired() == 0 && now - pool.LastUsed > 2 * (long)limits.UpstreamIdleTimeout.TotalMilliseconds)
+            if (pool.CloseExpired() == 0 && pool.TryDrop(now - 2 * (long)limits.UpstreamIdleTimeout.TotalMilliseconds))
             {
-                _pools.TryRemove(key, out _);
+                _pools.TryRemove(new KeyValuePair<(string, int, string), UpstreamConnectionPool>(key, pool));
             }
         }
     }
