@@ -421,16 +421,17 @@ public sealed class Http1ClientConnection : IDisposable
                 }
 
                 responding = true;
-                // An answer that came before the whole body went up ends the connection once relayed (the body is drained first).
+                // An answer that came before the whole body went up ends the connection once relayed (the body is drained
+                // first). Decided here once: a body still going now is cut, and one already done cannot be cut later.
                 var bodyCut = body is not null && (!body.IsCompleted || _dropBody);
                 var (exchange, reusable) = await RelayResponseAsync(upstream, final, request.Close || bodyCut, headRequest);
-                if (reusable && !bodyCut && !_dropBody)
+                if (reusable && !bodyCut)
                 {
                     pool.Return(upstream);
                     upstream = null;
                 }
 
-                return bodyCut || _dropBody ? exchange with { Outcome = Outcome.Close } : exchange;
+                return bodyCut ? exchange with { Outcome = Outcome.Close } : exchange;
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
