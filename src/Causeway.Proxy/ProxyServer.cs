@@ -119,7 +119,7 @@ public sealed class ProxyServer : IAsyncDisposable
             dns.Start();
         }
 
-        var meshClient = connector is null ? null : new HttpMessageInvoker(new SocketsHttpHandler
+        var meshClient = connector is null ? null : new HttpMessageInvoker(new IdleCloseNoticeHandler(new SocketsHttpHandler
         {
             ConnectCallback = connector.ConnectAsync,
             UseProxy = false,
@@ -129,7 +129,7 @@ public sealed class ProxyServer : IAsyncDisposable
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
             ActivityHeadersPropagator = null,
-        });
+        }));
         var appClient = new HttpMessageInvoker(new SocketsHttpHandler
         {
             UseProxy = false,

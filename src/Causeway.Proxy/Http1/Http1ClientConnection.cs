@@ -95,17 +95,27 @@ public sealed class Http1ClientConnection : IDisposable
         while (true)
         {
             _idle = !headStarted;
+            // A drain notice between requests (found before reading, or cancelling the read) closes the connection; a
+            // request already in is served first, and its response says Connection: close.
+            ReadResult result;
             if (_closing && _idle)
             {
-                return false;
+                if (!_input.TryRead(out result))
+                {
+                    return await SayIdleCloseAsync();
+                }
+            }
+            else
+            {
+                result = await _input.ReadAsync();
             }
 
-            var result = await _input.ReadAsync();
             _idle = false;
             var buffer = result.Buffer;
-            if (result.IsCanceled || (buffer.IsEmpty && result.IsCompleted))
+            if (buffer.IsEmpty && (result.IsCompleted || result.IsCanceled))
             {
-                return false;
+                _input.AdvanceTo(buffer.Start);
+                return !result.IsCompleted && await SayIdleCloseAsync();
             }
 
             var head = Contiguous(buffer);
@@ -165,6 +175,46 @@ public sealed class Http1ClientConnection : IDisposable
         _shared.Metrics.Connection(_inbound ? InboundConnection.Listener : KestrelConnectionEnds.OutboundListener, "http1_timeout");
         _connection.Abort(new ConnectionAbortedException("no progress within the HTTP/1.1 timeouts"));
         _upstream?.Dispose();
+    }
+
+    /// <summary>
+    /// Closes an idle connection the proxy no longer serves (it drains). A mesh client's next request may already be on
+    /// its way: it is told with <see cref="IdleCloseNotice"/>, and what it sends is read and dropped until it closes or
+    /// <see cref="Http1Limits.IdleCloseLinger"/> passes, so that it reads the notice rather than a reset and sends the
+    /// request elsewhere. Always false: nothing is handed to Kestrel.
+    /// </summary>
+    private async Task<bool> SayIdleCloseAsync()
+    {
+        if (!_inbound || _peer is null)
+        {
+            // Applications' clients (curl, SocketsHttpHandler) send a request again when a reused connection closes unanswered.
+            return false;
+        }
+
+        _output.Write(IdleCloseNotice.Bytes);
+        if ((await _output.FlushAsync()).IsCompleted)
+        {
+            return false;
+        }
+
+        ExtendDeadline(_shared.Limits.IdleCloseLinger + TimeSpan.FromSeconds(1));
+        using var linger = new CancellationTokenSource(_shared.Limits.IdleCloseLinger);
+        try
+        {
+            while (true)
+            {
+                var result = await _input.ReadAsync(linger.Token);
+                _input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return false;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     private void CloseRequested()
@@ -412,6 +462,13 @@ public sealed class Http1ClientConnection : IDisposable
                 if (response is not { } final)
                 {
                     return new Exchange(0, Outcome.Close, Consumed: consumed, Error: error);
+                }
+
+                if (!fresh && body is null && IdleCloseNotice.Is(final.Status, final.KeepAlive, final.ContentLength))
+                {
+                    // The upstream closed the connection as the request crossed it (a draining sidecar says so): it was not
+                    // taken, and goes once more on a new connection, which a drained endpoint refuses so another is picked.
+                    continue;
                 }
 
                 if (!consumed)

@@ -30,6 +30,13 @@ public sealed record Http1Limits
     /// </summary>
     public TimeSpan RequestBodyDrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a draining sidecar keeps an idle mesh connection open after its <see cref="IdleCloseNotice"/>, reading and
+    /// dropping what arrives until the client closes, so that a request already on its way is met by the notice rather
+    /// than a reset (Apache's lingering close, 2 s). The client's pool sees the notice within its one-second sweep.
+    /// </summary>
+    public TimeSpan IdleCloseLinger { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>How long an idle upstream connection is kept for reuse (SocketsHttpHandler's PooledConnectionIdleTimeout as the proxy set it).</summary>
     public TimeSpan UpstreamIdleTimeout { get; init; } = TimeSpan.FromSeconds(90);
 

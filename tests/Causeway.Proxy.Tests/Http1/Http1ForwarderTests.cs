@@ -1,6 +1,8 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
+using Causeway.Core.Identity;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Http1;
 using Causeway.Proxy.Inbound;
@@ -162,6 +164,126 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         await refusing;
     }
 
+    [Fact]
+    public async Task ADrainingSidecar_SaysItClosesAnIdleMeshConnection_AndDropsTheRequestThatCrossedItsNotice()
+    {
+        await using var lab = new DataPlaneLab();
+        var mesh = await lab.StartOneServiceAsync();
+        using var intermediate = lab.Root.CreateIntermediate("cluster1");
+        using var leaf = ForgedCertificates.Leaf(intermediate, new SpiffeId("cluster.local", "sample", "sleep"));
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(mesh.Hello, 15006);
+        await using var ssl = new SslStream(tcp.GetStream());
+        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "outbound_.5000_._.helloworld.sample.svc.cluster.local",
+            ClientCertificateContext = SslStreamCertificateContext.Create(leaf, [intermediate.Signer], offline: true),
+            ApplicationProtocols = [SslApplicationProtocol.Http11],
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        var get = "GET /hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n"u8.ToArray();
+        await ssl.WriteAsync(get);
+        Assert.StartsWith("HTTP/1.1 200", await ReadUntilAsync(ssl, "instance: v1\n", TimeSpan.FromSeconds(10)), StringComparison.Ordinal);
+
+        // The sidecar is told to stop (what SIGTERM does) while the connection is idle. The next request is sent once the
+        // sidecar's notice is here: the two crossed on the wire, which is the race a plain close loses.
+        var stopping = lab.StopAsync(mesh.HelloSidecar);
+        await DataPlaneLab.WaitUntilAsync(() => tcp.Client.Poll(0, SelectMode.SelectRead), "the draining sidecar's notice arrives");
+        await ssl.WriteAsync(get);
+        var answer = await ReadUntilAsync(ssl, "\r\n\r\n", TimeSpan.FromSeconds(10));
+        output.WriteLine(answer);
+        Assert.Equal(Encoding.ASCII.GetString(IdleCloseNotice.Bytes), answer);
+        // The request was dropped unread, and the sidecar stops once the client has closed.
+        ssl.Close();
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, mesh.App.Seen.Count(p => p == "GET /hello"));
+    }
+
+    [Fact]
+    public async Task AnUpstreamsIdleCloseNotice_SendsTheRequestAgainOnANewConnection()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, appIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        // An application without a sidecar that answers a connection's second request with the notice, as a server does
+        // when it closes an idle connection just as a request arrives on it.
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("legacy", "helloworld", appIp.ToString(), "v1", tlsMode: "disabled"));
+        using var application = new TcpListener(appIp, 5000);
+        application.Start();
+        using var stop = new CancellationTokenSource();
+        var requests = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        var serving = NoticeOnSecondRequestAsync(application, requests, stop.Token);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+
+        Assert.Equal("connection 1", await client.GetStringAsync(Base + "/hello"));
+        Assert.Equal("connection 2", await client.GetStringAsync(Base + "/hello"));
+        Assert.Equal([1, 1, 2], requests.ToArray());
+        Assert.Equal(2, sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 200));
+        await stop.CancelAsync();
+        await serving;
+    }
+
+    /// <summary>Serves each connection: its first request gets 200 naming the connection, its second the idle-close notice.</summary>
+    private static async Task NoticeOnSecondRequestAsync(TcpListener listener, System.Collections.Concurrent.ConcurrentQueue<int> requests, CancellationToken stop)
+    {
+        var connections = new List<Task>();
+        try
+        {
+            for (var n = 1; ; n++)
+            {
+                var socket = await listener.AcceptSocketAsync(stop);
+                var id = n;
+                connections.Add(Task.Run(async () =>
+                {
+                    using var owned = socket;
+                    var buffer = new byte[4096];
+                    for (var request = 1; ; request++)
+                    {
+                        var head = "";
+                        while (!head.EndsWith("\r\n\r\n", StringComparison.Ordinal))
+                        {
+                            var read = await socket.ReceiveAsync(buffer, stop);
+                            if (read == 0)
+                            {
+                                return;
+                            }
+
+                            head += Encoding.ASCII.GetString(buffer, 0, read);
+                        }
+
+                        requests.Enqueue(id);
+                        if (request == 2)
+                        {
+                            await socket.SendAsync(IdleCloseNotice.Bytes.ToArray(), stop);
+                            socket.Shutdown(SocketShutdown.Send);
+                            while (await socket.ReceiveAsync(buffer, stop) > 0)
+                            {
+                            }
+
+                            return;
+                        }
+
+                        var body = $"connection {id}";
+                        await socket.SendAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\n\r\n{body}"), stop);
+                    }
+                }, stop));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        try
+        {
+            await Task.WhenAll(connections);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException)
+        {
+        }
+    }
+
     /// <summary>Answers 413 to every request as soon as its head is in, without reading its body.</summary>
     private static async Task RefuseUploadsAsync(TcpListener listener, bool close, CancellationToken stop)
     {
@@ -196,7 +318,7 @@ public class Http1ForwarderTests(ITestOutputHelper output)
     }
 
     /// <summary>Reads until <paramref name="end"/> has arrived; what was read.</summary>
-    private static async Task<string> ReadUntilAsync(NetworkStream stream, string end, TimeSpan limit)
+    private static async Task<string> ReadUntilAsync(Stream stream, string end, TimeSpan limit)
     {
         using var timeout = new CancellationTokenSource(limit);
         var text = new StringBuilder();
