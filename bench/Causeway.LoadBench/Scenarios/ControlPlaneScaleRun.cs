@@ -126,6 +126,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
                 var versions = clients.Select(c => c.Version).ToList();
                 var address = lab.NextAddress(c2.Name);
                 var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
+                var clientsCpuBefore = ProcessUsage.CpuSeconds([Environment.ProcessId]);
                 started = Stopwatch.GetTimestamp();
                 await ApplyAsync(admin2, [Manifest.GatewayReplica(c2.Network, address)]);
                 await Task.WhenAll(clients.Select((c, i) => c.WaitForVersionAsync(v => v.Version > versions[i], TimeSpan.FromMinutes(5), $"the gateway replica at {address}")));
@@ -143,7 +144,8 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
                     fullPushes.Add(seconds);
                     fullCpu.Add(ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore);
                     var first = Stopwatch.GetElapsedTime(started, clients.Min(c => c.LastArrivedAt)).TotalMilliseconds;
-                    log.WriteLine($"B8: full push {step + 1} (the gateway replica at {address}) reached the first client in {first:F0} ms, all {clients.Count:N0} in {seconds * 1000:F0} ms");
+                    var clientsCpu = ProcessUsage.CpuSeconds([Environment.ProcessId]) - clientsCpuBefore;
+                    log.WriteLine($"B8: full push {step + 1} (the gateway replica at {address}) reached the first client in {first:F0} ms, all {clients.Count:N0} in {seconds * 1000:F0} ms; control-plane CPU {fullCpu[^1]:F2} s, the clients' (this process) {clientsCpu:F2} s");
                 }
             }
 
