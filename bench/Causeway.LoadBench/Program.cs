@@ -5,6 +5,14 @@ using Causeway.LoadBench.Peers;
 using Causeway.LoadBench.Report;
 using Causeway.LoadBench.Scenarios;
 
+// bench/run sizes this process's shared array pool and gen0 budget for B8's 1,000 simulated sidecars. The runtime read
+// the gen0 budget at start; the pool reads its size when an array first goes back to a partition (the second of a
+// size on a thread). Cleared then, so that the processes started from here (proxies, control planes) get the defaults.
+var warm = new[] { System.Buffers.ArrayPool<byte>.Shared.Rent(64), System.Buffers.ArrayPool<byte>.Shared.Rent(64) };
+Array.ForEach(warm, a => System.Buffers.ArrayPool<byte>.Shared.Return(a));
+Environment.SetEnvironmentVariable("DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION", null);
+Environment.SetEnvironmentVariable("DOTNET_GCgen0size", null);
+
 var runs = new Option<int?>("--runs") { Description = "Measured runs per scenario (default 5; 1 with --smoke)." };
 var seconds = new Option<double?>("--seconds") { Description = "Seconds each peer is measured per run (default 10)." };
 var rate = new Option<int?>("--rate") { Description = "B2/B3 request rate (default 1000)." };
