@@ -74,7 +74,7 @@ public class RootRotationTests(ITestOutputHelper output)
         }
         catch (TimeoutException)
         {
-            // This timed out once in CI and once in about 50 local runs under CPU stress (past 60 s), cause not found yet:
+            // This timed out once in CI and once in about 100 local runs, most under CPU stress (past 60 s), cause not found:
             // say what each sidecar holds.
             foreach (var s in sidecars)
             {
