@@ -95,21 +95,15 @@ public sealed class Http1ClientConnection : IDisposable
         while (true)
         {
             _idle = !headStarted;
-            // A drain notice between requests (found before reading, or cancelling the read) closes the connection; a
-            // request already in is served first, and its response says Connection: close.
-            ReadResult result;
+            // A drain notice between requests cancels the read (here when it came while the connection was busy): an empty
+            // cancelled read closes the connection, and a request already in is served first, its response with
+            // Connection: close.
             if (_closing && _idle)
             {
-                if (!_input.TryRead(out result))
-                {
-                    return await SayIdleCloseAsync();
-                }
-            }
-            else
-            {
-                result = await _input.ReadAsync();
+                _input.CancelPendingRead();
             }
 
+            var result = await _input.ReadAsync();
             _idle = false;
             var buffer = result.Buffer;
             if (buffer.IsEmpty && (result.IsCompleted || result.IsCanceled))
