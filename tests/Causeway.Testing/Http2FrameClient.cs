@@ -78,13 +78,7 @@ public sealed class Http2FrameClient : IAsyncDisposable
         var tcp = new TcpClient { NoDelay = true };
         await tcp.ConnectAsync(address, port);
         var ssl = new SslStream(tcp.GetStream());
-        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-        {
-            TargetHost = sni,
-            ClientCertificateContext = clientCertificate,
-            ApplicationProtocols = [SslApplicationProtocol.Http2],
-            RemoteCertificateValidationCallback = (_, _, _, _) => true,
-        });
+        await ssl.AuthenticateAsClientAsync(MeshTls.ClientOptions(sni, clientCertificate, SslApplicationProtocol.Http2));
         if (ssl.NegotiatedApplicationProtocol != SslApplicationProtocol.Http2)
         {
             throw new InvalidOperationException($"the server chose ALPN '{ssl.NegotiatedApplicationProtocol}', not h2");

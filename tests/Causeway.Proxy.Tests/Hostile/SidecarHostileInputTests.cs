@@ -263,13 +263,8 @@ public class SidecarHostileInputTests(ITestOutputHelper output)
         using var ssl = new SslStream(tcp.GetStream());
         try
         {
-            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = Sni,
-                ClientCertificateContext = leaf is null ? null : SslStreamCertificateContext.Create(leaf, [intermediate.Signer], offline: true),
-                ApplicationProtocols = [SslApplicationProtocol.Http11],
-                RemoteCertificateValidationCallback = (_, _, _, _) => true,
-            });
+            var certificate = leaf is null ? null : SslStreamCertificateContext.Create(leaf, [intermediate.Signer], offline: true);
+            await ssl.AuthenticateAsClientAsync(MeshTls.ClientOptions(Sni, certificate, SslApplicationProtocol.Http11));
             await ssl.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
             var buffer = new byte[4096];
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));

@@ -181,13 +181,7 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(mesh.Hello, 15006);
         await using var ssl = new SslStream(tcp.GetStream());
-        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-        {
-            TargetHost = "outbound_.5000_._.helloworld.sample.svc.cluster.local",
-            ClientCertificateContext = SslStreamCertificateContext.Create(leaf, [intermediate.Signer], offline: true),
-            ApplicationProtocols = [SslApplicationProtocol.Http11],
-            RemoteCertificateValidationCallback = (_, _, _, _) => true,
-        });
+        await ssl.AuthenticateAsClientAsync(MeshTls.ClientOptions("outbound_.5000_._.helloworld.sample.svc.cluster.local", SslStreamCertificateContext.Create(leaf, [intermediate.Signer], offline: true), SslApplicationProtocol.Http11));
         var get = "GET /hello HTTP/1.1\r\nHost: helloworld.sample:5000\r\n\r\n"u8.ToArray();
         await ssl.WriteAsync(get);
         Assert.StartsWith("HTTP/1.1 200", await ReadUntilAsync(ssl, "instance: v1\n", TimeSpan.FromSeconds(10)), StringComparison.Ordinal);

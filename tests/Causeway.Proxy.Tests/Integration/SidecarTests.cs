@@ -157,13 +157,7 @@ public class SidecarTests
             var refused = false;
             try
             {
-                await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-                {
-                    TargetHost = "outbound_.5000_._.helloworld.sample.svc.cluster.local",
-                    ClientCertificateContext = SslStreamCertificateContext.Create(leaf, [chain[1]], offline: true),
-                    ApplicationProtocols = [SslApplicationProtocol.Http11],
-                    RemoteCertificateValidationCallback = (_, _, _, _) => true,
-                });
+                await ssl.AuthenticateAsClientAsync(MeshTls.ClientOptions("outbound_.5000_._.helloworld.sample.svc.cluster.local", SslStreamCertificateContext.Create(leaf, [chain[1]], offline: true), SslApplicationProtocol.Http11));
                 await ssl.WriteAsync("GET /hello HTTP/1.1\r\nHost: helloworld\r\n\r\n"u8.ToArray());
                 refused = await ReadSome(ssl) == 0;
             }
