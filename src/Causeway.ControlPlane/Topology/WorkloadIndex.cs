@@ -12,18 +12,28 @@ public sealed class WorkloadIndex
 {
     private static readonly List<(Resource, IReadOnlyDictionary<string, string>)> None = [];
 
-    private readonly Dictionary<string, List<(Resource Workload, IReadOnlyDictionary<string, string> Labels)>> _byNamespace = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Namespace, string Key, string Value), List<(Resource Workload, IReadOnlyDictionary<string, string> Labels)>> _byLabel = [];
+    private readonly Dictionary<string, List<(Resource Workload, IReadOnlyDictionary<string, string> Labels)>> _byNamespace;
+    private readonly Dictionary<(string Namespace, string Key, string Value), List<(Resource Workload, IReadOnlyDictionary<string, string> Labels)>> _byLabel;
+    private readonly Dictionary<ResourceKey, Resource> _byKey;
 
+    private WorkloadIndex(
+        Dictionary<string, List<(Resource Workload, IReadOnlyDictionary<string, string> Labels)>> byNamespace,
+        Dictionary<(string Namespace, string Key, string Value), List<(Resource Workload, IReadOnlyDictionary<string, string> Labels)>> byLabel,
+        Dictionary<ResourceKey, Resource> byKey)
+    {
+        _byNamespace = byNamespace;
+        _byLabel = byLabel;
+        _byKey = byKey;
+    }
+
+    /// <summary>Indexes <paramref name="workloads"/> from nothing.</summary>
     public static WorkloadIndex Of(IEnumerable<Resource> workloads)
     {
-        var index = new WorkloadIndex();
+        var index = new WorkloadIndex(new(StringComparer.Ordinal), [], []);
         foreach (var w in workloads)
         {
-            var spec = w.SpecAs<WorkloadEntrySpec>();
-            // Istio's rule: the entry's own labels, else its metadata's.
-            var labels = spec.Labels.Count > 0 ? spec.Labels : w.Metadata.Labels;
-            var ns = w.Metadata.Namespace ?? "default";
+            index._byKey[w.Key] = w;
+            var (ns, labels) = (NamespaceOf(w), LabelsOf(w));
             Add(index._byNamespace, ns, (w, labels));
             foreach (var (key, value) in labels)
             {
@@ -33,6 +43,103 @@ public sealed class WorkloadIndex
 
         return index;
     }
+
+    /// <summary>
+    /// The index of <paramref name="workloads"/>, made from this one when at most <paramref name="limit"/> of them were
+    /// added, removed or replaced by another object (the versions before and after go into <paramref name="changed"/>):
+    /// only the lists those are in are copied, so a push after one workload changed among 25,000 does not index them all
+    /// again. Null when more changed; this index is never modified, as the topology that holds it may still be read.
+    /// </summary>
+    public WorkloadIndex? Update(IReadOnlyList<Resource> workloads, int limit, List<Resource> changed)
+    {
+        var added = new List<Resource>();
+        var removed = new List<Resource>();
+        var kept = 0;
+        foreach (var w in workloads)
+        {
+            if (_byKey.TryGetValue(w.Key, out var old))
+            {
+                kept++;
+                if (ReferenceEquals(old, w))
+                {
+                    continue;
+                }
+
+                removed.Add(old);
+            }
+
+            added.Add(w);
+            if (added.Count > limit)
+            {
+                return null;
+            }
+        }
+
+        if (kept < _byKey.Count)
+        {
+            var present = new HashSet<ResourceKey>(workloads.Count);
+            foreach (var w in workloads)
+            {
+                present.Add(w.Key);
+            }
+
+            foreach (var (key, old) in _byKey)
+            {
+                if (!present.Contains(key))
+                {
+                    removed.Add(old);
+                    if (removed.Count > 2 * limit)
+                    {
+                        return null;
+                    }
+                }
+            }
+        }
+
+        if (added.Count == 0 && removed.Count == 0)
+        {
+            return this;
+        }
+
+        var next = new WorkloadIndex(new(_byNamespace, StringComparer.Ordinal), new(_byLabel), new(_byKey));
+        var copiedNamespaces = new HashSet<string>(StringComparer.Ordinal);
+        var copiedLabels = new HashSet<(string, string, string)>();
+        foreach (var old in removed)
+        {
+            var (ns, labels) = (NamespaceOf(old), LabelsOf(old));
+            next._byKey.Remove(old.Key);
+            RemoveFrom(next._byNamespace, copiedNamespaces, ns, old);
+            foreach (var (key, value) in labels)
+            {
+                RemoveFrom(next._byLabel, copiedLabels, (ns, key, value), old);
+            }
+        }
+
+        foreach (var w in added)
+        {
+            var (ns, labels) = (NamespaceOf(w), LabelsOf(w));
+            next._byKey[w.Key] = w;
+            AddTo(next._byNamespace, copiedNamespaces, ns, (w, labels));
+            foreach (var (key, value) in labels)
+            {
+                AddTo(next._byLabel, copiedLabels, (ns, key, value), (w, labels));
+            }
+        }
+
+        changed.AddRange(removed);
+        changed.AddRange(added);
+        return next;
+    }
+
+    /// <summary>A workload's labels by Istio's rule: the entry's own labels, else its metadata's.</summary>
+    public static IReadOnlyDictionary<string, string> LabelsOf(Resource workload)
+    {
+        var spec = workload.SpecAs<WorkloadEntrySpec>();
+        return spec.Labels.Count > 0 ? spec.Labels : workload.Metadata.Labels;
+    }
+
+    /// <summary>A workload's namespace (<c>default</c> when it names none).</summary>
+    public static string NamespaceOf(Resource workload) => workload.Metadata.Namespace ?? "default";
 
     /// <summary>The workloads of <paramref name="ns"/> that may match <paramref name="selector"/>: those with its rarest label, or all of the namespace for an empty selector.</summary>
     public IReadOnlyList<(Resource Workload, IReadOnlyDictionary<string, string> Labels)> Candidates(string ns, IReadOnlyDictionary<string, string> selector)
@@ -82,5 +189,43 @@ public sealed class WorkloadIndex
         }
 
         list.Add(item);
+    }
+
+    /// <summary>Adds to the list under <paramref name="key"/>, first copying a list shared with the index this one was made from.</summary>
+    private static void AddTo<TKey>(Dictionary<TKey, List<(Resource, IReadOnlyDictionary<string, string>)>> map, HashSet<TKey> copied, TKey key, (Resource, IReadOnlyDictionary<string, string>) item)
+        where TKey : notnull
+    {
+        if (!map.TryGetValue(key, out var list))
+        {
+            map[key] = list = [];
+            copied.Add(key);
+        }
+        else if (copied.Add(key))
+        {
+            map[key] = list = [.. list];
+        }
+
+        list.Add(item);
+    }
+
+    /// <summary>Removes <paramref name="workload"/> from the list under <paramref name="key"/>, on a copy of a shared list.</summary>
+    private static void RemoveFrom<TKey>(Dictionary<TKey, List<(Resource Workload, IReadOnlyDictionary<string, string> Labels)>> map, HashSet<TKey> copied, TKey key, Resource workload)
+        where TKey : notnull
+    {
+        if (!map.TryGetValue(key, out var list))
+        {
+            return;
+        }
+
+        if (copied.Add(key))
+        {
+            map[key] = list = [.. list];
+        }
+
+        list.RemoveAll(item => ReferenceEquals(item.Workload, workload));
+        if (list.Count == 0)
+        {
+            map.Remove(key);
+        }
     }
 }

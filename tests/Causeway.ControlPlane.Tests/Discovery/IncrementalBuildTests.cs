@@ -56,6 +56,7 @@ public class IncrementalBuildTests
     {
         "endpoint added in cluster 2", "workload relabelled out of its service", "gateway moved", "service removed", "destination rule added",
         "gateway replica added", "gateway replica moved after the first", "gateway replica moved before the first",
+        "endpoint removed in cluster 2", "endpoint replaced by two in cluster 2",
     };
 
     [Theory]
@@ -73,6 +74,8 @@ public class IncrementalBuildTests
             "gateway replica moved after the first" => (Local, With(before, Replica("192.0.2.7"))),
             "gateway replica moved before the first" => (Local, With(before, Replica("192.0.2.1"))),
             "endpoint added in cluster 2" => (Local, With(Remote, Manifests.Workload("helloworld-v2b", "helloworld", "10.2.0.11", "v2"))),
+            "endpoint removed in cluster 2" => (Local, Remote.Remove(new ResourceKey("WorkloadEntry", "sample", "helloworld-v2"))),
+            "endpoint replaced by two in cluster 2" => (Local, With(With(Remote.Remove(new ResourceKey("WorkloadEntry", "sample", "helloworld-v2")), Manifests.Workload("helloworld-v2c", "helloworld", "10.2.0.12", "v2")), Manifests.Workload("helloworld-v2d", "helloworld", "10.2.0.13", "v2"))),
             "workload relabelled out of its service" => (Local, With(Remote, Manifests.Workload("ratings-v2", "reviews", "10.2.0.20", "v2", 9080))),
             "gateway moved" => (Local, With(Remote, Manifests.EastWestGateway("192.0.2.9", "network2"))),
             "service removed" => (Local.Remove(new ResourceKey("ServiceEntry", "sample", "ratings")), Remote.Remove(new ResourceKey("ServiceEntry", "sample", "ratings"))),
@@ -94,7 +97,8 @@ public class IncrementalBuildTests
             Assert.Equal(2, secondView.Services.Single(s => s.Hostname == Host("ratings")).Ports[0].Endpoints.Count(e => e.ViaGateway));
         }
 
-        var unchanged = change is "endpoint added in cluster 2" ? Host("ratings") : change is "workload relabelled out of its service" or "destination rule added" ? Host("helloworld") : null;
+        var unchanged = change is "endpoint added in cluster 2" or "endpoint removed in cluster 2" or "endpoint replaced by two in cluster 2" ? Host("ratings")
+            : change is "workload relabelled out of its service" or "destination rule added" ? Host("helloworld") : null;
         if (unchanged is not null)
         {
             Assert.Same(first.Services[unchanged], second.Services[unchanged]);
