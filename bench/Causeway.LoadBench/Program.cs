@@ -7,7 +7,8 @@ using Causeway.LoadBench.Scenarios;
 
 // bench/run sizes this process's shared array pool and gen0 budget for B8's 1,000 simulated sidecars. The runtime read
 // the gen0 budget at start; the pool reads its size when an array first goes back to a partition (the second of a
-// size on a thread). Cleared then, so that the processes started from here (proxies, control planes) get the defaults.
+// size on a thread). Cleared then, so that the processes started from here (proxies, control planes) choose their own
+// (causeway sets the pool to 256 arrays of a size per core; the gen0 budget stays the runtime's).
 var warm = new[] { System.Buffers.ArrayPool<byte>.Shared.Rent(64), System.Buffers.ArrayPool<byte>.Shared.Rent(64) };
 Array.ForEach(warm, a => System.Buffers.ArrayPool<byte>.Shared.Return(a));
 Environment.SetEnvironmentVariable("DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION", null);
