@@ -27,8 +27,8 @@ public static class OpenDescriptors
         private static string Show(IPEndPoint end) => $"{end.Address}:{(end.Port >= 32768 ? "*" : end.Port.ToString(CultureInfo.InvariantCulture))}";
     }
 
-    /// <summary>How many descriptors the process holds open.</summary>
-    public static int Count() => Directory.GetFiles("/proc/self/fd").Length;
+    /// <summary>How many descriptors the process <paramref name="processId"/> holds open.</summary>
+    public static int Count(int processId) => Directory.GetFiles($"/proc/{processId}/fd").Length;
 
     /// <summary>Every descriptor the process holds open now.</summary>
     public static IReadOnlyList<Descriptor> Snapshot()

@@ -104,12 +104,12 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees v2 through the gateway");
         using var client = DataPlaneLab.ClientVia(sleepIp);
         var before = await TimedRequestsAsync(client, 200);
-        var (fdsBefore, rssBefore) = (Descriptors(gateway.Id), RssKiB(gateway.Id));
+        var (fdsBefore, rssBefore) = (OpenDescriptors.Count(gateway.Id), RssKiB(gateway.Id));
 
         // Round 1: 10,000 idle connections are held (under the cap), requests and new handshakes go on, then the ClientHello timeout closes them all.
         await using (var flood = await IdleConnections.OpenAsync(gwIp, idle))
         {
-            var fdsDuring = Descriptors(gateway.Id);
+            var fdsDuring = OpenDescriptors.Count(gateway.Id);
             var during = await TimedRequestsAsync(client, 200);
             var newHandshakes = 0;
             for (var i = 0; i < 50; i++)
@@ -132,7 +132,7 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         await Task.Delay(300);
         Assert.Equal(idle, await CounterAsync(gwIp, "hello_timeout"));
         Assert.Equal(0, await CounterAsync(gwIp, "over_connection_limit"));
-        var (fdsAfter1, rssAfter1) = (Descriptors(gateway.Id), RssKiB(gateway.Id));
+        var (fdsAfter1, rssAfter1) = (OpenDescriptors.Count(gateway.Id), RssKiB(gateway.Id));
 
         // Rounds 2 to 5, over the cap: what exceeds it is refused at accept and counted; memory does not grow round over round.
         var rss = new List<long> { rssAfter1 };
@@ -148,7 +148,7 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         }
 
         var refused = await CounterAsync(gwIp, "over_connection_limit");
-        var fdsAfter = Descriptors(gateway.Id);
+        var fdsAfter = OpenDescriptors.Count(gateway.Id);
         var after = await TimedRequestsAsync(client, 200);
         output.WriteLine($"rounds 2 to {lastRound}: {overCap} connections each against a cap of {cap}: {refused} refused at accept (over_connection_limit), {await CounterAsync(gwIp, "hello_timeout") - idle} closed at the hello timeout");
         output.WriteLine($"descriptors after round 1 {fdsAfter1}, after round {lastRound} {fdsAfter}; RSS {rssBefore / 1024} MiB before, after rounds 1-{lastRound}: {string.Join(", ", rss.Select(r => r / 1024))} MiB; requests after {after.Ok}/200");
@@ -228,8 +228,6 @@ public class GatewayHostileInputTests(ITestOutputHelper output)
         ms.Sort();
         return new Timings(ok, ms[count / 2], ms[(int)(count * 0.99)]);
     }
-
-    private static int Descriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
 
     private static long RssKiB(int pid) =>
         long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);

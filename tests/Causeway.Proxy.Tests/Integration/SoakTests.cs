@@ -37,7 +37,7 @@ public class SoakTests(ITestOutputHelper output)
 
         var load = SteadyLoad.Start(sleepIp, Rate);
         var started = Stopwatch.GetTimestamp();
-        (long Heap, int Descriptors)? baseline = null;
+        Footprint? baseline = null;
         var gone = new List<IPAddress>();
         while (Stopwatch.GetElapsedTime(started) < duration)
         {
@@ -55,7 +55,7 @@ public class SoakTests(ITestOutputHelper output)
             // After the first replacements every cache has its working size: growth is measured from there.
             if (gone.Count == 3)
             {
-                baseline = Footprint();
+                baseline = Measure();
             }
         }
 
@@ -66,13 +66,13 @@ public class SoakTests(ITestOutputHelper output)
         // endpoint that has stopped, or to the load's client that has gone (the sidecar closes its side a moment after the
         // client does, hence the wait), or descriptors that are not TCP connections growing.
         var loadListener = new IPEndPoint(sleepIp, 15001);
-        var end = Footprint();
-        var leaked = Leaked(OpenDescriptors.Snapshot(), gone, loadListener);
+        var end = Measure();
+        var leaked = Leaked(end.Open, gone, loadListener);
         for (var settle = 0; settle < 50 && leaked.Count > 0; settle++)
         {
             await Task.Delay(100);
-            end = Footprint();
-            leaked = Leaked(OpenDescriptors.Snapshot(), gone, loadListener);
+            end = Measure();
+            leaked = Leaked(end.Open, gone, loadListener);
         }
 
         output.WriteLine($"{duration.TotalSeconds:0} s at {Rate} req/s: {result}; {gone.Count} endpoints replaced; managed heap {baseline?.Heap / 1024 / 1024} -> {end.Heap / 1024 / 1024} MiB, descriptors other than TCP connections {baseline?.Descriptors} -> {end.Descriptors}");
@@ -81,8 +81,8 @@ public class SoakTests(ITestOutputHelper output)
         Assert.True(result.Ok > duration.TotalSeconds * Rate * 0.8, $"only {result.Ok} requests were sent in {duration}");
         Assert.NotNull(baseline);
         Assert.True(leaked.Count == 0, $"{leaked.Count} sockets are still open to an endpoint or a client that has gone:\n{OpenDescriptors.Describe(leaked)}");
-        Assert.True(end.Descriptors < baseline.Value.Descriptors + 20, $"descriptors other than TCP connections grew from {baseline.Value.Descriptors} to {end.Descriptors}:\n{OpenDescriptors.Describe(OpenDescriptors.Snapshot())}");
-        Assert.True(end.Heap < baseline.Value.Heap + (32L * 1024 * 1024), $"the heap grew from {baseline.Value.Heap / 1024 / 1024} to {end.Heap / 1024 / 1024} MiB");
+        Assert.True(end.Descriptors < baseline.Descriptors + 20, $"descriptors other than TCP connections grew from {baseline.Descriptors} to {end.Descriptors}:\n{OpenDescriptors.Describe(end.Open)}");
+        Assert.True(end.Heap < baseline.Heap + (32L * 1024 * 1024), $"the heap grew from {baseline.Heap / 1024 / 1024} to {end.Heap / 1024 / 1024} MiB");
     }
 
     /// <summary>TCP sockets with a stopped endpoint at one end, or connections of the load's client (its listener aside).</summary>
@@ -112,16 +112,22 @@ public class SoakTests(ITestOutputHelper output)
         return new Endpoint(name, address, app, sidecar);
     }
 
-    /// <summary>Bytes in use on the managed heap after a full collection (what survives), and open descriptors other than TCP connections.</summary>
-    private static (long Heap, int Descriptors) Footprint()
+    /// <summary>
+    /// Bytes in use on the managed heap after a full collection (what survives), every open descriptor, and how many of
+    /// them are not TCP connections (listeners count), all from one reading.
+    /// </summary>
+    private sealed record Footprint(long Heap, IReadOnlyList<OpenDescriptors.Descriptor> Open, int Descriptors);
+
+    private static Footprint Measure()
     {
         // GC.GetTotalMemory(true) printed a negative heap once in a 10-minute run here; the last full GC's own figures did not.
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         var info = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+        var open = OpenDescriptors.Snapshot();
         var descriptors = 0;
-        foreach (var d in OpenDescriptors.Snapshot())
+        foreach (var d in open)
         {
             if (d.Tcp is null or { State: "LISTEN" })
             {
@@ -129,6 +135,6 @@ public class SoakTests(ITestOutputHelper output)
             }
         }
 
-        return (info.HeapSizeBytes - info.FragmentedBytes, descriptors);
+        return new Footprint(info.HeapSizeBytes - info.FragmentedBytes, open, descriptors);
     }
 }
