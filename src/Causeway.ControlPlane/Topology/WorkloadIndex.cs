@@ -32,13 +32,7 @@ public sealed class WorkloadIndex
         var index = new WorkloadIndex(new(StringComparer.Ordinal), [], []);
         foreach (var w in workloads)
         {
-            index._byKey[w.Key] = w;
-            var (ns, labels) = (NamespaceOf(w), LabelsOf(w));
-            Add(index._byNamespace, ns, (w, labels));
-            foreach (var (key, value) in labels)
-            {
-                Add(index._byLabel, (ns, key, value), (w, labels));
-            }
+            index.Insert(w, null, null);
         }
 
         return index;
@@ -117,13 +111,7 @@ public sealed class WorkloadIndex
 
         foreach (var w in added)
         {
-            var (ns, labels) = (NamespaceOf(w), LabelsOf(w));
-            next._byKey[w.Key] = w;
-            AddTo(next._byNamespace, copiedNamespaces, ns, (w, labels));
-            foreach (var (key, value) in labels)
-            {
-                AddTo(next._byLabel, copiedLabels, (ns, key, value), (w, labels));
-            }
+            next.Insert(w, copiedNamespaces, copiedLabels);
         }
 
         changed.AddRange(removed);
@@ -180,27 +168,30 @@ public sealed class WorkloadIndex
         return true;
     }
 
-    private static void Add<TKey>(Dictionary<TKey, List<(Resource, IReadOnlyDictionary<string, string>)>> map, TKey key, (Resource, IReadOnlyDictionary<string, string>) item)
-        where TKey : notnull
+    /// <summary>
+    /// Indexes <paramref name="workload"/> by key, namespace and each label. With the copied sets (an index made from
+    /// another), a list not yet in them is shared with that index and is copied before it is added to.
+    /// </summary>
+    private void Insert(Resource workload, HashSet<string>? copiedNamespaces, HashSet<(string, string, string)>? copiedLabels)
     {
-        if (!map.TryGetValue(key, out var list))
+        _byKey[workload.Key] = workload;
+        var (ns, labels) = (NamespaceOf(workload), LabelsOf(workload));
+        Add(_byNamespace, copiedNamespaces, ns, (workload, labels));
+        foreach (var (key, value) in labels)
         {
-            map[key] = list = [];
+            Add(_byLabel, copiedLabels, (ns, key, value), (workload, labels));
         }
-
-        list.Add(item);
     }
 
-    /// <summary>Adds to the list under <paramref name="key"/>, first copying a list shared with the index this one was made from.</summary>
-    private static void AddTo<TKey>(Dictionary<TKey, List<(Resource, IReadOnlyDictionary<string, string>)>> map, HashSet<TKey> copied, TKey key, (Resource, IReadOnlyDictionary<string, string>) item)
+    private static void Add<TKey>(Dictionary<TKey, List<(Resource, IReadOnlyDictionary<string, string>)>> map, HashSet<TKey>? copied, TKey key, (Resource, IReadOnlyDictionary<string, string>) item)
         where TKey : notnull
     {
         if (!map.TryGetValue(key, out var list))
         {
             map[key] = list = [];
-            copied.Add(key);
+            copied?.Add(key);
         }
-        else if (copied.Add(key))
+        else if (copied?.Add(key) == true)
         {
             map[key] = list = [.. list];
         }
