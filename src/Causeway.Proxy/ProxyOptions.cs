@@ -102,6 +102,14 @@ public sealed record ProxyOptions
     public bool InlineScheduling { get; init; }
 
     /// <summary>
+    /// Carries a sidecar's listeners and its direct path's upstream connections on Causeway's own epoll loops, which
+    /// track each socket's readiness (<see cref="Transport.ReadinessSocket"/>), instead of .NET's socket engine under
+    /// Kestrel. On by default where supported (Linux, x86-64); <c>CAUSEWAY_EVENT_LOOP=0</c> turns it off for
+    /// <c>causeway proxy</c>.
+    /// </summary>
+    public bool EventLoop { get; init; } = Transport.LoopTransportFactory.IsSupported;
+
+    /// <summary>
     /// How long an inbound connection's HTTP processing may go on after its transport closed before the proxy stops
     /// waiting for it and frees its connection slot: Kestrel can leave an HTTP/2 connection aborted amid a flood of stream
     /// resets waiting forever on streams that never end (dotnet/aspnetcore#51307). Handlers of a closed connection are

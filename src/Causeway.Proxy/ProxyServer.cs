@@ -90,6 +90,14 @@ public sealed class ProxyServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = options.InlineScheduling);
+        if (options.EventLoop && options.Role == ProxyRole.Sidecar)
+        {
+            // Kestrel binds with the last transport registered that can: this one for every IP endpoint of a sidecar. The
+            // gateway stays on .NET's sockets, its upstream connections being theirs (and spliced there).
+            builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(
+                new Transport.LoopTransportFactory(new Transport.LoopTransportOptions { InlineScheduling = options.InlineScheduling }));
+        }
+
         builder.Services.AddHttpForwarder();
 
         var controlPlane = ControlPlaneConnection.Create(options.ControlPlane, options.RootCaPem, options.Token);

@@ -41,6 +41,9 @@ public static class ProxyCommand
     /// <summary>Set to 0, sidecars forward HTTP/1.1 through Kestrel and the forwarder instead of their direct path (to compare the two).</summary>
     public const string DirectHttp1 = "CAUSEWAY_DIRECT_HTTP1";
 
+    /// <summary>Set to 0, sidecars use .NET's socket engine under Kestrel instead of Causeway's event loops (to compare the two).</summary>
+    public const string EventLoop = "CAUSEWAY_EVENT_LOOP";
+
     /// <summary>The runtime's switch that runs socket completions on its epoll thread rather than the thread pool.</summary>
     public const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
@@ -134,6 +137,7 @@ public static class ProxyCommand
                 MaxConnections = maxConnections,
                 InlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1",
                 DirectHttp1 = Environment.GetEnvironmentVariable(DirectHttp1) != "0",
+                EventLoop = Environment.GetEnvironmentVariable(EventLoop) != "0" && Causeway.Proxy.Transport.LoopTransportFactory.IsSupported,
             };
         }
         catch (Exception e) when (e is IOException or UriFormatException or UnauthorizedAccessException)

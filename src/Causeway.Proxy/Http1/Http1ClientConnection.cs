@@ -557,6 +557,12 @@ public sealed class Http1ClientConnection : IDisposable
 
     private async Task<UpstreamConnection> ConnectAsync(string address, int port, string sni, UpstreamConnectionPool pool)
     {
+        if (_shared.Options.EventLoop)
+        {
+            var (socket, stream) = await _shared.Connector.ConnectOnLoopAsync(new UpstreamTarget(address, port, sni), CancellationToken.None);
+            return new UpstreamConnection(socket, stream, pool);
+        }
+
         if (sni.Length == 0)
         {
             var socket = await _shared.Connector.ConnectPlaintextAsync(address, port, CancellationToken.None);

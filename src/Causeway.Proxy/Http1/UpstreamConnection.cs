@@ -12,6 +12,7 @@ public sealed class UpstreamConnection : IDisposable
     /// <summary>The read buffer's size: a small response arrives whole in one read.</summary>
     public const int BufferBytes = 16 * 1024;
 
+    private readonly Transport.ReadinessSocket? _readiness;
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(BufferBytes);
     private int _disposed;
 
@@ -20,6 +21,13 @@ public sealed class UpstreamConnection : IDisposable
         Socket = socket;
         Stream = stream;
         Pool = pool;
+    }
+
+    /// <summary>A connection on an event loop, which knows without a system call whether the application sent anything.</summary>
+    public UpstreamConnection(Transport.ReadinessSocket socket, Stream stream, UpstreamConnectionPool pool)
+        : this(socket.Socket, stream, pool)
+    {
+        _readiness = socket;
     }
 
     /// <summary>The TCP connection under <see cref="Stream"/> (which may be TLS over it).</summary>
@@ -74,10 +82,16 @@ public sealed class UpstreamConnection : IDisposable
 
     /// <summary>
     /// False when an idle connection has something to read: the application closed it (or sent what it should not) while
-    /// it sat in the pool, as Envoy learns from its event loop. One poll(2), without waiting.
+    /// it sat in the pool, as Envoy learns from its event loop. On an event loop, what the loop's last edge said; on .NET's
+    /// sockets, one poll(2), without waiting.
     /// </summary>
     public bool IsIdleAndOpen()
     {
+        if (_readiness is not null)
+        {
+            return !_readiness.MayHaveInput;
+        }
+
         try
         {
             return !Socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead);

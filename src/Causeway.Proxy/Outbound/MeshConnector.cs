@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using Causeway.Proxy.Security;
+using Causeway.Proxy.Transport;
 
 namespace Causeway.Proxy.Outbound;
 
@@ -49,11 +50,53 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
         }
     }
 
-    private async Task<SslStream> HandshakeAsync(Socket socket, string sni, MeshProtocol protocol, CancellationToken cancellationToken)
+    private Task<SslStream> HandshakeAsync(Socket socket, string sni, MeshProtocol protocol, CancellationToken cancellationToken) =>
+        HandshakeAsync(new NetworkStream(socket, ownsSocket: true), sni, protocol, cancellationToken);
+
+    private async Task<SslStream> HandshakeAsync(Stream transport, string sni, MeshProtocol protocol, CancellationToken cancellationToken)
     {
-        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        var ssl = new SslStream(transport);
         await ssl.AuthenticateAsClientAsync(tls.Client(sni, protocol), cancellationToken);
         return ssl;
+    }
+
+    /// <summary>
+    /// The direct path's upstream connection on an event loop (<see cref="ProxyOptions.EventLoop"/>): plain TCP when
+    /// <see cref="UpstreamTarget.Sni"/> is empty, else HTTP/1.1 mTLS over it; TCP and handshake within the connect timeout.
+    /// </summary>
+    public async Task<(ReadinessSocket Tcp, Stream Stream)> ConnectOnLoopAsync(UpstreamTarget target, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.ConnectTimeout);
+        var socket = await ConnectOnLoopAsync(target, timeout.Token);
+        var stream = new ReadinessStream(socket);
+        if (target.Sni.Length == 0)
+        {
+            return (socket, stream);
+        }
+
+        try
+        {
+            return (socket, await HandshakeAsync(stream, target.Sni, MeshProtocol.Http11, timeout.Token));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        static async Task<ReadinessSocket> ConnectOnLoopAsync(UpstreamTarget target, CancellationToken timeout)
+        {
+            try
+            {
+                return await ReadinessSocket.ConnectAsync(new IPEndPoint(IPAddress.Parse(target.Address), target.Port), EventLoop.Pick(), timeout);
+            }
+            catch (SocketException) when (timeout.IsCancellationRequested)
+            {
+                // As .NET's own connect reports a connect timeout.
+                throw new OperationCanceledException(timeout);
+            }
+        }
     }
 
     /// <summary>A plain TCP connection within the connect timeout: to an endpoint with no sidecar, or the first step of mTLS.</summary>

@@ -1,0 +1,404 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+
+namespace Causeway.Proxy.Transport;
+
+/// <summary>
+/// A non-blocking TCP socket on an <see cref="EventLoop"/> that tracks, per direction, whether it may be ready, as HAProxy
+/// does: a read that returns less than it asked for (or finds nothing) marks the socket drained until the loop sees its
+/// next edge, and a write that could not send everything marks it full. A drained socket waits without a system call;
+/// .NET's own sockets instead try every read first, which finds nothing half the time in a proxy's request/response
+/// pattern. One read and one write may be outstanding at a time; their continuations run on the loop's thread.
+/// </summary>
+public sealed class ReadinessSocket : IDisposable
+{
+    private readonly SafeHandle _fd;
+    private readonly EventLoop _loop;
+    private readonly GCHandle _registration;
+    private readonly Receiver _receiver;
+    private readonly Sender _sender;
+    private volatile bool _disposed;
+
+    /// <summary>Takes a connected socket (accepted, or connected by <see cref="ConnectAsync"/>) onto <paramref name="loop"/>.</summary>
+    public ReadinessSocket(Socket socket, EventLoop loop)
+    {
+        socket.Blocking = false;
+        Socket = socket;
+        _fd = socket.SafeHandle;
+        _loop = loop;
+        _receiver = new Receiver(this);
+        _sender = new Sender(this);
+        _registration = loop.Register(this, _fd);
+    }
+
+    /// <summary>The socket, for its options and addresses; its own Receive and Send would bypass the readiness tracking.</summary>
+    public Socket Socket { get; }
+
+    /// <summary>
+    /// True when the peer sent something (bytes, a FIN or a reset) since the last read found the socket drained: for an
+    /// idle pooled connection, that it is no longer idle and open. No system call; the loop's last edge is what it knows.
+    /// </summary>
+    public bool MayHaveInput => _receiver.MayBeReady;
+
+    /// <summary>Connects without blocking and without .NET's socket engine, then puts the socket on <paramref name="loop"/>.</summary>
+    public static async ValueTask<ReadinessSocket> ConnectAsync(IPEndPoint endPoint, EventLoop loop, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
+        ReadinessSocket? ready = null;
+        try
+        {
+            var pending = false;
+            try
+            {
+                socket.Connect(endPoint);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+            {
+                pending = true;
+            }
+
+            // Registered only now: a socket not yet connecting reports itself writable and hung up, a false edge.
+            ready = new ReadinessSocket(socket, loop);
+            if (pending)
+            {
+                using (cancellationToken.UnsafeRegister(static s => ((ReadinessSocket)s!).Dispose(), ready))
+                {
+                    await ready._sender.WaitAsync();
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                // .NET reports SO_ERROR already translated to a SocketError.
+                var error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+                if (error != 0)
+                {
+                    throw new SocketException(error);
+                }
+            }
+
+            return ready;
+        }
+        catch
+        {
+            if (ready is null)
+            {
+                socket.Dispose();
+            }
+            else
+            {
+                ready.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Reads what has arrived, up to the buffer's size, waiting for the loop's next edge if the socket is drained; 0 at end of stream.</summary>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _receiver.Start(buffer);
+
+    /// <summary>Sends all of <paramref name="buffer"/>, waiting for room as often as it takes.</summary>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
+    {
+        var sending = _sender.Start(buffer);
+        return sending.IsCompletedSuccessfully ? default : AwaitSend(sending);
+
+        static async ValueTask AwaitSend(ValueTask<int> sending) => await sending;
+    }
+
+    /// <summary>TCP half-close or full shutdown; errors are ignored, as the connection is ending either way.</summary>
+    public void Shutdown(SocketShutdown how)
+    {
+        try
+        {
+            Socket.Shutdown(how);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    internal void OnEvents(uint events)
+    {
+        if ((events & EventLoop.ReadEvents) != 0)
+        {
+            _receiver.OnEdge();
+        }
+
+        if ((events & EventLoop.WriteEvents) != 0)
+        {
+            _sender.OnEdge();
+        }
+    }
+
+    /// <summary>Takes the socket off its loop and closes it; a waiting read or write fails with <see cref="SocketError.OperationAborted"/>.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _loop.Unregister(_fd, _registration);
+        Socket.Dispose();
+        _receiver.Abort();
+        _sender.Abort();
+    }
+
+    private enum Attempt
+    {
+        Done,
+        WouldBlock,
+        Failed,
+    }
+
+    /// <summary>
+    /// One direction's readiness and its one outstanding operation. <c>_edges</c> counts the loop's edges; the direction
+    /// is drained while it equals <c>_drainedAt</c>, the count seen before the attempt that found it drained, so an edge
+    /// that comes during that attempt is not lost. <c>_parked</c> is 1 while an operation waits; whichever of the loop and
+    /// the caller takes it back to 0 owns the operation.
+    /// </summary>
+    private abstract class Direction(ReadinessSocket owner) : IValueTaskSource<int>
+    {
+        protected readonly ReadinessSocket Owner = owner;
+        private ManualResetValueTaskSourceCore<int> _core;
+        private int _edges;
+        private int _drainedAt = -1;
+        private int _parked;
+
+        protected int Result { get; set; }
+
+        protected Exception? Error { get; set; }
+
+        public bool MayBeReady => Volatile.Read(ref _edges) != _drainedAt;
+
+        protected bool EdgeSeen => Volatile.Read(ref _edges) != 0;
+
+        /// <summary>Tries the I/O once; <paramref name="drained"/> when it showed the direction has nothing more now.</summary>
+        protected abstract Attempt Try(out bool drained);
+
+        protected ValueTask<int> Run()
+        {
+            while (true)
+            {
+                var seen = Volatile.Read(ref _edges);
+                if (seen != _drainedAt)
+                {
+                    switch (Try(out var drained))
+                    {
+                        case Attempt.Done:
+                            if (drained)
+                            {
+                                _drainedAt = seen;
+                            }
+
+                            return new ValueTask<int>(Result);
+                        case Attempt.Failed:
+                            return ValueTask.FromException<int>(Error!);
+                        default:
+                            _drainedAt = seen;
+                            break;
+                    }
+                }
+
+                _core.Reset();
+                Interlocked.Exchange(ref _parked, 1);
+                if (Owner._disposed)
+                {
+                    if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
+                    {
+                        return ValueTask.FromException<int>(Aborted());
+                    }
+
+                    return new ValueTask<int>(this, _core.Version);
+                }
+
+                if (Volatile.Read(ref _edges) == seen || Interlocked.CompareExchange(ref _parked, 0, 1) == 0)
+                {
+                    return new ValueTask<int>(this, _core.Version);
+                }
+
+                // An edge came while parking and the loop did not take the operation: try again here.
+            }
+        }
+
+        /// <summary>On the loop's thread.</summary>
+        public void OnEdge()
+        {
+            Interlocked.Increment(ref _edges);
+            if (Volatile.Read(ref _parked) == 1 && Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
+            {
+                Resume();
+            }
+        }
+
+        private void Resume()
+        {
+            while (true)
+            {
+                var seen = Volatile.Read(ref _edges);
+                switch (Try(out var drained))
+                {
+                    case Attempt.Done:
+                        if (drained)
+                        {
+                            _drainedAt = seen;
+                        }
+
+                        _core.SetResult(Result);
+                        return;
+                    case Attempt.Failed:
+                        _core.SetException(Error!);
+                        return;
+                    default:
+                        _drainedAt = seen;
+                        Interlocked.Exchange(ref _parked, 1);
+                        if (Volatile.Read(ref _edges) == seen || Interlocked.CompareExchange(ref _parked, 0, 1) == 0)
+                        {
+                            return;
+                        }
+
+                        break;
+                }
+            }
+        }
+
+        public void Abort()
+        {
+            if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
+            {
+                _core.SetException(Aborted());
+            }
+        }
+
+        private static SocketException Aborted() => new((int)SocketError.OperationAborted);
+
+        protected Attempt Fail(SocketError error)
+        {
+            Error = new SocketException((int)error);
+            return Attempt.Failed;
+        }
+
+        public int GetResult(short token) => _core.GetResult(token);
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
+
+    private sealed class Receiver(ReadinessSocket owner) : Direction(owner)
+    {
+        private Memory<byte> _buffer;
+
+        public ValueTask<int> Start(Memory<byte> buffer)
+        {
+            _buffer = buffer;
+            return Run();
+        }
+
+        protected override Attempt Try(out bool drained)
+        {
+            drained = false;
+            int received;
+            SocketError error;
+            try
+            {
+                received = Owner.Socket.Receive(_buffer.Span, SocketFlags.None, out error);
+            }
+            catch (ObjectDisposedException)
+            {
+                return Fail(SocketError.OperationAborted);
+            }
+
+            if (error == SocketError.WouldBlock)
+            {
+                return Attempt.WouldBlock;
+            }
+
+            if (error != SocketError.Success)
+            {
+                return Fail(error);
+            }
+
+            // A FIN stays readable: every later read returns 0 at once.
+            drained = received > 0 && received < _buffer.Length;
+            Result = received;
+            return Attempt.Done;
+        }
+    }
+
+    private sealed class Sender(ReadinessSocket owner) : Direction(owner)
+    {
+        private ReadOnlyMemory<byte> _buffer;
+        private int _sent;
+        private bool _connecting;
+
+        public ValueTask<int> Start(ReadOnlyMemory<byte> buffer)
+        {
+            _buffer = buffer;
+            _sent = 0;
+            _connecting = false;
+            return Run();
+        }
+
+        /// <summary>Waits for the first writable edge: a non-blocking connect finished, either way.</summary>
+        public async ValueTask WaitAsync()
+        {
+            _connecting = true;
+            try
+            {
+                await Run();
+            }
+            finally
+            {
+                _connecting = false;
+            }
+        }
+
+        protected override Attempt Try(out bool drained)
+        {
+            drained = false;
+            if (_connecting)
+            {
+                // The socket was registered after connect() began, so its first edge is the connect's outcome.
+                return EdgeSeen ? Attempt.Done : Attempt.WouldBlock;
+            }
+
+            while (_sent < _buffer.Length)
+            {
+                int sent;
+                SocketError error;
+                try
+                {
+                    sent = Owner.Socket.Send(_buffer.Span[_sent..], SocketFlags.None, out error);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return Fail(SocketError.OperationAborted);
+                }
+
+                if (error == SocketError.WouldBlock)
+                {
+                    return Attempt.WouldBlock;
+                }
+
+                if (error != SocketError.Success)
+                {
+                    return Fail(error);
+                }
+
+                _sent += sent;
+                if (_sent < _buffer.Length)
+                {
+                    // The send buffer is full: wait for room rather than find it full once more.
+                    return Attempt.WouldBlock;
+                }
+            }
+
+            Result = _sent;
+            return Attempt.Done;
+        }
+    }
+}

@@ -1,0 +1,184 @@
+using System.Net;
+using System.Net.Sockets;
+using Causeway.Proxy.Transport;
+
+namespace Causeway.Proxy.Tests.Transport;
+
+/// <summary>A readiness-tracked socket on its own event loop, against a plain .NET socket on loopback.</summary>
+public sealed class ReadinessSocketTests : IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+    private readonly EventLoop _loop = new("test-loop");
+    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+    public ReadinessSocketTests()
+    {
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(16);
+    }
+
+    private IPEndPoint ListenerEnd => (IPEndPoint)_listener.LocalEndPoint!;
+
+    private async Task<(ReadinessSocket Ours, Socket Peer)> ConnectAsync()
+    {
+        var accepting = _listener.AcceptAsync();
+        var ours = await ReadinessSocket.ConnectAsync(ListenerEnd, _loop, CancellationToken.None).AsTask().WaitAsync(Patience);
+        return (ours, await accepting.WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task RequestsAndAnswers_GoBothWays_AndAnIdleSocketKnowsWithoutACallWhenThePeerSendsOrCloses()
+    {
+        var (ours, peer) = await ConnectAsync();
+        using var _ = ours;
+        using var __ = peer;
+        var buffer = new byte[4096];
+        for (var i = 0; i < 200; i++)
+        {
+            var request = BitConverter.GetBytes(i);
+            await ours.SendAsync(request).AsTask().WaitAsync(Patience);
+            var got = new byte[4];
+            Assert.Equal(4, await peer.ReceiveAsync(got));
+            Assert.Equal(i, BitConverter.ToInt32(got));
+
+            await peer.SendAsync(BitConverter.GetBytes(-i));
+            var n = await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience);
+            Assert.Equal(4, n);
+            Assert.Equal(-i, BitConverter.ToInt32(buffer));
+
+            // The read was short, so the socket counts as drained: the pool's idle check.
+            Assert.False(ours.MayHaveInput);
+        }
+
+        await peer.SendAsync(new byte[] { 42 });
+        await WaitUntilAsync(() => ours.MayHaveInput);
+        Assert.Equal(1, await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience));
+        Assert.False(ours.MayHaveInput);
+
+        peer.Shutdown(SocketShutdown.Send);
+        await WaitUntilAsync(() => ours.MayHaveInput);
+        Assert.Equal(0, await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience));
+        Assert.Equal(0, await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task ALargeSend_WaitsForRoomAsThePeerReadsSlowly_AndArrivesWhole()
+    {
+        var (ours, peer) = await ConnectAsync();
+        using var _ = ours;
+        using var __ = peer;
+        var data = new byte[8 * 1024 * 1024];
+        new Random(7).NextBytes(data);
+
+        var sending = ours.SendAsync(data).AsTask();
+        await Task.Delay(100);
+        Assert.False(sending.IsCompleted, "8 MiB cannot fit in loopback's socket buffers while nobody reads");
+
+        var received = new byte[data.Length];
+        var total = 0;
+        while (total < received.Length)
+        {
+            var n = await peer.ReceiveAsync(received.AsMemory(total, Math.Min(64 * 1024, received.Length - total)));
+            Assert.NotEqual(0, n);
+            total += n;
+        }
+
+        await sending.WaitAsync(Patience);
+        Assert.Equal(data, received);
+    }
+
+    [Fact]
+    public async Task AReadWaitingForData_EndsWithOperationAborted_WhenTheSocketIsDisposed()
+    {
+        var (ours, peer) = await ConnectAsync();
+        using var __ = peer;
+        var reading = ours.ReceiveAsync(new byte[16]).AsTask();
+        await Task.Delay(50);
+        Assert.False(reading.IsCompleted);
+
+        ours.Dispose();
+        var e = await Assert.ThrowsAsync<SocketException>(() => reading.WaitAsync(Patience));
+        Assert.Equal(SocketError.OperationAborted, e.SocketErrorCode);
+        await Assert.ThrowsAsync<SocketException>(() => ours.ReceiveAsync(new byte[16]).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task APeersReset_FailsTheWaitingRead()
+    {
+        var (ours, peer) = await ConnectAsync();
+        using var _ = ours;
+        var reading = ours.ReceiveAsync(new byte[16]).AsTask();
+        peer.LingerState = new LingerOption(true, 0);
+        peer.Dispose();
+        var e = await Assert.ThrowsAsync<SocketException>(() => reading.WaitAsync(Patience));
+        Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task ConnectingWhereNothingListens_FailsWithConnectionRefused()
+    {
+        var closed = ListenerEnd;
+        _listener.Dispose();
+        var e = await Assert.ThrowsAsync<SocketException>(() => ReadinessSocket.ConnectAsync(closed, _loop, CancellationToken.None).AsTask().WaitAsync(Patience));
+        Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task ManyConnections_FromManyThreads_ShareOneLoop()
+    {
+        var echo = Task.Run(async () =>
+        {
+            for (var i = 0; i < 32; i++)
+            {
+                var peer = await _listener.AcceptAsync();
+                _ = Task.Run(async () =>
+                {
+                    using var _ = peer;
+                    var buffer = new byte[1024];
+                    int n;
+                    while ((n = await peer.ReceiveAsync(buffer)) > 0)
+                    {
+                        await peer.SendAsync(buffer.AsMemory(0, n));
+                    }
+                });
+            }
+        });
+
+        await Parallel.ForEachAsync(Enumerable.Range(0, 32), async (c, _) =>
+        {
+            using var ours = await ReadinessSocket.ConnectAsync(ListenerEnd, _loop, CancellationToken.None);
+            var buffer = new byte[64];
+            for (var i = 0; i < 100; i++)
+            {
+                var message = BitConverter.GetBytes(c * 1000 + i);
+                await ours.SendAsync(message);
+                var got = 0;
+                while (got < 4)
+                {
+                    var n = await ours.ReceiveAsync(buffer.AsMemory(got));
+                    Assert.NotEqual(0, n);
+                    got += n;
+                }
+
+                Assert.Equal(c * 1000 + i, BitConverter.ToInt32(buffer));
+            }
+        }).WaitAsync(TimeSpan.FromSeconds(30));
+        await echo.WaitAsync(Patience);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the loop never saw the edge");
+            await Task.Delay(5);
+        }
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _loop.Dispose();
+    }
+}
