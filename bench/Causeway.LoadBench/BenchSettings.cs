@@ -71,6 +71,9 @@ public sealed record BenchSettings
     /// <summary>What B8's simulated sidecars accept: "br" (Brotli, else gzip: what real sidecars say), "gzip", or "none".</summary>
     public string ScaleCompression { get; init; } = "br";
 
+    /// <summary>The peers to measure, by name (the no-proxy baseline, "direct", always is); null for all. For profiling one peer.</summary>
+    public IReadOnlySet<string>? Peers { get; init; }
+
     /// <summary>The scenarios to run.</summary>
     public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"], StringComparer.OrdinalIgnoreCase);
 

@@ -25,8 +25,9 @@ var fullPushes = new Option<int?>("--full-pushes") { Description = "B8's measure
 var compression = new Option<string>("--compression") { Description = "What B8's simulated sidecars accept: br (Brotli or gzip, as real sidecars), gzip, or none (to compare).", DefaultValueFactory = _ => "br" };
 compression.AcceptOnlyFromAmong("br", "gzip", "none");
 var output = new Option<string>("--output") { Description = "Where results.md and the PNG plots are written.", DefaultValueFactory = _ => Path.Combine("bench", "results") };
+var peers = new Option<string?>("--peers") { Description = "Comma-separated peers to measure (causeway, causeway-h2, haproxy, nginx; the no-proxy baseline always is), to profile one; default all." };
 var smoke = new Option<bool>("--smoke") { Description = "A seconds-long run of every scenario (what the test suite runs so the benchmarks cannot rot)." };
-var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients, changes, fullPushes, compression };
+var root = new RootCommand("Causeway's side-by-side load benchmarks (issue 5: B1-B3, B4 HTTP/2, B5 mTLS handshakes, B6 the east-west gateway) against HAProxy and nginx on this machine, and cross-cluster convergence (B7), and control-plane scale (B8).") { runs, seconds, rate, scenarios, output, smoke, services, clients, changes, fullPushes, compression, peers };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var basis = parse.GetValue(smoke) ? BenchSettings.Smoke : new BenchSettings();
@@ -48,6 +49,7 @@ root.SetAction(async (parse, cancellationToken) =>
         ScaleFullPushes = parse.GetValue(fullPushes) ?? basis.ScaleFullPushes,
         ScaleCompression = parse.GetValue(compression) ?? basis.ScaleCompression,
         Scenarios = wanted,
+        Peers = parse.GetValue(peers) is { } named ? new HashSet<string>(named.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.OrdinalIgnoreCase) : null,
     };
     if (settings.Runs < 1 || settings.Seconds <= 0 || settings.Rate < 1 || settings.ScaleServices < 1 || settings.ScaleClients < 1 || settings.ScalePushes < 1 || settings.ScaleFullPushes < 1)
     {

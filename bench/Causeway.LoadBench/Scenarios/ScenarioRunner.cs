@@ -53,7 +53,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             return;
         }
 
-        await SaturateAsync("B4", testbed.H2Pair.Values, (peer, seconds) =>
+        await SaturateAsync("B4", Measured(testbed.H2Pair.Values), (peer, seconds) =>
             ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, $"http://{peer.Entry}/", Testbed.H2Host, settings.H2Connections, settings.H2Streams, seconds));
     }
 
@@ -63,7 +63,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
         var duration = TimeSpan.FromSeconds(settings.Seconds);
         for (var run = 0; run <= settings.Runs; run++)
         {
-            foreach (var peer in testbed.ServerSide.Values)
+            foreach (var peer in Measured(testbed.ServerSide.Values))
             {
                 var load = new HandshakeLoad(peer.Entry, Testbed.MeshSni, testbed.ClientCertificate!, testbed.MeshRoot!, Testbed.PairHost);
                 if (run == 0)
@@ -96,7 +96,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
     /// </summary>
     private async Task PassthroughAsync()
     {
-        var peers = testbed.Passthrough.Values.ToList();
+        var peers = Measured(testbed.Passthrough.Values).ToList();
         var duration = TimeSpan.FromSeconds(settings.Seconds);
         var warmup = TimeSpan.FromSeconds(settings.WarmupSeconds);
         for (var run = 0; run <= settings.Runs; run++)
@@ -149,7 +149,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
     /// <summary>B2 and B3: open-loop load at a fixed rate through each pair; latency, proxy CPU and memory.</summary>
     private async Task FixedRateAsync()
     {
-        var peers = new[] { testbed.Direct }.Concat(testbed.Pair.Values).ToList();
+        var peers = Measured([testbed.Direct, .. testbed.Pair.Values]).ToList();
         var warmup = TimeSpan.FromSeconds(settings.WarmupSeconds);
         var duration = TimeSpan.FromSeconds(settings.Seconds);
         for (var run = 0; run <= settings.Runs; run++)
@@ -198,7 +198,7 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             return;
         }
 
-        await SaturateAsync("B1", [testbed.Direct, .. testbed.Single.Values], (peer, seconds) =>
+        await SaturateAsync("B1", Measured([testbed.Direct, .. testbed.Single.Values]), (peer, seconds) =>
             ExternalLoad.WrkAsync(settings.LoadCpus, $"http://{peer.Entry}/", Testbed.SingleHost, settings.SaturationConnections, seconds));
     }
 
@@ -235,6 +235,10 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
             }
         }
     }
+
+    /// <summary>The peers <see cref="BenchSettings.Peers"/> names, and the no-proxy baseline, which every figure is relative to.</summary>
+    private IEnumerable<Peer> Measured(IEnumerable<Peer> peers) =>
+        settings.Peers is null ? peers : peers.Where(p => p.Name == "direct" || settings.Peers.Contains(p.Name));
 
     private async Task CrossCheckAsync()
     {

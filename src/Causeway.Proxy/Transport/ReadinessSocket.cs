@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 
@@ -103,6 +104,7 @@ public sealed class ReadinessSocket : IDisposable
         var sending = _sender.Start(buffer);
         return sending.IsCompletedSuccessfully ? default : AwaitSend(sending);
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
         static async ValueTask AwaitSend(ValueTask<int> sending) => await sending;
     }
 
@@ -171,7 +173,7 @@ public sealed class ReadinessSocket : IDisposable
 
         protected Exception? Error { get; set; }
 
-        public bool MayBeReady => Volatile.Read(ref _edges) != _drainedAt;
+        public bool MayBeReady => Volatile.Read(ref _edges) != Volatile.Read(ref _drainedAt);
 
         protected bool EdgeSeen => Volatile.Read(ref _edges) != 0;
 

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace Causeway.Proxy.Transport;
 
@@ -36,6 +37,7 @@ public sealed class ReadinessStream(ReadinessSocket socket) : Stream
         var reading = Socket.ReceiveAsync(buffer);
         return reading.IsCompletedSuccessfully ? reading : Await(reading, Socket, cancellationToken);
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         static async ValueTask<int> Await(ValueTask<int> reading, ReadinessSocket socket, CancellationToken cancellationToken)
         {
             try
@@ -59,6 +61,7 @@ public sealed class ReadinessStream(ReadinessSocket socket) : Stream
         var writing = Socket.SendAsync(buffer);
         return writing.IsCompletedSuccessfully ? default : Await(writing, Socket, cancellationToken);
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
         static async ValueTask Await(ValueTask writing, ReadinessSocket socket, CancellationToken cancellationToken)
         {
             try
