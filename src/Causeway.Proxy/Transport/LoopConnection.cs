@@ -130,13 +130,9 @@ public sealed class LoopConnection : ConnectionContext,
                 }
             }
         }
-        catch (SocketException e) when (IsReset(e.SocketErrorCode))
-        {
-            error = new ConnectionResetException(e.Message, e);
-        }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            error = e;
+            error = Reason(e);
         }
         finally
         {
@@ -181,13 +177,9 @@ public sealed class LoopConnection : ConnectionContext,
                 }
             }
         }
-        catch (SocketException e) when (IsReset(e.SocketErrorCode))
-        {
-            reason = new ConnectionResetException(e.Message, e);
-        }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            reason = e;
+            reason = Reason(e);
         }
         finally
         {
@@ -228,7 +220,9 @@ public sealed class LoopConnection : ConnectionContext,
         }
     }
 
-    private static bool IsReset(SocketError error) => error is SocketError.ConnectionReset or SocketError.Shutdown;
+    /// <summary>A reset as Kestrel reports it (what its HTTP layer and the direct path tell from an abort); anything else as it came.</summary>
+    private static Exception Reason(Exception e) =>
+        e is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.Shutdown } reset ? new ConnectionResetException(reset.Message, reset) : e;
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
     {

@@ -282,6 +282,9 @@ public sealed class ReadinessSocket : IDisposable
             return Attempt.Failed;
         }
 
+        /// <summary>A system call that did not succeed: it would have blocked, or it failed.</summary>
+        protected Attempt Unfinished(SocketError error) => error == SocketError.WouldBlock ? Attempt.WouldBlock : Fail(error);
+
         public int GetResult(short token) => _core.GetResult(token);
 
         public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
@@ -304,24 +307,17 @@ public sealed class ReadinessSocket : IDisposable
         {
             drained = false;
             int received;
-            SocketError error;
             try
             {
-                received = Owner.Socket.Receive(_buffer.Span, SocketFlags.None, out error);
+                received = Owner.Socket.Receive(_buffer.Span, SocketFlags.None, out var error);
+                if (error != SocketError.Success)
+                {
+                    return Unfinished(error);
+                }
             }
             catch (ObjectDisposedException)
             {
                 return Fail(SocketError.OperationAborted);
-            }
-
-            if (error == SocketError.WouldBlock)
-            {
-                return Attempt.WouldBlock;
-            }
-
-            if (error != SocketError.Success)
-            {
-                return Fail(error);
             }
 
             // A FIN stays readable: every later read returns 0 at once.
@@ -371,24 +367,17 @@ public sealed class ReadinessSocket : IDisposable
             while (_sent < _buffer.Length)
             {
                 int sent;
-                SocketError error;
                 try
                 {
-                    sent = Owner.Socket.Send(_buffer.Span[_sent..], SocketFlags.None, out error);
+                    sent = Owner.Socket.Send(_buffer.Span[_sent..], SocketFlags.None, out var error);
+                    if (error != SocketError.Success)
+                    {
+                        return Unfinished(error);
+                    }
                 }
                 catch (ObjectDisposedException)
                 {
                     return Fail(SocketError.OperationAborted);
-                }
-
-                if (error == SocketError.WouldBlock)
-                {
-                    return Attempt.WouldBlock;
-                }
-
-                if (error != SocketError.Success)
-                {
-                    return Fail(error);
                 }
 
                 _sent += sent;
