@@ -95,7 +95,10 @@ public sealed class ReadinessSocket : IDisposable
         }
     }
 
-    /// <summary>Reads what has arrived, up to the buffer's size, waiting for the loop's next edge if the socket is drained; 0 at end of stream.</summary>
+    /// <summary>
+    /// Reads what has arrived, up to the buffer's size, waiting for the loop's next edge if the socket is drained; 0 at end
+    /// of stream. An empty buffer only waits until the socket may have something to read.
+    /// </summary>
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _receiver.Start(buffer);
 
     /// <summary>Sends all of <paramref name="buffer"/>, waiting for room as often as it takes.</summary>
@@ -306,6 +309,14 @@ public sealed class ReadinessSocket : IDisposable
         protected override Attempt Try(out bool drained)
         {
             drained = false;
+            if (_buffer.IsEmpty)
+            {
+                // A zero-byte read waits, without a system call, until something may be there to read (as on
+                // NetworkStream, where SslStream and SocketsHttpHandler use it to wait without holding a buffer).
+                Result = 0;
+                return Attempt.Done;
+            }
+
             int received;
             try
             {

@@ -28,11 +28,6 @@ public sealed class ReadinessStream(ReadinessSocket socket) : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (buffer.IsEmpty)
-        {
-            return new ValueTask<int>(0);
-        }
-
         cancellationToken.ThrowIfCancellationRequested();
         var reading = Socket.ReceiveAsync(buffer);
         return reading.IsCompletedSuccessfully ? reading : Await(reading, Socket, cancellationToken);

@@ -62,6 +62,26 @@ public sealed class ReadinessSocketTests : IDisposable
     }
 
     [Fact]
+    public async Task AZeroByteRead_WaitsUntilThePeerSends_AndLeavesTheBytesToTheNextRead()
+    {
+        var (ours, peer) = await ConnectAsync();
+        using var _ = ours;
+        using var __ = peer;
+        await peer.SendAsync(new byte[] { 1 });
+        var buffer = new byte[16];
+        Assert.Equal(1, await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience));
+
+        var waiting = ours.ReceiveAsync(Memory<byte>.Empty).AsTask();
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted, "nothing was sent, so a zero-byte read must wait rather than say end of stream");
+
+        await peer.SendAsync(new byte[] { 2, 3 });
+        Assert.Equal(0, await waiting.WaitAsync(Patience));
+        Assert.Equal(2, await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience));
+        Assert.Equal(3, buffer[1]);
+    }
+
+    [Fact]
     public async Task ALargeSend_WaitsForRoomAsThePeerReadsSlowly_AndArrivesWhole()
     {
         var (ours, peer) = await ConnectAsync();
