@@ -36,8 +36,9 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         Assert.Equal(1, mesh.SleepSidecar.Metrics.ConnectionCount(KestrelConnectionEnds.OutboundListener, "http1_direct"));
         Assert.InRange(mesh.HelloSidecar.Metrics.ConnectionCount(InboundConnection.Listener, "http1_direct"), 1, 3);
         Assert.Equal(0, mesh.SleepSidecar.Metrics.ConnectionCount(KestrelConnectionEnds.OutboundListener, "http1_to_kestrel"));
-        Assert.Equal(50, mesh.SleepSidecar.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 200 && k.DestinationWorkload == "helloworld-v1"));
-        Assert.Equal(50, mesh.HelloSidecar.Metrics.RequestCount(k => k.Reporter == "destination" && k.ResponseCode == 200 && k.SourcePrincipal == "spiffe://cluster.local/ns/sample/sa/sleep"));
+        // A request is counted once its response has ended, which the client may see before the proxy has counted it.
+        await DataPlaneLab.WaitUntilAsync(() => mesh.SleepSidecar.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 200 && k.DestinationWorkload == "helloworld-v1") == 50, "Sleep's sidecar counts 50 requests");
+        await DataPlaneLab.WaitUntilAsync(() => mesh.HelloSidecar.Metrics.RequestCount(k => k.Reporter == "destination" && k.ResponseCode == 200 && k.SourcePrincipal == "spiffe://cluster.local/ns/sample/sa/sleep") == 50, "helloworld's sidecar counts 50 requests");
         Assert.Contains("URI=spiffe://cluster.local/ns/sample/sa/sleep", await client.GetStringAsync(Base + "/whoami"), StringComparison.Ordinal);
     }
 
@@ -221,7 +222,7 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         Assert.Equal("connection 1", await client.GetStringAsync(Base + "/hello"));
         Assert.Equal("connection 2", await client.GetStringAsync(Base + "/hello"));
         Assert.Equal([1, 1, 2], requests.ToArray());
-        Assert.Equal(2, sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 200));
+        await DataPlaneLab.WaitUntilAsync(() => sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 200) == 2, "Sleep's sidecar counts both requests");
         await stop.CancelAsync();
         await serving;
     }
