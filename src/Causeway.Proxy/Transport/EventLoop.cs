@@ -69,9 +69,6 @@ public sealed unsafe partial class EventLoop : IDisposable
         _thread.UnsafeStart();
     }
 
-    /// <summary>True on this loop's own thread, where a continuation may do its socket's next I/O at once.</summary>
-    public bool IsCurrent => _current == this;
-
     /// <summary>
     /// The loop a new socket goes on: the calling loop's own, so that a request's client and upstream connections are served
     /// by one thread without handing work over, or else the next shared loop in turn.
