@@ -20,7 +20,7 @@ public sealed class ReadinessSocket : IDisposable
     private readonly GCHandle _registration;
     private readonly Receiver _receiver;
     private readonly Sender _sender;
-    private volatile bool _disposed;
+    private int _disposed;
 
     /// <summary>Takes a connected socket (accepted, or connected by <see cref="ConnectAsync"/>) onto <paramref name="loop"/>.</summary>
     public ReadinessSocket(Socket socket, EventLoop loop)
@@ -139,12 +139,12 @@ public sealed class ReadinessSocket : IDisposable
     /// <summary>Takes the socket off its loop and closes it; a waiting read or write fails with <see cref="SocketError.OperationAborted"/>.</summary>
     public void Dispose()
     {
-        if (_disposed)
+        // Once only, whichever of a cancellation and the owner comes first: the loop frees the registration's handle once.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
 
-        _disposed = true;
         _loop.Unregister(_fd, _registration);
         Socket.Dispose();
         _receiver.Abort();
@@ -209,7 +209,7 @@ public sealed class ReadinessSocket : IDisposable
 
                 _core.Reset();
                 Interlocked.Exchange(ref _parked, 1);
-                if (Owner._disposed)
+                if (Volatile.Read(ref Owner._disposed) != 0)
                 {
                     if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
                     {
@@ -311,10 +311,7 @@ public sealed class ReadinessSocket : IDisposable
             drained = false;
             if (_buffer.IsEmpty)
             {
-                // A zero-byte read waits, without a system call, until something may be there to read (as on
-                // NetworkStream, where SslStream and SocketsHttpHandler use it to wait without holding a buffer).
-                Result = 0;
-                return Attempt.Done;
+                return TryPeek();
             }
 
             int received;
@@ -334,6 +331,31 @@ public sealed class ReadinessSocket : IDisposable
             // A FIN stays readable: every later read returns 0 at once.
             drained = received > 0 && received < _buffer.Length;
             Result = received;
+            return Attempt.Done;
+        }
+
+        /// <summary>
+        /// A zero-byte read waits until there is something to read, as on NetworkStream (where SslStream and
+        /// SocketsHttpHandler use it to wait without holding a buffer). It peeks at one byte rather than trust the
+        /// readiness alone: an edge can announce bytes an earlier read already took.
+        /// </summary>
+        private Attempt TryPeek()
+        {
+            Span<byte> peeked = stackalloc byte[1];
+            try
+            {
+                Owner.Socket.Receive(peeked, SocketFlags.Peek, out var error);
+                if (error != SocketError.Success)
+                {
+                    return Unfinished(error);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                return Fail(SocketError.OperationAborted);
+            }
+
+            Result = 0;
             return Attempt.Done;
         }
     }
