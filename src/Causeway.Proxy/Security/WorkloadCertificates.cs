@@ -92,6 +92,7 @@ public sealed class WorkloadCertificates(ProxyOptions options, ControlPlaneConne
 
     private async Task<WorkloadCertificate> SignAsync(CancellationToken cancellationToken)
     {
+        var requestedAt = DateTimeOffset.UtcNow;
         var (key, csr) = WorkloadCsr.Create(Identity);
         using (key)
         {
@@ -104,13 +105,16 @@ public sealed class WorkloadCertificates(ProxyOptions options, ControlPlaneConne
                 intermediates.Add(X509Certificate2.CreateFromPem(pem));
             }
 
-            return new WorkloadCertificate(withKey, SslStreamCertificateContext.Create(withKey, intermediates, offline: true), DateTimeOffset.UtcNow);
+            return new WorkloadCertificate(withKey, SslStreamCertificateContext.Create(withKey, intermediates, offline: true), requestedAt, DateTimeOffset.UtcNow);
         }
     }
 }
 
-/// <summary>A workload certificate with its key, and the TLS context that sends its chain.</summary>
-public sealed record WorkloadCertificate(X509Certificate2 Certificate, SslStreamCertificateContext Context, DateTimeOffset ReceivedAt)
+/// <summary>
+/// A workload certificate with its key, and the TLS context that sends its chain. <paramref name="RequestedAt"/> is when
+/// its key and CSR were made (a renewal's start); <paramref name="ReceivedAt"/> when the signed chain was ready.
+/// </summary>
+public sealed record WorkloadCertificate(X509Certificate2 Certificate, SslStreamCertificateContext Context, DateTimeOffset RequestedAt, DateTimeOffset ReceivedAt)
 {
     public DateTimeOffset NotBefore => Certificate.NotBefore.ToUniversalTime();
 

@@ -150,7 +150,7 @@ public class ResilienceTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task TheWorkloadCertificateIsRenewedBeforeHalfLife_AndTrafficGoesOn()
+    public async Task TheWorkloadCertificateIsRenewedAtHalfLife_AndTrafficGoesOn()
     {
         await using var lab = new DataPlaneLab();
         var c1 = await lab.StartClusterAsync("cluster1", "network1", certificateLifetime: TimeSpan.FromSeconds(6));
@@ -165,8 +165,13 @@ public class ResilienceTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
 
         await DataPlaneLab.WaitUntilAsync(() => sleep.Certificates.Current!.NotAfter > first.NotAfter, "a renewal", seconds: 10);
-        var renewedAfter = sleep.Certificates.Current!.ReceivedAt - first.ReceivedAt;
-        Assert.InRange(renewedAfter, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(4.5));
+        // When the renewal started, not when it ended: the key, the CSR and the control plane's signature take their time
+        // on a loaded machine (4.86 s after the first certificate once in CI), and that is no fault of the schedule.
+        // Half-life is of the lifetime as received: NotAfter has whole seconds, so it is 5-6 s here.
+        var renewed = sleep.Certificates.Current!;
+        var halfLife = first.ReceivedAt + (first.NotAfter - first.ReceivedAt) / 2;
+        output.WriteLine($"half-life {(halfLife - first.ReceivedAt).TotalSeconds:0.00} s after the first certificate; renewal started after {(renewed.RequestedAt - first.ReceivedAt).TotalSeconds:0.00} s, done after {(renewed.ReceivedAt - first.ReceivedAt).TotalSeconds:0.00} s");
+        Assert.InRange(renewed.RequestedAt, halfLife - TimeSpan.FromMilliseconds(20), halfLife + TimeSpan.FromSeconds(1.5));
         Assert.True(DateTimeOffset.UtcNow < first.NotAfter, "renewed only after the old certificate expired");
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
     }
