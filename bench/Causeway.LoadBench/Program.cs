@@ -97,5 +97,8 @@ static string Machine()
 {
     var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
     var cores = File.ReadLines("/proc/cpuinfo").Count(l => l.StartsWith("processor", StringComparison.Ordinal));
-    return $"{cpu}, {cores} cores, .NET {Environment.Version}";
+    var proxy = Causeway.Lab.LabProcesses.ConfiguredProxy is not null
+        ? "Causeway's proxies causeway-proxy (Native AOT)"
+        : "Causeway's proxies `causeway proxy` (JIT)";
+    return $"{cpu}, {cores} cores, .NET {Environment.Version}; {proxy}";
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Causeway.Cli.Commands;
+using Causeway.Proxy.Hosting;
 
 namespace Causeway.Cli;
 

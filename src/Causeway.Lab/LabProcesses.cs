@@ -42,6 +42,32 @@ public static class LabProcesses
     }
 
     /// <summary>
+    /// Names a <c>causeway-proxy</c> executable (the proxy compiled ahead of time: <c>dotnet publish
+    /// src/Causeway.ProxyHost -c Release -r linux-x64</c>) for the lab to run its sidecars and gateways with instead of
+    /// <c>causeway proxy</c>; bench/run sets it.
+    /// </summary>
+    public const string ProxyExecutable = "CAUSEWAY_PROXY";
+
+    /// <summary>The executable <see cref="ProxyExecutable"/> names, or null: proxies run as <c>causeway proxy</c>.</summary>
+    public static string? ConfiguredProxy => Environment.GetEnvironmentVariable(ProxyExecutable) is { Length: > 0 } proxy ? proxy : null;
+
+    /// <summary>The command line for <c>causeway ARGS</c>: a proxy's through <see cref="ProxyExecutable"/> when it is set.</summary>
+    public static IReadOnlyList<string> Command(IReadOnlyList<string> args)
+    {
+        if (args.Count > 0 && args[0] == "proxy" && ConfiguredProxy is { } proxy)
+        {
+            if (!File.Exists(proxy))
+            {
+                throw new InvalidOperationException($"{ProxyExecutable}={proxy} does not exist; publish it (dotnet publish src/Causeway.ProxyHost -c Release -r linux-x64 -o DIR) or unset {ProxyExecutable} to run `causeway proxy`");
+            }
+
+            return [proxy, .. args.Skip(1)];
+        }
+
+        return [.. Self(), .. args];
+    }
+
+    /// <summary>
     /// Starts <c>causeway ARGS</c> in the background, run through <paramref name="wrapper"/> if given (e.g. <c>ip netns
     /// exec POD</c>, which execs and so keeps the pid), with <paramref name="runtime"/>'s variables (e.g.
     /// <see cref="ControlPlaneRuntime"/>) where the environment does not set them; returns its pid once it is running.
@@ -68,7 +94,7 @@ public static class LabProcesses
             info.ArgumentList.Add(a);
         }
 
-        foreach (var a in (wrapper ?? []).Concat(Self()).Concat(args))
+        foreach (var a in (wrapper ?? []).Concat(Command(args)))
         {
             info.ArgumentList.Add(a);
         }

@@ -1,7 +1,8 @@
 using System.CommandLine;
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using Causeway.ControlPlane;
+using Causeway.Core.Hosting;
 
 namespace Causeway.Cli.Commands;
 

@@ -66,6 +66,7 @@ public static partial class DemoCommand
         var total = Stopwatch.StartNew();
         Console.WriteLine($"Causeway demo — the ASM 1.13 guide \"设置多云或混合网格\" (Set up a multi-cloud or hybrid mesh), step by step, in a local lab at {lab}");
         Console.WriteLine($"MESH_ID={MeshId}  NETWORK_1=network1  NETWORK_2=network2  REVISION={Revision}  isolation: {(isolation == LocalLab.Netns ? "network namespaces (each pod, gateway and control plane in its own; capture and mesh DNS in pods)" : "loopback (pods on 127.x addresses; Sleep's curl uses its sidecar as http_proxy)")}");
+        Console.WriteLine($"proxies: {LabProcesses.ConfiguredProxy ?? "causeway proxy (JIT-compiled)"}");
         var passed = false;
         try
         {

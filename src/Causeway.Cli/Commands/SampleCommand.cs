@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Causeway.Core.Hosting;
 using Causeway.Samples;
 
 namespace Causeway.Cli.Commands;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Discovery;
@@ -31,14 +32,28 @@ public sealed class ProxyAdminEndpoints(ProxyOptions options, ProxyConfigHolder 
             case "/ready":
                 await HandleHealthAsync(context);
                 break;
+            case "/memory":
+                await Text(context, Memory(), "application/json");
+                break;
             case "/server_info":
                 await Text(context, $"{{\"id\":\"{options.Id}\",\"role\":\"{options.Role}\",\"network\":\"{options.Network}\",\"controlPlaneConnected\":{(discovery.Connected ? "true" : "false")},\"lastError\":{(discovery.LastError is null ? "null" : "\"" + discovery.LastError.Replace("\"", "'", StringComparison.Ordinal) + "\"")}}}\n", "application/json");
                 break;
             default:
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
-                await Text(context, "admin paths: /config_dump /clusters /stats/prometheus /ready /server_info\n", "text/plain");
+                await Text(context, "admin paths: /config_dump /clusters /memory /stats/prometheus /ready /server_info\n", "text/plain");
                 break;
         }
+    }
+
+    /// <summary>
+    /// Envoy's <c>/memory</c> in the garbage collector's terms: bytes in live objects and in the heap, what the heap has
+    /// committed, and the process's resident set (the heap, the runtime's own memory and the code pages it touched).
+    /// </summary>
+    private static string Memory()
+    {
+        var gc = GC.GetGCMemoryInfo();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{{\"allocated\":{GC.GetTotalMemory(false)},\"heap_size\":{gc.HeapSizeBytes},\"heap_committed\":{gc.TotalCommittedBytes},\"fragmented\":{gc.FragmentedBytes},\"collections\":[{GC.CollectionCount(0)},{GC.CollectionCount(1)},{GC.CollectionCount(2)}],\"total_physical_bytes\":{Environment.WorkingSet}}}\n");
     }
 
     public async Task HandleHealthAsync(HttpContext context)

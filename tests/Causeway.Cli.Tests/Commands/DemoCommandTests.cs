@@ -21,10 +21,51 @@ public class DemoCommandTests(ITestOutputHelper output)
         Assert.Equal(before, Directory.Exists("/run/netns") ? Directory.GetFiles("/run/netns").Length : 0);
     }
 
-    private async Task<string> RunDemoAsync(string isolation)
+    [NativeAotFact]
+    public async Task TheDemoWithCausewayProxy_TheProxyCompiledAheadOfTime_ShowsBothVersionsFromBothClusters()
+    {
+        // What production sidecars and gateways run (and the benchmarks measure): the same proxy, trimmed and compiled
+        // ahead of time. Trimming removes what it cannot see used, so this runs the seed's whole path through it.
+        using var published = new TempDirectory("causeway-proxy-aot");
+        var (code, text) = await DotnetAsync(TimeSpan.FromMinutes(8), "publish", Path.Combine(CausewayProcess.RepositoryRoot, "src", "Causeway.ProxyHost"),
+            "-c", "Release", "-r", "linux-x64", "-o", published.Path, "-nologo");
+        Assert.True(code == 0, text);
+        var proxy = published.Combine("causeway-proxy");
+        Assert.True(File.Exists(proxy), text);
+
+        var demo = await RunDemoAsync("loopback", new Dictionary<string, string> { ["CAUSEWAY_PROXY"] = proxy });
+        Assert.Contains($"proxies: {proxy}", demo, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Code, string Output)> DotnetAsync(TimeSpan timeout, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private async Task<string> RunDemoAsync(string isolation, IReadOnlyDictionary<string, string>? extra = null)
     {
         using var home = new TempDirectory("causeway-demo-test");
-        var environment = new Dictionary<string, string> { ["CAUSEWAY_CONFIG"] = home.Combine("config.json") };
+        var environment = new Dictionary<string, string>(extra ?? new Dictionary<string, string>()) { ["CAUSEWAY_CONFIG"] = home.Combine("config.json") };
         var watch = Stopwatch.StartNew();
         var (code, text) = await CausewayProcess.RunAsync(TimeSpan.FromMinutes(3), environment, "demo", "--isolation", isolation);
         output.WriteLine($"demo took {watch.Elapsed.TotalSeconds:0.0} s");

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Causeway.Cli.Commands;
+namespace Causeway.Core.Hosting;
 
 /// <summary>
 /// What stops a long-running command (control plane, proxy, sample): SIGTERM, as the lab and Kubernetes send it, or
