@@ -78,6 +78,18 @@ public class ResilienceTests(ITestOutputHelper output)
         Assert.Contains("istio_requests_total{reporter=\"source\",source_workload=\"sleep\"", stats, StringComparison.Ordinal);
         Assert.Contains("response_code=\"200\"} 20", stats, StringComparison.Ordinal);
         Assert.Contains("istio_request_duration_milliseconds_bucket", stats, StringComparison.Ordinal);
+        using (var memory = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync("/memory")))
+        {
+            var m = memory.RootElement;
+            Assert.True(m.GetProperty("heap_size").GetInt64() > 0);
+            Assert.True(m.GetProperty("heap_committed").GetInt64() >= m.GetProperty("heap_size").GetInt64());
+            Assert.True(m.GetProperty("allocated").GetInt64() > 0);
+            var collections = m.GetProperty("collections").EnumerateArray().Select(c => c.GetInt32()).ToArray();
+            Assert.Equal(3, collections.Length);
+            Assert.True(collections[0] >= collections[1] && collections[1] >= collections[2], string.Join(",", collections));
+            Assert.True(m.GetProperty("total_physical_bytes").GetInt64() > m.GetProperty("heap_size").GetInt64());
+        }
+
         using var health = new HttpClient();
         Assert.Equal(HttpStatusCode.OK, (await health.GetAsync($"http://{sleepIp}:15021/healthz/ready")).StatusCode);
     }
