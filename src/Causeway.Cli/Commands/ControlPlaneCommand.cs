@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Net.Sockets;
 using System.Net;
+using System.Net.Sockets;
 using Causeway.ControlPlane;
 using Causeway.Core.Hosting;
 
