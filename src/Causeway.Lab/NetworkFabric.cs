@@ -192,8 +192,11 @@ public static class NetworkFabric
         return output;
     }
 
-    /// <summary>Runs a command to its end and returns its exit code, standard output and standard error, whatever they are.</summary>
-    public static async Task<(int ExitCode, string Output, string Error)> RunUncheckedAsync(IReadOnlyList<string> command, string? input = null)
+    /// <summary>
+    /// Runs a command to its end and returns its exit code, standard output and standard error, whatever they are; on
+    /// <paramref name="cancellationToken"/> the command and its children are killed.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunUncheckedAsync(IReadOnlyList<string> command, string? input = null, CancellationToken cancellationToken = default)
     {
         var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
         foreach (var a in command.Skip(1))
@@ -208,9 +211,18 @@ public static class NetworkFabric
             process.StandardInput.Close();
         }
 
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
         return (process.ExitCode, await stdout, await stderr);
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Causeway.Lab;
 using Causeway.Testing;
 using Xunit.Abstractions;
 
@@ -27,39 +28,15 @@ public class DemoCommandTests(ITestOutputHelper output)
         // What production sidecars and gateways run (and the benchmarks measure): the same proxy, trimmed and compiled
         // ahead of time. Trimming removes what it cannot see used, so this runs the seed's whole path through it.
         using var published = new TempDirectory("causeway-proxy-aot");
-        var (code, text) = await DotnetAsync(TimeSpan.FromMinutes(8), "publish", Path.Combine(CausewayProcess.RepositoryRoot, "src", "Causeway.ProxyHost"),
-            "-c", "Release", "-r", "linux-x64", "-o", published.Path, "-nologo");
-        Assert.True(code == 0, text);
+        using var publishing = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+        var (code, stdout, stderr) = await NetworkFabric.RunUncheckedAsync(["dotnet", "publish", Path.Combine(CausewayProcess.RepositoryRoot, "src", "Causeway.ProxyHost"),
+            "-c", "Release", "-r", "linux-x64", "-o", published.Path, "-nologo"], cancellationToken: publishing.Token);
+        Assert.True(code == 0, stdout + stderr);
         var proxy = published.Combine("causeway-proxy");
-        Assert.True(File.Exists(proxy), text);
+        Assert.True(File.Exists(proxy), stdout + stderr);
 
         var demo = await RunDemoAsync("loopback", new Dictionary<string, string> { ["CAUSEWAY_PROXY"] = proxy });
         Assert.Contains($"proxies: {proxy}", demo, StringComparison.Ordinal);
-    }
-
-    private static async Task<(int Code, string Output)> DotnetAsync(TimeSpan timeout, params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
     }
 
     private async Task<string> RunDemoAsync(string isolation, IReadOnlyDictionary<string, string>? extra = null)
