@@ -126,6 +126,16 @@ public sealed record ProxyOptions
     /// <summary>The limits of the direct HTTP/1.1 path.</summary>
     public Http1.Http1Limits Http1 { get; init; } = new();
 
+    /// <summary>
+    /// Whether the sidecar proxies HTTP/2 to HTTP/2 itself (<see cref="Http2.Http2Forwarder"/>): h2c from applications
+    /// and mTLS HTTP/2 from peers for services whose application speaks HTTP/2, rather than through Kestrel's HTTP/2
+    /// and the forwarder (<c>CAUSEWAY_DIRECT_HTTP2=0</c> for <c>causeway proxy</c> turns it off).
+    /// </summary>
+    public bool DirectHttp2 { get; init; } = true;
+
+    /// <summary>The limits of the direct HTTP/2 path.</summary>
+    public Http2.Http2Limits Http2 { get; init; } = new();
+
     /// <summary>Istio's terminationDrainDuration.</summary>
     public TimeSpan DrainTime { get; init; } = DefaultDrainTime;
 

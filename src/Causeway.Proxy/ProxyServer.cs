@@ -39,10 +39,12 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly DnsProxy? _dns;
     private readonly KestrelConnectionEnds _connectionEnds;
     private readonly Http1Forwarder? _http1;
+    private readonly Http2.Http2Forwarder? _http2;
 
-    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns, KestrelConnectionEnds connectionEnds, Http1Forwarder? http1)
+    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns, KestrelConnectionEnds connectionEnds, Http1Forwarder? http1, Http2.Http2Forwarder? http2)
     {
         _http1 = http1;
+        _http2 = http2;
         _connectionEnds = connectionEnds;
         _dns = dns;
         _loggers = loggers;
@@ -152,6 +154,8 @@ public sealed class ProxyServer : IAsyncDisposable
         var inbound = tls is null ? null : new InboundConnection(options, config, tls, metrics);
         var http1 = inbound is null || connector is null || !options.DirectHttp1 ? null :
             new Http1Forwarder(options, config, connector, inbound, metrics, loggers.CreateLogger<Http1Forwarder>());
+        var http2 = inbound is null || connector is null || !options.DirectHttp2 ? null :
+            new Http2.Http2Forwarder(options, config, connector, inbound, metrics, loggers.CreateLogger<Http2.Http2Forwarder>());
         // Captured connections arrive at 127.0.0.1 (outbound) and at the pod's address (inbound).
         var address = options.Capture ? IPAddress.Any : options.Address;
         var connectionEnds = new KestrelConnectionEnds(metrics, address, options.InboundPort, options.OutboundPort, options.GatewayPort);
@@ -186,6 +190,11 @@ public sealed class ProxyServer : IAsyncDisposable
 
                 l.Use(tunnel!.Middleware);
                 l.Use(H2cPriorKnowledge.Middleware);
+                if (http2 is not null)
+                {
+                    l.Use(http2.Outbound);
+                }
+
                 if (http1 is not null)
                 {
                     l.Use(http1.Outbound);
@@ -201,6 +210,11 @@ public sealed class ProxyServer : IAsyncDisposable
                     HandshakeTimeout = TimeSpan.FromSeconds(10),
                 });
                 l.Use(inbound.AfterTls);
+                if (http2 is not null)
+                {
+                    l.Use(http2.Inbound);
+                }
+
                 if (http1 is not null)
                 {
                     l.Use(http1.Inbound);
@@ -230,7 +244,7 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         await app.StartAsync(cancellationToken);
-        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns, connectionEnds, http1);
+        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns, connectionEnds, http1, http2);
     }
 
     /// <summary>Waits until the first configuration has been accepted.</summary>
@@ -253,6 +267,7 @@ public sealed class ProxyServer : IAsyncDisposable
 
         await _app.DisposeAsync();
         _http1?.Dispose();
+        _http2?.Dispose();
         await _discovery.DisposeAsync();
         if (_certificates is not null)
         {

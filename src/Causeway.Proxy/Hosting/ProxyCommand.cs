@@ -70,6 +70,9 @@ public static class ProxyCommand
     /// <summary>Set to 0, sidecars forward HTTP/1.1 through Kestrel and the forwarder instead of their direct path (to compare the two).</summary>
     public const string DirectHttp1 = "CAUSEWAY_DIRECT_HTTP1";
 
+    /// <summary>Set to 0, sidecars proxy HTTP/2 through Kestrel and the forwarder instead of their direct path (to compare the two).</summary>
+    public const string DirectHttp2 = "CAUSEWAY_DIRECT_HTTP2";
+
     /// <summary>Set to 0, sidecars use .NET's socket engine under Kestrel instead of Causeway's event loops (to compare the two).</summary>
     public const string EventLoop = "CAUSEWAY_EVENT_LOOP";
 
@@ -173,6 +176,7 @@ public static class ProxyCommand
                 MaxConnections = maxConnections,
                 InlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1",
                 DirectHttp1 = Environment.GetEnvironmentVariable(DirectHttp1) != "0",
+                DirectHttp2 = Environment.GetEnvironmentVariable(DirectHttp2) != "0",
                 EventLoop = Environment.GetEnvironmentVariable(EventLoop) != "0" && Transport.LoopTransportFactory.IsSupported,
             };
         }

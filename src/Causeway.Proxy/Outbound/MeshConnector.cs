@@ -64,7 +64,7 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
     /// The direct path's upstream connection on an event loop (<see cref="ProxyOptions.EventLoop"/>): plain TCP when
     /// <see cref="UpstreamTarget.Sni"/> is empty, else HTTP/1.1 mTLS over it; TCP and handshake within the connect timeout.
     /// </summary>
-    public async Task<(ReadinessSocket Tcp, Stream Stream)> ConnectOnLoopAsync(UpstreamTarget target, CancellationToken cancellationToken)
+    public async Task<(ReadinessSocket Tcp, Stream Stream)> ConnectOnLoopAsync(UpstreamTarget target, CancellationToken cancellationToken, MeshProtocol protocol = MeshProtocol.Http11)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
@@ -77,7 +77,7 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
 
         try
         {
-            return (socket, await HandshakeAsync(stream, target.Sni, MeshProtocol.Http11, timeout.Token));
+            return (socket, await HandshakeAsync(stream, target.Sni, protocol, timeout.Token));
         }
         catch
         {
@@ -97,6 +97,34 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
                 throw new OperationCanceledException(timeout);
             }
         }
+    }
+
+    /// <summary>
+    /// The HTTP/2 path's upstream connection: h2c when <see cref="UpstreamTarget.Sni"/> is empty, else mTLS that must
+    /// have agreed on h2; on an event loop when the sidecar runs them. TCP and handshake within the connect timeout.
+    /// </summary>
+    public async Task<Stream> ConnectHttp2Async(UpstreamTarget target, CancellationToken cancellationToken)
+    {
+        Stream stream;
+        if (options.EventLoop)
+        {
+            (_, stream) = await ConnectOnLoopAsync(target, cancellationToken, MeshProtocol.Http2);
+        }
+        else
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.ConnectTimeout);
+            var socket = await ConnectPlaintextAsync(target.Address, target.Port, timeout.Token);
+            stream = target.Sni.Length == 0 ? new NetworkStream(socket, ownsSocket: true) : await HandshakeAsync(socket, target.Sni, MeshProtocol.Http2, timeout.Token);
+        }
+
+        if (stream is SslStream ssl && ssl.NegotiatedApplicationProtocol != SslApplicationProtocol.Http2)
+        {
+            await stream.DisposeAsync();
+            throw new HttpRequestException($"{target.Address}:{target.Port} did not agree to HTTP/2 (ALPN '{ssl.NegotiatedApplicationProtocol}')");
+        }
+
+        return stream;
     }
 
     /// <summary>A plain TCP connection within the connect timeout: to an endpoint with no sidecar, or the first step of mTLS.</summary>

@@ -17,17 +17,21 @@ namespace Causeway.Proxy.Tests.Hostile;
 
 /// <summary>
 /// Reliability suite P-1..P-3: HTTP/2 abuse at a destination sidecar's inbound port (what another cluster reaches
-/// through a passthrough gateway), by a caller holding a valid mesh certificate.
+/// through a passthrough gateway), by a caller holding a valid mesh certificate. Each attack runs against a service
+/// whose application speaks HTTP/1.1 (the inbound HTTP/2 is Kestrel's) and one whose application speaks HTTP/2 (the
+/// sidecar's own HTTP/2 path, <see cref="Causeway.Proxy.Http2.Http2Forwarder"/>).
 /// </summary>
 public class Http2HostileInputTests(ITestOutputHelper output)
 {
     private const string Sni = "outbound_.5000_._.helloworld.sample.svc.cluster.local";
     private const string Authority = "helloworld.sample:5000";
 
-    [Fact]
-    public async Task RapidReset_TheConnectionIsClosed_TheAppNeverHoldsMoreThanTheStreamLimit_AndOthersAreServed()
+    [Theory]
+    [InlineData("HTTP")]
+    [InlineData("HTTP2")]
+    public async Task RapidReset_TheConnectionIsClosed_TheAppNeverHoldsMoreThanTheStreamLimit_AndOthersAreServed(string protocol)
     {
-        await using var mesh = await AttackedServiceAsync();
+        await using var mesh = await AttackedServiceAsync(protocol);
         await using var attacker = await mesh.AttackerAsync();
         var legit = SteadyLoad.Start(mesh.Sleep, 50);
 
@@ -76,10 +80,12 @@ public class Http2HostileInputTests(ITestOutputHelper output)
         output.WriteLine($"the close reason was counted {Stopwatch.GetElapsedTime(waited).TotalMilliseconds:0} ms after the checks began");
     }
 
-    [Fact]
-    public async Task TooManyConcurrentStreams_AreRefusedBeyondTheAdvertisedLimit()
+    [Theory]
+    [InlineData("HTTP")]
+    [InlineData("HTTP2")]
+    public async Task TooManyConcurrentStreams_AreRefusedBeyondTheAdvertisedLimit(string protocol)
     {
-        await using var mesh = await AttackedServiceAsync();
+        await using var mesh = await AttackedServiceAsync(protocol);
         await using var attacker = await mesh.AttackerAsync();
         var block = RequestBlock(Authority, "/slow?ms=1500");
         var frames = new List<byte>();
@@ -98,10 +104,12 @@ public class Http2HostileInputTests(ITestOutputHelper output)
         await mesh.StillServesAsync("/never");
     }
 
-    [Fact]
-    public async Task AnHpackBomb_IsRefusedBeforeItIsExpanded()
+    [Theory]
+    [InlineData("HTTP")]
+    [InlineData("HTTP2")]
+    public async Task AnHpackBomb_IsRefusedBeforeItIsExpanded(string protocol)
     {
-        await using var mesh = await AttackedServiceAsync();
+        await using var mesh = await AttackedServiceAsync(protocol);
         await using var attacker = await mesh.AttackerAsync();
 
         // One 4 KB header enters the dynamic table, then 20,000 one-byte references to it: 40 KB sent, 80 MB decoded.
@@ -120,10 +128,12 @@ public class Http2HostileInputTests(ITestOutputHelper output)
         await mesh.StillServesAsync("/bomb");
     }
 
-    [Fact]
-    public async Task AContinuationFlood_IsCutOffAtTheHeaderLimit()
+    [Theory]
+    [InlineData("HTTP")]
+    [InlineData("HTTP2")]
+    public async Task AContinuationFlood_IsCutOffAtTheHeaderLimit(string protocol)
     {
-        await using var mesh = await AttackedServiceAsync();
+        await using var mesh = await AttackedServiceAsync(protocol);
         await using var attacker = await mesh.AttackerAsync();
 
         // CVE-2024-27316's shape: a header block that never ends, 16 KiB of fresh headers per CONTINUATION.
@@ -154,11 +164,13 @@ public class Http2HostileInputTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("PING")]
-    [InlineData("SETTINGS")]
-    public async Task AControlFrameFloodFromAClientThatDoesNotRead_IsBounded(string kind)
+    [InlineData("PING", "HTTP")]
+    [InlineData("SETTINGS", "HTTP")]
+    [InlineData("PING", "HTTP2")]
+    [InlineData("SETTINGS", "HTTP2")]
+    public async Task AControlFrameFloodFromAClientThatDoesNotRead_IsBounded(string kind, string protocol)
     {
-        await using var mesh = await AttackedServiceAsync();
+        await using var mesh = await AttackedServiceAsync(protocol);
         await using var attacker = await mesh.AttackerAsync(read: false);
         var frame = kind == "PING" ? Frame(Ping, 0, 0, new byte[8]) : Frame(Settings, 0, 0, [0, 0x4, 0, 0, 0xff, 0xff]);
         var batch = new byte[frame.Length * 1000];
@@ -192,10 +204,12 @@ public class Http2HostileInputTests(ITestOutputHelper output)
         await mesh.StillServesAsync("/never");
     }
 
-    [Fact]
-    public async Task AProtocolError_ClosesTheConnectionWithGoAway_AndACounterSaysWhy()
+    [Theory]
+    [InlineData("HTTP")]
+    [InlineData("HTTP2")]
+    public async Task AProtocolError_ClosesTheConnectionWithGoAway_AndACounterSaysWhy(string protocol)
     {
-        await using var mesh = await AttackedServiceAsync();
+        await using var mesh = await AttackedServiceAsync(protocol);
         await using var attacker = await mesh.AttackerAsync();
         await attacker.TrySendAsync(Frame(Data, 0, 0, "not on stream 0"u8));
         await attacker.Closed.WaitAsync(TimeSpan.FromSeconds(5));
@@ -231,12 +245,12 @@ public class Http2HostileInputTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<AttackedService> AttackedServiceAsync()
+    private static async Task<AttackedService> AttackedServiceAsync(string protocol)
     {
         var lab = new DataPlaneLab();
         try
         {
-            var mesh = await lab.StartOneServiceAsync();
+            var mesh = await lab.StartOneServiceAsync(protocol: protocol);
             return new AttackedService(lab, mesh.App, mesh.Hello, mesh.Sleep, mesh.HelloSidecar, lab.Root.CreateIntermediate("cluster1"));
         }
         catch

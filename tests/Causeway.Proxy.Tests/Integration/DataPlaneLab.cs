@@ -93,11 +93,12 @@ internal sealed class DataPlaneLab : IAsyncDisposable
         return app;
     }
 
-    public async Task<ProxyServer> StartSidecarAsync(Cluster cluster, string workload, string ns, string serviceAccount, IPAddress address, TimeSpan? drainTime = null, Causeway.Proxy.Http1.Http1Limits? http1 = null) =>
+    public async Task<ProxyServer> StartSidecarAsync(Cluster cluster, string workload, string ns, string serviceAccount, IPAddress address, TimeSpan? drainTime = null, Causeway.Proxy.Http1.Http1Limits? http1 = null, Causeway.Proxy.Http2.Http2Limits? http2 = null) =>
         await StartProxyAsync(new ProxyOptions
         {
             DrainTime = drainTime ?? ProxyOptions.DefaultDrainTime,
             Http1 = http1 ?? new Causeway.Proxy.Http1.Http1Limits(),
+            Http2 = http2 ?? new Causeway.Proxy.Http2.Http2Limits(),
             ControlPlane = cluster.Server.DiscoveryAddress,
             RootCaPem = RootPem,
             Token = await cluster.TokenAsync(ns, serviceAccount),
@@ -130,12 +131,12 @@ internal sealed class DataPlaneLab : IAsyncDisposable
     public sealed record OneService(Cluster C1, TestApp App, IPAddress Hello, ProxyServer HelloSidecar, IPAddress Sleep, ProxyServer SleepSidecar);
 
     /// <summary>The seed's same-cluster path; <paramref name="extraYaml"/> (e.g. a policy) is applied with the service.</summary>
-    public async Task<OneService> StartOneServiceAsync(string extraYaml = "", string instance = "v1")
+    public async Task<OneService> StartOneServiceAsync(string extraYaml = "", string instance = "v1", string protocol = "HTTP")
     {
         var c1 = await StartClusterAsync("cluster1", "network1");
         var (sleep, hello) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-v1", "helloworld", hello.ToString(), "v1") + (extraYaml.Length > 0 ? "\n---\n" + extraYaml : ""));
-        var app = await StartAppAsync(hello, 5000, "v1", instance);
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000, protocol) + "\n---\n" + Manifests.Workload("helloworld-v1", "helloworld", hello.ToString(), "v1") + (extraYaml.Length > 0 ? "\n---\n" + extraYaml : ""));
+        var app = await StartAppAsync(hello, 5000, "v1", instance, http2Only: protocol == "HTTP2");
         var helloSidecar = await StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", hello);
         var sleepSidecar = await StartSidecarAsync(c1, "sleep", "sample", "sleep", sleep);
         await WaitUntilAsync(() => Endpoints(sleepSidecar) == 1, "sleep sees helloworld");

@@ -1,0 +1,146 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using Causeway.Proxy.Admin;
+using Causeway.Proxy.Configuration;
+using Causeway.Proxy.Inbound;
+using Causeway.Proxy.Outbound;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Microsoft.Extensions.Logging;
+
+namespace Causeway.Proxy.Http2;
+
+/// <summary>
+/// The sidecar's direct HTTP/2 path: a connection middleware on the outbound listener (h2c, after prior-knowledge
+/// detection) and the inbound one (ALPN h2 after mTLS, for services whose application speaks HTTP/2) that proxies
+/// HTTP/2 to HTTP/2 itself: frames are read into pooled buffers, header blocks decoded once and re-encoded, bodies
+/// copied from one connection's read buffer into the other's write buffer under flow control, with one send per
+/// batch of frames. Routing, endpoint picking, retries of requests that never reached an application, passive outlier
+/// detection, authorization, XFCC and metrics are those of the Kestrel and forwarder path it replaces. Connections it
+/// does not take (HTTP/1.1, inbound services whose application speaks HTTP/1.1) go on to the next middleware.
+/// </summary>
+public sealed class Http2Forwarder : IDisposable
+{
+    private readonly ConcurrentDictionary<Http2ServerConnection, byte> _connections = new();
+    private readonly Timer _heartbeat;
+
+    public Http2Forwarder(ProxyOptions options, ProxyConfigHolder config, MeshConnector connector, InboundConnection inbound, ProxyMetrics metrics, ILogger<Http2Forwarder> logger)
+    {
+        Options = options;
+        Config = config;
+        InboundConnection = inbound;
+        Metrics = metrics;
+        Logger = logger;
+        Limits = options.Http2;
+        AppAddress = options.AppAddressOrDefault.ToString();
+        Principal = options.Identity.ToString();
+        Pools = new Http2UpstreamPools(async pool => new Http2UpstreamConnection(
+            await connector.ConnectHttp2Async(new UpstreamTarget(pool.Address, pool.Port, pool.Sni), CancellationToken.None), Limits, pool), Limits);
+        _heartbeat = new Timer(static s => ((Http2Forwarder)s!).Beat(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    internal ProxyOptions Options { get; }
+
+    internal ProxyConfigHolder Config { get; }
+
+    internal InboundConnection InboundConnection { get; }
+
+    internal ProxyMetrics Metrics { get; }
+
+    internal ILogger Logger { get; }
+
+    internal Http2Limits Limits { get; }
+
+    internal Http2UpstreamPools Pools { get; }
+
+    internal string AppAddress { get; }
+
+    internal string Principal { get; }
+
+    /// <summary>Client connections on the direct HTTP/2 path now.</summary>
+    public int Connections => _connections.Count;
+
+    /// <summary>The middleware for the outbound listener, after CONNECT and h2c detection.</summary>
+    public Func<ConnectionDelegate, ConnectionDelegate> Outbound => next => async connection =>
+    {
+        if (!IsHttp2(connection))
+        {
+            await next(connection);
+            return;
+        }
+
+        var items = connection.Features.Get<IConnectionItemsFeature>();
+        await ServeAsync(connection, new Http2OutboundConnection(connection.Transport.Input.AsStream(), connection.Transport.Output.AsStream(), this, items), KestrelConnectionEnds.OutboundListener);
+    };
+
+    /// <summary>The middleware for the inbound listener, after the mTLS handshake and the peer's checks.</summary>
+    public Func<ConnectionDelegate, ConnectionDelegate> Inbound => next => async connection =>
+    {
+        var items = connection.Features.Get<IConnectionItemsFeature>();
+        if (!IsHttp2(connection) || InboundConnection.Sni(items) is not { } sni || Config.Current?.Find(sni.Host, (uint)sni.Port)?.IsHttp2 != true)
+        {
+            await next(connection);
+            return;
+        }
+
+        var peer = InboundConnection.Peer(items);
+        await ServeAsync(connection, new Http2InboundConnection(connection.Transport.Input.AsStream(), connection.Transport.Output.AsStream(), this, sni, peer), InboundConnection.Listener);
+    };
+
+    /// <summary>HTTP/2: ALPN h2 on inbound, prior knowledge on outbound (which <see cref="H2cPriorKnowledge"/> marks the same way).</summary>
+    private static bool IsHttp2(ConnectionContext connection) =>
+        connection.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol.Span.SequenceEqual(SslApplicationProtocol.Http2.Protocol.Span) == true;
+
+    private async Task ServeAsync(ConnectionContext connection, Http2ServerConnection client, string listener)
+    {
+        Metrics.Connection(listener, "http2_direct");
+        client.AbortTransport = connection.Abort;
+        _connections.TryAdd(client, 0);
+        // Kestrel asks connections to close when the proxy drains: GOAWAY, then close once the streams in flight end.
+        using var drain = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
+            .Register(static s => ((Http2ServerConnection)s!).Drain(), client);
+        try
+        {
+            await client.RunAsync();
+            await client.Completion;
+        }
+        finally
+        {
+            _connections.TryRemove(client, out _);
+            client.Dispose();
+        }
+    }
+
+    private void Beat()
+    {
+        var now = Environment.TickCount64;
+        var idleSince = now - (long)Limits.KeepAliveTimeout.TotalMilliseconds;
+        var streamIdleSince = now - (long)Limits.StreamIdleTimeout.TotalMilliseconds;
+        Http2Batch.Enter();
+        try
+        {
+            foreach (var client in _connections.Keys)
+            {
+                if (client.StreamCount == 0 && client.LastActive < idleSince)
+                {
+                    client.Drain();
+                }
+
+                client.EndIdleStreams(streamIdleSince);
+            }
+        }
+        finally
+        {
+            Http2Batch.Exit();
+        }
+
+        Pools.Sweep(now);
+    }
+
+    public void Dispose()
+    {
+        _heartbeat.Dispose();
+        Pools.Dispose();
+    }
+}

@@ -1,0 +1,802 @@
+using System.Buffers;
+using System.Diagnostics;
+using Causeway.Proxy.Http2.Hpack;
+using Causeway.Proxy.LoadBalancing;
+
+namespace Causeway.Proxy.Http2;
+
+/// <summary>
+/// One request proxied from a client's HTTP/2 stream to an upstream's: the two stream ids, each direction's windows
+/// and what waits for them, and the attempt (endpoint, upstream connection) it is on. Both connections' read loops and
+/// the pool's connect completions call in; every call takes the stream's lock, and then at most a connection's (never
+/// the other way round), so that the two directions cannot deadlock.
+/// </summary>
+public sealed class Http2ProxyStream
+{
+    private readonly Http2ServerConnection _down;
+    private readonly int _downId;
+    private readonly long _started = Stopwatch.GetTimestamp();
+
+    // The request head for the upstream, kept until the response starts, as a retry sends it again.
+    private byte[]? _head;
+    private readonly int _headLength;
+
+    // True when the client's HEADERS ended the request: nothing but the head to send again on another attempt.
+    private readonly bool _headOnly;
+
+    private Http2UpstreamConnection? _up;
+    private int _upId;
+    private bool _upOpen;
+    private UpstreamEndpoint? _endpoint;
+    private UpstreamEndpoint? _previous;
+    private int _attempt;
+
+    // Request: client to upstream.
+    private Http2PendingFrames? _request;
+    private int _upWindow;
+    private int _requestReceiveWindow;
+    private int _requestUncredited;
+    private long _requestBytesLeft;
+    private bool _requestEnded;
+    private bool _requestEndSent;
+    private bool _requestDropped;
+
+    // Response: upstream to client.
+    private Http2PendingFrames? _response;
+    private int _downWindow;
+    private int _responseReceiveWindow;
+    private int _responseUncredited;
+    private bool _responseStarted;
+    private bool _responseEnded;
+    private bool _responseEndSent;
+
+    private bool _finished;
+
+    internal Http2ProxyStream(Http2ServerConnection down, int downId, byte[]? head, int headLength, bool endStream, long contentLength)
+    {
+        _down = down;
+        _downId = downId;
+        _head = head;
+        _headLength = headLength;
+        _headOnly = endStream;
+        _requestEnded = endStream;
+        _requestEndSent = false;
+        _requestBytesLeft = contentLength;
+        _requestReceiveWindow = down.Limits.StreamWindow;
+        _downWindow = down.PeerInitialWindow;
+    }
+
+    /// <summary>The mesh service the request is for (outbound), when known.</summary>
+    public Configuration.ServiceRoute? Route { get; internal set; }
+
+    /// <summary>The response status passed on or answered, 0 before one.</summary>
+    public int Status { get; private set; }
+
+    internal int DownstreamId => _downId;
+
+    /// <summary>When a frame of the stream last came either way (<see cref="Environment.TickCount64"/>).</summary>
+    internal long LastActive { get; private set; } = Environment.TickCount64;
+
+    /// <summary>Picks an endpoint and opens the request on an upstream connection, or waits for one.</summary>
+    internal void Start()
+    {
+        lock (this)
+        {
+            if (!_finished)
+            {
+                StartAttemptLocked();
+            }
+        }
+    }
+
+    /// <summary>No byte moved either way for the stream idle timeout: 504 (408 while the request was still coming) before an answer, else a reset.</summary>
+    internal void TimedOut()
+    {
+        lock (this)
+        {
+            if (_finished)
+            {
+                return;
+            }
+
+            if (!_responseStarted)
+            {
+                ReplyLocked(_requestEnded ? 504 : 408, "causeway: stream timeout\n");
+                return;
+            }
+
+            FinishLocked(resetDown: Http2ErrorCode.Cancel);
+        }
+    }
+
+    private void StartAttemptLocked()
+    {
+        if (!_down.TryChoose(this, _previous, out var pool, out var endpoint))
+        {
+            ReplyLocked(503, "no healthy upstream\n");
+            return;
+        }
+
+        _endpoint = endpoint;
+        endpoint?.RequestStarted();
+        if (!pool.TryOpen(this))
+        {
+            pool.Wait(this);
+        }
+    }
+
+    /// <summary>Answers the request itself, as its listener decided (no route, denied, malformed).</summary>
+    internal void Reply(int status, string body)
+    {
+        lock (this)
+        {
+            ReplyLocked(status, body);
+        }
+    }
+
+    /// <summary>Opens the request on <paramref name="up"/> if it has room; the caller holds this stream's lock.</summary>
+    internal bool TryOpenOnLocked(Http2UpstreamConnection up)
+    {
+        if (_finished)
+        {
+            return true;
+        }
+
+        var id = up.TryOpenStream(this, _head.AsSpan(0, _headLength), _headOnly, out var window);
+        if (id == 0)
+        {
+            return false;
+        }
+
+        (_up, _upId, _upOpen, _upWindow) = (up, id, true, window);
+        _responseReceiveWindow = up.Limits.StreamWindow;
+        _requestEndSent = _headOnly;
+        PumpRequestLocked();
+        return true;
+    }
+
+    /// <summary>The pool has a connection that may have room.</summary>
+    internal void OnPoolReady(Http2UpstreamPool pool, Http2UpstreamConnection up)
+    {
+        lock (this)
+        {
+            if (!_finished && !TryOpenOnLocked(up))
+            {
+                pool.Wait(this);
+            }
+        }
+    }
+
+    /// <summary>The upstream connection could not be made: nothing reached the application, so another endpoint may be tried.</summary>
+    internal void OnConnectFailed(string reason)
+    {
+        lock (this)
+        {
+            if (_finished)
+            {
+                return;
+            }
+
+            _down.ConnectFailed(_endpoint, _attempt, reason);
+            if (_endpoint is not null && _attempt < _down.MaxRetries)
+            {
+                RetryLocked();
+                return;
+            }
+
+            ReplyLocked(502, "");
+        }
+    }
+
+    private void RetryLocked()
+    {
+        _endpoint?.RequestEnded();
+        (_previous, _endpoint) = (_endpoint, null);
+        _attempt++;
+        (_up, _upId, _upOpen, _requestEndSent) = (null, 0, false, false);
+        StartAttemptLocked();
+    }
+
+    // ---- From the client ----
+
+    internal void OnRequestData(ReadOnlySpan<byte> data, bool endStream, int flowControlled)
+    {
+        lock (this)
+        {
+            LastActive = Environment.TickCount64;
+            if (_finished || _requestDropped)
+            {
+                _down.Credit(flowControlled);
+                return;
+            }
+
+            if (flowControlled > _requestReceiveWindow || _requestEnded)
+            {
+                _down.Credit(flowControlled);
+                ResetLocked(flowControlled > _requestReceiveWindow ? Http2ErrorCode.FlowControlError : Http2ErrorCode.StreamClosed);
+                return;
+            }
+
+            _requestReceiveWindow -= flowControlled;
+            if (flowControlled > data.Length)
+            {
+                CreditRequestLocked(flowControlled - data.Length, connection: false);
+            }
+
+            if (_requestBytesLeft >= 0)
+            {
+                _requestBytesLeft -= data.Length;
+                if (_requestBytesLeft < 0 || (endStream && _requestBytesLeft > 0))
+                {
+                    // A body longer or shorter than its content-length is malformed (RFC 9113, section 8.1.1).
+                    _down.Credit(data.Length);
+                    ResetLocked(Http2ErrorCode.ProtocolError);
+                    return;
+                }
+            }
+
+            _requestEnded = endStream;
+            if (_upOpen && (_request is null || _request.IsEmpty))
+            {
+                var n = _up!.WriteData(_upId, data, endStream, _upWindow, this);
+                if (n >= 0)
+                {
+                    _upWindow -= n;
+                    CreditRequestLocked(n, connection: true);
+                    if (n == data.Length)
+                    {
+                        _requestEndSent = endStream;
+                        TryFinishLocked();
+                        return;
+                    }
+
+                    data = data[n..];
+                }
+            }
+
+            (_request ??= new()).EnqueueData(data, endStream);
+        }
+    }
+
+    internal void OnRequestTrailers(byte[] block, int length)
+    {
+        lock (this)
+        {
+            try
+            {
+                if (_finished || _requestDropped)
+                {
+                    return;
+                }
+
+                if (_requestEnded || (_requestBytesLeft > 0))
+                {
+                    ResetLocked(Http2ErrorCode.ProtocolError);
+                    return;
+                }
+
+                _requestEnded = true;
+                if (_upOpen && (_request is null || _request.IsEmpty))
+                {
+                    _requestEndSent = _up!.WriteHeaders(_upId, block.AsSpan(0, length), endStream: true);
+                    TryFinishLocked();
+                    return;
+                }
+
+                (_request ??= new()).EnqueueHeaders(block.AsSpan(0, length), endStream: true);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(block);
+            }
+        }
+    }
+
+    /// <summary>The client reset the stream, or its connection ended.</summary>
+    internal void OnDownstreamReset()
+    {
+        lock (this)
+        {
+            if (!_finished)
+            {
+                FinishLocked(resetDown: null);
+            }
+        }
+    }
+
+    // ---- From the upstream ----
+
+    internal void OnResponseHeaders(HeaderList fields, bool endStream, bool tooLarge)
+    {
+        lock (this)
+        {
+            LastActive = Environment.TickCount64;
+            if (_finished || !_upOpen)
+            {
+                return;
+            }
+
+            if (_responseStarted)
+            {
+                OnResponseTrailersLocked(fields, endStream);
+                return;
+            }
+
+            var status = fields.Count > 0 && fields.Name(0).SequenceEqual(":status"u8) ? Http2Headers.ParseStatus(fields.Value(0)) : 0;
+            if (status == 0 || status == 101 || tooLarge || (status < 200 && endStream))
+            {
+                UpstreamMalformedLocked();
+                return;
+            }
+
+            if (!Http2Headers.TryEncodeResponse(fields, status, out var block, out var length))
+            {
+                UpstreamMalformedLocked();
+                return;
+            }
+
+            if (status >= 200)
+            {
+                _responseStarted = true;
+                Status = status;
+                _endpoint?.Succeeded();
+                ReturnHead();
+                _responseEnded = endStream;
+            }
+
+            SendResponseHeadersLocked(block, length, endStream);
+        }
+    }
+
+    private void OnResponseTrailersLocked(HeaderList fields, bool endStream)
+    {
+        if (!endStream || _responseEnded || !Http2Headers.TryEncodeResponse(fields, 0, out var block, out var length))
+        {
+            UpstreamMalformedLocked();
+            return;
+        }
+
+        _responseEnded = true;
+        SendResponseHeadersLocked(block, length, endStream: true);
+    }
+
+    private void SendResponseHeadersLocked(byte[] block, int length, bool endStream)
+    {
+        try
+        {
+            if (_response is null || _response.IsEmpty)
+            {
+                _responseEndSent = _down.WriteHeaders(_downId, block.AsSpan(0, length), endStream) && endStream;
+                TryFinishLocked();
+                return;
+            }
+
+            _response.EnqueueHeaders(block.AsSpan(0, length), endStream);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(block);
+        }
+    }
+
+    internal void OnResponseData(ReadOnlySpan<byte> data, bool endStream, int flowControlled)
+    {
+        lock (this)
+        {
+            LastActive = Environment.TickCount64;
+            var up = _up!;
+            if (_finished || !_upOpen)
+            {
+                up.Credit(flowControlled);
+                return;
+            }
+
+            if (!_responseStarted || _responseEnded || flowControlled > _responseReceiveWindow)
+            {
+                up.Credit(flowControlled);
+                UpstreamMalformedLocked(flowControlled > _responseReceiveWindow ? Http2ErrorCode.FlowControlError : Http2ErrorCode.ProtocolError);
+                return;
+            }
+
+            _responseReceiveWindow -= flowControlled;
+            if (flowControlled > data.Length)
+            {
+                CreditResponseLocked(flowControlled - data.Length, connection: false);
+            }
+
+            _responseEnded = endStream;
+            if (_response is null || _response.IsEmpty)
+            {
+                var n = _down.WriteData(_downId, data, endStream, _downWindow, this);
+                if (n < 0)
+                {
+                    return;
+                }
+
+                _downWindow -= n;
+                CreditResponseLocked(n, connection: true);
+                if (n == data.Length)
+                {
+                    _responseEndSent = endStream;
+                    TryFinishLocked();
+                    return;
+                }
+
+                data = data[n..];
+            }
+
+            (_response ??= new()).EnqueueData(data, endStream);
+        }
+    }
+
+    /// <summary>The upstream reset the stream.</summary>
+    internal void OnUpstreamReset(Http2ErrorCode code)
+    {
+        lock (this)
+        {
+            if (_finished || !_upOpen)
+            {
+                return;
+            }
+
+            DetachUpstreamLocked();
+            UpstreamEndedLocked(refused: code == Http2ErrorCode.RefusedStream, code);
+        }
+    }
+
+    /// <summary>The upstream connection ended, or its GOAWAY left this stream out (<paramref name="refused"/>: never processed).</summary>
+    internal void OnUpstreamLost(bool refused)
+    {
+        lock (this)
+        {
+            if (_finished || !_upOpen)
+            {
+                return;
+            }
+
+            _upOpen = false;
+            UpstreamEndedLocked(refused, Http2ErrorCode.InternalError);
+        }
+    }
+
+    private void UpstreamEndedLocked(bool refused, Http2ErrorCode code)
+    {
+        if (!_responseStarted)
+        {
+            // A refused stream was never processed: safe to send again when the head is all there is (Istio's refused-stream retry).
+            if (refused && _headOnly && _attempt < _down.MaxRetries)
+            {
+                RetryLocked();
+                return;
+            }
+
+            ReplyLocked(502, "");
+            return;
+        }
+
+        if (_responseEnded)
+        {
+            // The response is whole (perhaps still going out); the upstream only stopped the request, as a server may.
+            DropRequestLocked();
+            TryFinishLocked();
+            return;
+        }
+
+        FinishLocked(resetDown: code == Http2ErrorCode.NoError ? Http2ErrorCode.InternalError : code);
+    }
+
+    /// <summary>The upstream broke the protocol on this stream: it is reset there, and the client gets a 502 or a reset.</summary>
+    private void UpstreamMalformedLocked(Http2ErrorCode code = Http2ErrorCode.ProtocolError)
+    {
+        _up!.WriteReset(_upId, code);
+        DetachUpstreamLocked();
+        if (!_responseStarted)
+        {
+            ReplyLocked(502, "");
+            return;
+        }
+
+        FinishLocked(resetDown: Http2ErrorCode.InternalError);
+    }
+
+    // ---- Either side ----
+
+    /// <summary>A window update came for this stream on <paramref name="connection"/>; false if it overflowed the window.</summary>
+    internal bool AdjustSendWindow(Http2Connection connection, int delta)
+    {
+        lock (this)
+        {
+            if (connection == _up && _upOpen)
+            {
+                if ((long)_upWindow + delta > int.MaxValue)
+                {
+                    return false;
+                }
+
+                _upWindow += delta;
+                PumpRequestLocked();
+            }
+            else if (connection == _down)
+            {
+                if ((long)_downWindow + delta > int.MaxValue)
+                {
+                    return false;
+                }
+
+                _downWindow += delta;
+                PumpResponseLocked();
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>A stream error found on <paramref name="connection"/>'s side: reset there, and the other side told.</summary>
+    internal void ResetFrom(Http2Connection connection, Http2ErrorCode code)
+    {
+        lock (this)
+        {
+            if (_finished)
+            {
+                return;
+            }
+
+            if (connection == _down)
+            {
+                ResetLocked(code);
+            }
+            else if (_upOpen)
+            {
+                UpstreamMalformedLocked(code);
+            }
+        }
+    }
+
+    /// <summary>The connection's window or socket has room again.</summary>
+    internal void Resume(Http2Connection connection)
+    {
+        lock (this)
+        {
+            if (connection == _up)
+            {
+                PumpRequestLocked();
+            }
+
+            if (connection == _down)
+            {
+                PumpResponseLocked();
+            }
+        }
+    }
+
+    private void PumpRequestLocked()
+    {
+        if (!_upOpen || _request is null)
+        {
+            return;
+        }
+
+        while (!_request.IsEmpty)
+        {
+            var entry = _request.Peek();
+            if (entry.IsHeaders)
+            {
+                if (!_up!.WriteHeaders(_upId, entry.Span, entry.EndStream))
+                {
+                    return;
+                }
+
+                _request.Advance(entry.Length);
+                _requestEndSent |= entry.EndStream;
+                continue;
+            }
+
+            var n = _up!.WriteData(_upId, entry.Span, entry.EndStream, _upWindow, this);
+            if (n < 0 || (n == 0 && entry.Length > 0))
+            {
+                return;
+            }
+
+            _upWindow -= n;
+            _request.Advance(n);
+            CreditRequestLocked(n, connection: true);
+            if (n < entry.Length)
+            {
+                return;
+            }
+
+            _requestEndSent |= entry.EndStream;
+        }
+
+        TryFinishLocked();
+    }
+
+    private void PumpResponseLocked()
+    {
+        if (_response is null || _finished)
+        {
+            return;
+        }
+
+        while (!_response.IsEmpty)
+        {
+            var entry = _response.Peek();
+            if (entry.IsHeaders)
+            {
+                if (!_down.WriteHeaders(_downId, entry.Span, entry.EndStream))
+                {
+                    return;
+                }
+
+                _response.Advance(entry.Length);
+                _responseEndSent |= entry.EndStream;
+                continue;
+            }
+
+            var n = _down.WriteData(_downId, entry.Span, entry.EndStream, _downWindow, this);
+            if (n < 0 || (n == 0 && entry.Length > 0))
+            {
+                return;
+            }
+
+            _downWindow -= n;
+            _response.Advance(n);
+            CreditResponseLocked(n, connection: true);
+            if (n < entry.Length)
+            {
+                return;
+            }
+
+            _responseEndSent |= entry.EndStream;
+        }
+
+        TryFinishLocked();
+    }
+
+    /// <summary>
+    /// The client is owed <paramref name="bytes"/> it sent that went on (or were dropped): the connection's share through
+    /// the connection, the stream's by a WINDOW_UPDATE once half the stream's window is owed and more may come.
+    /// </summary>
+    private void CreditRequestLocked(int bytes, bool connection)
+    {
+        if (bytes == 0)
+        {
+            return;
+        }
+
+        if (connection)
+        {
+            _down.Credit(bytes);
+        }
+
+        _requestUncredited += bytes;
+        if (!_requestEnded && _requestUncredited >= _down.Limits.StreamWindow / 2)
+        {
+            _down.WriteWindowUpdate(_downId, _requestUncredited);
+            _requestReceiveWindow += _requestUncredited;
+            _requestUncredited = 0;
+        }
+    }
+
+    private void CreditResponseLocked(int bytes, bool connection)
+    {
+        if (bytes == 0 || _up is null)
+        {
+            return;
+        }
+
+        if (connection)
+        {
+            _up.Credit(bytes);
+        }
+
+        _responseUncredited += bytes;
+        if (!_responseEnded && _upOpen && _responseUncredited >= _up.Limits.StreamWindow / 2)
+        {
+            _up.WriteWindowUpdate(_upId, _responseUncredited);
+            _responseReceiveWindow += _responseUncredited;
+            _responseUncredited = 0;
+        }
+    }
+
+    /// <summary>The proxy's own answer (no endpoint, the upstream failed before answering): head and plain-text body, then the stream ends.</summary>
+    private void ReplyLocked(int status, string body)
+    {
+        if (_upOpen)
+        {
+            _up!.WriteReset(_upId, Http2ErrorCode.Cancel);
+            DetachUpstreamLocked();
+        }
+
+        _responseStarted = _responseEnded = true;
+        Status = status;
+        ReturnHead();
+        DropRequestLocked();
+        Span<byte> head = stackalloc byte[64];
+        var headLength = Http2Headers.EncodeLocalReply(status, body.Length, head);
+        _response ??= new();
+        _response.EnqueueHeaders(head[..headLength], endStream: body.Length == 0);
+        if (body.Length > 0)
+        {
+            _response.EnqueueData(System.Text.Encoding.ASCII.GetBytes(body), endStream: true);
+        }
+
+        PumpResponseLocked();
+    }
+
+    /// <summary>A stream error towards the client (the upstream's stream cancelled): nothing more goes either way.</summary>
+    private void ResetLocked(Http2ErrorCode code) => FinishLocked(resetDown: code);
+
+    /// <summary>The rest of the request is not wanted: what is queued is dropped and credited, and what still comes will be.</summary>
+    private void DropRequestLocked()
+    {
+        _requestDropped = true;
+        if (_request is not null)
+        {
+            CreditRequestLocked(_request.Clear(), connection: true);
+        }
+    }
+
+    private void DetachUpstreamLocked()
+    {
+        if (_upOpen)
+        {
+            _upOpen = false;
+            _up!.Remove(_upId);
+        }
+    }
+
+    private void TryFinishLocked()
+    {
+        if (_finished || !_responseEndSent || !(_requestEndSent || _requestDropped))
+        {
+            return;
+        }
+
+        // A request still coming after the whole response is stopped without error (RFC 9113, section 8.1).
+        FinishLocked(resetDown: _requestEnded ? null : Http2ErrorCode.NoError);
+    }
+
+    private void FinishLocked(Http2ErrorCode? resetDown)
+    {
+        _finished = true;
+        if (_upOpen)
+        {
+            if (!_requestEndSent || !_responseEnded)
+            {
+                _up!.WriteReset(_upId, Http2ErrorCode.Cancel);
+            }
+
+            DetachUpstreamLocked();
+        }
+
+        if (resetDown is { } code)
+        {
+            _down.WriteReset(_downId, code);
+        }
+
+        _down.Remove(_downId);
+        if (_request is not null)
+        {
+            _down.Credit(_request.Clear());
+        }
+
+        if (_response is not null && _up is not null)
+        {
+            _up.Credit(_response.Clear());
+        }
+
+        ReturnHead();
+        _endpoint?.RequestEnded();
+        _down.Record(this, _endpoint, _started);
+    }
+
+    private void ReturnHead()
+    {
+        if (_head is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_head);
+            _head = null;
+        }
+    }
+}

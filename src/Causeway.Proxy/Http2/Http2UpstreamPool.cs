@@ -1,0 +1,191 @@
+namespace Causeway.Proxy.Http2;
+
+/// <summary>
+/// The HTTP/2 connections to one upstream (address, port and SNI; an SNI of "" is h2c): a request opens a stream on a
+/// connection with room, else waits for the one being made, else starts one, as SocketsHttpHandler does with
+/// EnableMultipleHttp2Connections. One connection is made at a time; the requests that waited for it are told when it
+/// is ready or has failed.
+/// </summary>
+public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, int port, string sni)
+{
+    private readonly object _sync = new();
+    private readonly List<Http2UpstreamConnection> _connections = [];
+
+    // What _connections held when it last changed, read without the lock on every request.
+    private volatile Http2UpstreamConnection[] _snapshot = [];
+    private List<Http2ProxyStream> _waiting = [];
+    private bool _connecting;
+
+    public string Address { get; } = address;
+
+    public int Port { get; } = port;
+
+    public string Sni { get; } = sni;
+
+    /// <summary>When the pool last had a stream opened on it (<see cref="Environment.TickCount64"/>).</summary>
+    public long LastUsed { get; private set; } = Environment.TickCount64;
+
+    /// <summary>True once the pool was let go for lack of use: whoever kept it asks for a new one.</summary>
+    public bool Dropped { get; private set; }
+
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _connections.Count;
+            }
+        }
+    }
+
+    /// <summary>Opens the stream's request on a connection with room; false if none has. The caller holds the stream's lock.</summary>
+    public bool TryOpen(Http2ProxyStream stream)
+    {
+        LastUsed = Environment.TickCount64;
+        var connections = _snapshot;
+        foreach (var connection in connections)
+        {
+            if (stream.TryOpenOnLocked(connection))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Queues the stream for the next connection, starting one if none is being made. The caller holds the stream's lock.</summary>
+    public void Wait(Http2ProxyStream stream)
+    {
+        lock (_sync)
+        {
+            _waiting.Add(stream);
+            if (_connecting)
+            {
+                return;
+            }
+
+            _connecting = true;
+        }
+
+        _ = ConnectAsync();
+    }
+
+    private async Task ConnectAsync()
+    {
+        Http2UpstreamConnection? connection = null;
+        string? failure = null;
+        try
+        {
+            connection = await owner.ConnectAsync(this);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or System.Security.Authentication.AuthenticationException or HttpRequestException or ObjectDisposedException)
+        {
+            failure = e.GetBaseException().Message;
+        }
+
+        List<Http2ProxyStream> waiting;
+        lock (_sync)
+        {
+            if (connection is not null)
+            {
+                _connections.Add(connection);
+                _snapshot = [.. _connections];
+            }
+
+            _connecting = false;
+            waiting = _waiting;
+            _waiting = [];
+        }
+
+        if (connection is not null)
+        {
+            _ = owner.RunAsync(connection);
+        }
+
+        Http2Batch.Enter();
+        try
+        {
+            foreach (var stream in waiting)
+            {
+                if (connection is null)
+                {
+                    stream.OnConnectFailed(failure!);
+                }
+                else
+                {
+                    stream.OnPoolReady(this, connection);
+                }
+            }
+        }
+        finally
+        {
+            Http2Batch.Exit();
+        }
+    }
+
+    /// <summary>Forgets a connection that closed or is draining: new streams go elsewhere.</summary>
+    public void Remove(Http2UpstreamConnection connection)
+    {
+        lock (_sync)
+        {
+            if (_connections.Remove(connection))
+            {
+                _snapshot = [.. _connections];
+            }
+        }
+    }
+
+    /// <summary>Closes connections idle (no stream) since before <paramref name="idleSince"/>; true if the pool is then empty and unused since then.</summary>
+    public bool CloseIdle(long idleSince)
+    {
+        List<Http2UpstreamConnection> idle = [];
+        bool empty;
+        lock (_sync)
+        {
+            foreach (var connection in _connections)
+            {
+                if (connection.StreamCount == 0 && connection.LastActive < idleSince)
+                {
+                    idle.Add(connection);
+                }
+            }
+
+            foreach (var connection in idle)
+            {
+                _connections.Remove(connection);
+            }
+
+            _snapshot = [.. _connections];
+
+            empty = _connections.Count == 0 && !_connecting && LastUsed < idleSince;
+            Dropped = empty;
+        }
+
+        foreach (var connection in idle)
+        {
+            connection.GoAway(Http2ErrorCode.NoError);
+            _ = connection.FlushAndCloseAsync();
+        }
+
+        return empty;
+    }
+
+    /// <summary>Closes every connection (the proxy is stopping).</summary>
+    public void Clear()
+    {
+        List<Http2UpstreamConnection> all;
+        lock (_sync)
+        {
+            all = [.. _connections];
+            _connections.Clear();
+            _snapshot = [];
+        }
+
+        foreach (var connection in all)
+        {
+            connection.Abort();
+        }
+    }
+}

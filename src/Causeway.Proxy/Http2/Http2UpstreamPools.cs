@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+
+namespace Causeway.Proxy.Http2;
+
+/// <summary>
+/// The HTTP/2 path's upstream pools, one per (address, port, SNI): an SNI of "" is h2c. Connections idle past the
+/// upstream idle timeout are closed, and a pool left empty and unused that long is dropped.
+/// </summary>
+public sealed class Http2UpstreamPools(Func<Http2UpstreamPool, Task<Http2UpstreamConnection>> connect, Http2Limits limits) : IDisposable
+{
+    private readonly ConcurrentDictionary<(string Address, int Port, string Sni), Http2UpstreamPool> _pools = new();
+
+    public Http2UpstreamPool For(string address, int port, string sni)
+    {
+        var key = (address, port, sni);
+        while (true)
+        {
+            var pool = _pools.GetOrAdd(key, static (k, owner) => new Http2UpstreamPool(owner, k.Address, k.Port, k.Sni), this);
+            if (!pool.Dropped)
+            {
+                return pool;
+            }
+
+            _pools.TryRemove(new KeyValuePair<(string, int, string), Http2UpstreamPool>(key, pool));
+        }
+    }
+
+    /// <summary>Upstream connections open across the pools.</summary>
+    public int Connections => _pools.Values.Sum(p => p.ConnectionCount);
+
+    internal Task<Http2UpstreamConnection> ConnectAsync(Http2UpstreamPool pool) => connect(pool);
+
+    /// <summary>Runs an upstream connection's read loop until it ends.</summary>
+    internal async Task RunAsync(Http2UpstreamConnection connection)
+    {
+        try
+        {
+            await connection.RunAsync();
+        }
+        finally
+        {
+            connection.Dispose();
+        }
+    }
+
+    public void Sweep(long now)
+    {
+        var idleSince = now - (long)limits.UpstreamIdleTimeout.TotalMilliseconds;
+        foreach (var (key, pool) in _pools)
+        {
+            if (pool.CloseIdle(idleSince))
+            {
+                _pools.TryRemove(new KeyValuePair<(string, int, string), Http2UpstreamPool>(key, pool));
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var pool in _pools.Values)
+        {
+            pool.Clear();
+        }
+    }
+}

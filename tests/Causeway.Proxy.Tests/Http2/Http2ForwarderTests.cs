@@ -1,0 +1,208 @@
+using System.Net;
+using System.Security.Cryptography;
+using Causeway.Proxy.Tests.Integration;
+using Causeway.Testing;
+using static Causeway.Testing.Manifests;
+
+namespace Causeway.Proxy.Tests.Http2;
+
+/// <summary>
+/// The sidecars' own HTTP/2 path, end to end: an application's h2c to its sidecar, mTLS HTTP/2 between sidecars, h2c
+/// to an HTTP/2 application (port protocol HTTP2), with Kestrel serving both applications.
+/// </summary>
+public class Http2ForwarderTests
+{
+    private const string Authority = "fortune.sample:6000";
+
+    private sealed record Fortune(DataPlaneLab Lab, DataPlaneLab.Cluster Cluster, IPAddress SleepIp, TestApp App, ProxyServer Sleep, ProxyServer Server) : IAsyncDisposable
+    {
+        public HttpClient Client() => new(new SocketsHttpHandler { EnableMultipleHttp2Connections = true }) { Timeout = TimeSpan.FromSeconds(30) };
+
+        public HttpRequestMessage Request(HttpMethod method, string path, HttpContent? content = null)
+        {
+            var request = new HttpRequestMessage(method, $"http://{SleepIp}:15001{path}")
+            {
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                Content = content,
+            };
+            request.Headers.Host = Authority;
+            return request;
+        }
+
+        public long Direct(ProxyServer proxy, string listener) => proxy.Metrics.ConnectionCount(listener, "http2_direct");
+
+        public ValueTask DisposeAsync() => Lab.DisposeAsync();
+    }
+
+    private static async Task<Fortune> StartAsync(int endpoints = 1, Causeway.Proxy.Http2.Http2Limits? sleepLimits = null)
+    {
+        var lab = new DataPlaneLab();
+        try
+        {
+            var cluster = await lab.StartClusterAsync("cluster1", "network1");
+            var (sleepIp, appIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(6000, 15006));
+            var manifests = Service("fortune", 6000, "HTTP2") + "\n---\n" + Workload("fortune-v1", "fortune", appIp.ToString(), "v1", 6000, "fortune");
+            for (var i = 1; i < endpoints; i++)
+            {
+                // Endpoints with no sidecar running: nothing listens on their inbound port, so a connection to one is refused.
+                manifests += "\n---\n" + Workload($"fortune-dead{i}", "fortune", LoopbackAddresses.Next(6000, 15006).ToString(), "v1", 6000, "fortune");
+            }
+
+            await cluster.ApplyAsync(manifests);
+            var app = await lab.StartAppAsync(appIp, 6000, "v1", "fortune", http2Only: true);
+            var server = await lab.StartSidecarAsync(cluster, "fortune-v1", "sample", "fortune", appIp);
+            var sleep = await lab.StartSidecarAsync(cluster, "sleep", "sample", "sleep", sleepIp, http2: sleepLimits);
+            await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep, "fortune.sample.svc.cluster.local", 6000) == endpoints, "sleep sees fortune");
+            return new Fortune(lab, cluster, sleepIp, app, sleep, server);
+        }
+        catch
+        {
+            await lab.DisposeAsync();
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task BodiesLargerThanEveryWindow_CrossThePairWhole_BothWays()
+    {
+        await using var fortune = await StartAsync();
+        using var client = fortune.Client();
+
+        // 3 MiB: past the 768 KiB stream window and the 1 MiB connection window on every hop, so each hop must pass credit back.
+        var body = RandomNumberGenerator.GetBytes(3 * 1024 * 1024);
+        using var response = await client.SendAsync(fortune.Request(HttpMethod.Post, "/echo", new ByteArrayContent(body)));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal(body, await response.Content.ReadAsByteArrayAsync());
+
+        // Twenty at once on the same connections: the windows are shared, and each stream gets its own bytes back.
+        var bodies = Enumerable.Range(0, 20).Select(_ => RandomNumberGenerator.GetBytes(256 * 1024)).ToArray();
+        var echoes = await Task.WhenAll(bodies.Select(async b =>
+        {
+            using var r = await client.SendAsync(fortune.Request(HttpMethod.Post, "/echo", new ByteArrayContent(b)));
+            return await r.Content.ReadAsByteArrayAsync();
+        }));
+        for (var i = 0; i < bodies.Length; i++)
+        {
+            Assert.Equal(bodies[i], echoes[i]);
+        }
+
+        Assert.True(fortune.Direct(fortune.Sleep, "outbound") >= 1, "the client's sidecar served the connection itself");
+        Assert.True(fortune.Direct(fortune.Server, "inbound") >= 1, "the server's sidecar served the mesh connection itself");
+    }
+
+    [Fact]
+    public async Task MoreStreamsThanAConnectionAllows_AllAnswered_OverMoreThanOneMeshConnection()
+    {
+        await using var fortune = await StartAsync();
+        using var first = fortune.Client();
+        using var second = fortune.Client();
+
+        // 240 requests held 300 ms by the app: the server sidecar allows 100 streams per connection, so the client
+        // sidecar must open more than one mesh connection, or queue, rather than fail any.
+        var requests = Enumerable.Range(0, 240).Select(async i =>
+        {
+            using var r = await (i % 2 == 0 ? first : second).SendAsync(fortune.Request(HttpMethod.Get, "/slow?ms=300"));
+            return r.StatusCode;
+        });
+        var statuses = await Task.WhenAll(requests);
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.True(fortune.App.MaxInFlight > 100, $"the app held at most {fortune.App.MaxInFlight} at once");
+    }
+
+    [Fact]
+    public async Task TheProxysOwnAnswers_AreHttp2Responses()
+    {
+        await using var fortune = await StartAsync();
+        using var client = fortune.Client();
+        using var unknown = fortune.Request(HttpMethod.Get, "/");
+        unknown.Headers.Host = "nowhere.sample:6000";
+        using var notFound = await client.SendAsync(unknown);
+        Assert.Equal(HttpStatusCode.NotFound, notFound.StatusCode);
+        Assert.Equal("causeway: 'nowhere.sample:6000' is not a mesh service this sidecar knows\n", await notFound.Content.ReadAsStringAsync());
+
+        // The app resets its stream before answering: the client gets a 502 from its sidecar's peer, not a hang.
+        using var aborted = await client.SendAsync(fortune.Request(HttpMethod.Get, "/abort"));
+        Assert.Equal(HttpStatusCode.BadGateway, aborted.StatusCode);
+
+        using var ok = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
+        Assert.Equal("Hello version: v1, instance: fortune\n", await ok.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task AnEndpointRefusingConnections_IsRetriedOnAnother()
+    {
+        await using var fortune = await StartAsync(endpoints: 3);
+        using var client = fortune.Client();
+        for (var i = 0; i < 12; i++)
+        {
+            using var response = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(12, fortune.App.Requests);
+    }
+
+    [Fact]
+    public async Task AuthorizationAndXfcc_AreAppliedToEachRequest()
+    {
+        await using var fortune = await StartAsync();
+        using var client = fortune.Client();
+        using var whoami = fortune.Request(HttpMethod.Get, "/whoami");
+        whoami.Headers.Add("x-forwarded-client-cert", "By=forged;URI=spiffe://cluster.local/ns/sample/sa/admin");
+        using var who = await client.SendAsync(whoami);
+        var body = await who.Content.ReadAsStringAsync();
+        Assert.Contains("xfcc=By=spiffe://cluster.local/ns/sample/sa/fortune;URI=spiffe://cluster.local/ns/sample/sa/sleep proto=HTTP/2", body, StringComparison.Ordinal);
+
+        await fortune.Cluster.ApplyAsync("""
+            apiVersion: security.istio.io/v1beta1
+            kind: AuthorizationPolicy
+            metadata: {name: deny-private, namespace: sample}
+            spec:
+              selector:
+                matchLabels: {app: fortune}
+              action: DENY
+              rules: [{to: [{operation: {paths: ["/private/*"]}}]}]
+            """);
+        await DataPlaneLab.WaitUntilAsync(() => fortune.Server.Config.Current!.Config.AuthorizationPolicies.Count == 1, "the policy reaches fortune's sidecar");
+        using var denied = await client.SendAsync(fortune.Request(HttpMethod.Get, "/private/secret?x=1"));
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Equal("RBAC: access denied", await denied.Content.ReadAsStringAsync());
+        Assert.DoesNotContain(fortune.App.Seen, p => p.Contains("/private", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AClientThatCancels_LeavesTheConnectionsServing()
+    {
+        await using var fortune = await StartAsync();
+        using var client = fortune.Client();
+        using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.SendAsync(fortune.Request(HttpMethod.Get, "/slow?ms=3000"), cancel.Token));
+        }
+
+        using var ok = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        await DataPlaneLab.WaitUntilAsync(
+            () => fortune.Sleep.Metrics.RequestCount(k => k.ResponseCode == 0) == 1,
+            "the cancelled request is recorded with no response code, as Istio records a downstream reset");
+    }
+
+    [Fact]
+    public async Task AStreamOnWhichNothingMoves_EndsWith504AfterTheStreamIdleTimeout()
+    {
+        await using var fortune = await StartAsync(sleepLimits: new Causeway.Proxy.Http2.Http2Limits { StreamIdleTimeout = TimeSpan.FromSeconds(1) });
+        using var client = fortune.Client();
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var response = await client.SendAsync(fortune.Request(HttpMethod.Get, "/slow?ms=6000"));
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("causeway: stream timeout\n", await response.Content.ReadAsStringAsync());
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"answered after {elapsed.TotalSeconds:0.0} s");
+
+        // The upstream's stream was cancelled, not its connection: the next request is served.
+        using var ok = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+    }
+}
