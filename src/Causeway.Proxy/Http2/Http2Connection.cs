@@ -455,6 +455,7 @@ public abstract class Http2Connection : IDisposable
         }
 
         var windowDelta = 0;
+        List<Http2ProxyStream>? adjusted = null;
         for (var i = 0; i < payload.Length; i += 6)
         {
             var id = BinaryPrimitives.ReadUInt16BigEndian(payload[i..]);
@@ -472,8 +473,15 @@ public abstract class Http2Connection : IDisposable
                         throw new Http2ConnectionException(Http2ErrorCode.FlowControlError, "invalid_settings", "SETTINGS_INITIAL_WINDOW_SIZE past 2^31-1");
                     }
 
-                    windowDelta += (int)value - PeerInitialWindow;
-                    PeerInitialWindow = (int)value;
+                    lock (Sync)
+                    {
+                        // With the streams' snapshot below under the same lock, no stream opens between the change and
+                        // the adjustment (it would get the new window and the delta both).
+                        windowDelta += (int)value - PeerInitialWindow;
+                        PeerInitialWindow = (int)value;
+                        adjusted = [.. _streams.Values];
+                    }
+
                     break;
                 case 0x5:
                     if (value < DefaultMaxFrameSize || value > 16777215)
@@ -487,9 +495,9 @@ public abstract class Http2Connection : IDisposable
         }
 
         WriteFrame(Http2FrameType.Settings, Http2Flags.Ack, 0, []);
-        if (windowDelta != 0)
+        if (windowDelta != 0 && adjusted is not null)
         {
-            foreach (var stream in Streams())
+            foreach (var stream in adjusted)
             {
                 stream.AdjustSendWindow(this, windowDelta);
             }
@@ -664,14 +672,6 @@ public abstract class Http2Connection : IDisposable
         }
 
         return after;
-    }
-
-    private List<Http2ProxyStream> Streams()
-    {
-        lock (Sync)
-        {
-            return [.. _streams.Values];
-        }
     }
 
     // ---- Writing ----

@@ -33,6 +33,9 @@ public sealed class Http2InboundConnection : Http2ServerConnection
         _forwardedClientCert = Encoding.ASCII.GetBytes($"By={forwarder.Options.Identity};URI={peer}");
     }
 
+    /// <summary>Retries of a request the application's connection refused unprocessed (REFUSED_STREAM, past its GOAWAY), on a new connection.</summary>
+    internal override int MaxRetries => Forwarder.Options.MaxRetries;
+
     private protected override int Accept(HeaderList headers, in Http2RequestHead head, out ServiceRoute? route, out string body)
     {
         route = null;

@@ -14,7 +14,7 @@ public class Http2ForwarderTests
 {
     private const string Authority = "fortune.sample:6000";
 
-    private sealed record Fortune(DataPlaneLab Lab, DataPlaneLab.Cluster Cluster, IPAddress SleepIp, TestApp App, ProxyServer Sleep, ProxyServer Server) : IAsyncDisposable
+    private sealed record Fortune(DataPlaneLab Lab, DataPlaneLab.Cluster Cluster, IPAddress SleepIp, IPAddress AppIp, TestApp? App, ProxyServer Sleep, ProxyServer Server) : IAsyncDisposable
     {
         public HttpClient Client() => new(new SocketsHttpHandler { EnableMultipleHttp2Connections = true }) { Timeout = TimeSpan.FromSeconds(30) };
 
@@ -35,7 +35,7 @@ public class Http2ForwarderTests
         public ValueTask DisposeAsync() => Lab.DisposeAsync();
     }
 
-    private static async Task<Fortune> StartAsync(int endpoints = 1, Causeway.Proxy.Http2.Http2Limits? sleepLimits = null)
+    private static async Task<Fortune> StartAsync(int endpoints = 1, Causeway.Proxy.Http2.Http2Limits? sleepLimits = null, bool startApp = true)
     {
         var lab = new DataPlaneLab();
         try
@@ -50,11 +50,11 @@ public class Http2ForwarderTests
             }
 
             await cluster.ApplyAsync(manifests);
-            var app = await lab.StartAppAsync(appIp, 6000, "v1", "fortune", http2Only: true);
+            var app = startApp ? await lab.StartAppAsync(appIp, 6000, "v1", "fortune", http2Only: true) : null;
             var server = await lab.StartSidecarAsync(cluster, "fortune-v1", "sample", "fortune", appIp);
             var sleep = await lab.StartSidecarAsync(cluster, "sleep", "sample", "sleep", sleepIp, http2: sleepLimits);
             await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep, "fortune.sample.svc.cluster.local", 6000) == endpoints, "sleep sees fortune");
-            return new Fortune(lab, cluster, sleepIp, app, sleep, server);
+            return new Fortune(lab, cluster, sleepIp, appIp, app, sleep, server);
         }
         catch
         {
@@ -108,7 +108,7 @@ public class Http2ForwarderTests
         });
         var statuses = await Task.WhenAll(requests);
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
-        Assert.True(fortune.App.MaxInFlight > 100, $"the app held at most {fortune.App.MaxInFlight} at once");
+        Assert.True(fortune.App!.MaxInFlight > 100, $"the app held at most {fortune.App!.MaxInFlight} at once");
     }
 
     [Fact]
@@ -141,7 +141,7 @@ public class Http2ForwarderTests
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        Assert.Equal(12, fortune.App.Requests);
+        Assert.Equal(12, fortune.App!.Requests);
     }
 
     [Fact]
@@ -169,7 +169,7 @@ public class Http2ForwarderTests
         using var denied = await client.SendAsync(fortune.Request(HttpMethod.Get, "/private/secret?x=1"));
         Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
         Assert.Equal("RBAC: access denied", await denied.Content.ReadAsStringAsync());
-        Assert.DoesNotContain(fortune.App.Seen, p => p.Contains("/private", StringComparison.Ordinal));
+        Assert.DoesNotContain(fortune.App!.Seen, p => p.Contains("/private", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -204,5 +204,99 @@ public class Http2ForwarderTests
         // The upstream's stream was cancelled, not its connection: the next request is served.
         using var ok = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+    }
+
+    [Fact]
+    public async Task StreamsAnApplicationsGoAwayLeftOut_AreSentAgainOnANewConnection()
+    {
+        await using var fortune = await StartAsync(startApp: false);
+        using var app = new OneAnswerPerConnection(fortune.AppIp, 6000);
+        using var client = fortune.Client();
+
+        // Three at once: each connection to the application answers its first stream and refuses the rest with GOAWAY
+        // (as nginx does at keepalive_requests), so the streams it left out must go again, on a new connection.
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 3).Select(async _ =>
+        {
+            using var r = await client.SendAsync(fortune.Request(HttpMethod.Get, "/"));
+            return (r.StatusCode, await r.Content.ReadAsStringAsync());
+        }));
+        Assert.All(statuses, s => Assert.Equal((HttpStatusCode.OK, "ok"), s));
+        Assert.True(app.Connections >= 2, $"{app.Connections} connection(s) to the application");
+    }
+
+    /// <summary>An HTTP/2 server that answers the first stream of each connection, then sends GOAWAY naming it as the last.</summary>
+    private sealed class OneAnswerPerConnection : IDisposable
+    {
+        private readonly System.Net.Sockets.TcpListener _listener;
+        private readonly CancellationTokenSource _stop = new();
+        private int _connections;
+
+        public OneAnswerPerConnection(IPAddress address, int port)
+        {
+            _listener = new System.Net.Sockets.TcpListener(address, port);
+            _listener.Start();
+            _ = AcceptAsync();
+        }
+
+        public int Connections => Volatile.Read(ref _connections);
+
+        private async Task AcceptAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                System.Net.Sockets.TcpClient client;
+                try
+                {
+                    client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                {
+                    return;
+                }
+
+                Interlocked.Increment(ref _connections);
+                _ = ServeAsync(client);
+            }
+        }
+
+        private async Task ServeAsync(System.Net.Sockets.TcpClient client)
+        {
+            using var _ = client;
+            var stream = client.GetStream();
+            try
+            {
+                await stream.ReadExactlyAsync(new byte[24], _stop.Token);
+                await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.Settings, 0, 0, []), _stop.Token);
+                var header = new byte[9];
+                var answered = false;
+                while (true)
+                {
+                    await stream.ReadExactlyAsync(header, _stop.Token);
+                    var payload = new byte[(header[0] << 16) | (header[1] << 8) | header[2]];
+                    await stream.ReadExactlyAsync(payload, _stop.Token);
+                    var id = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(5)) & 0x7FFFFFFF;
+                    if (header[3] != Http2FrameClient.Headers || answered)
+                    {
+                        continue;
+                    }
+
+                    answered = true;
+                    var goAway = new byte[8];
+                    System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(goAway, id);
+                    await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.Headers, Http2FrameClient.EndHeaders, id, [0x88]), _stop.Token);
+                    await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.Data, Http2FrameClient.EndStream, id, "ok"u8), _stop.Token);
+                    await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.GoAway, 0, 0, goAway), _stop.Token);
+                }
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or EndOfStreamException)
+            {
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _listener.Stop();
+        }
     }
 }
