@@ -60,6 +60,9 @@ public sealed class ProxyServer : IAsyncDisposable
 
     public ProxyMetrics Metrics { get; }
 
+    /// <summary>The direct HTTP/2 path, when on (for tests' diagnosis).</summary>
+    internal Http2.Http2Forwarder? Http2 => _http2;
+
     public ProxyConfigHolder Config { get; }
 
     public WorkloadCertificates? Certificates => _certificates;

@@ -27,15 +27,50 @@ public sealed class ProxyMetrics
         stats.Record(milliseconds);
     }
 
+    // The series a thread last recorded into, by the very objects that named it: a keep-alive connection repeats its
+    // service, endpoint and status, and finding the series again by value hashes seven strings per request.
+    [ThreadStatic]
+    private static LastSeries? t_last;
+
+    private sealed class LastSeries
+    {
+        public ProxyMetrics? Owner;
+        public object? Principal;
+        public object? Service;
+        public object? Endpoint;
+        public int Status;
+        public bool Source;
+        public RequestStats? Stats;
+    }
+
     /// <summary>A request this sidecar sent out, as its caller's side reports it (Istio's reporter="source").</summary>
-    public void SourceRequest(ProxyOptions options, string principal, string service, LoadBalancing.UpstreamEndpoint? endpoint, int status, long started) =>
-        Request(new RequestKey("source", options.WorkloadName, options.Namespace, principal, service, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status),
-            System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    public void SourceRequest(ProxyOptions options, string principal, string service, LoadBalancing.UpstreamEndpoint? endpoint, int status, long started)
+    {
+        var last = t_last ??= new LastSeries();
+        if (!last.Source || !ReferenceEquals(last.Owner, this) || !ReferenceEquals(last.Principal, principal) || !ReferenceEquals(last.Service, service) ||
+            !ReferenceEquals(last.Endpoint, endpoint) || last.Status != status)
+        {
+            var key = new RequestKey("source", options.WorkloadName, options.Namespace, principal, service, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status);
+            (last.Owner, last.Source, last.Principal, last.Service, last.Endpoint, last.Status) = (this, true, principal, service, endpoint, status);
+            last.Stats = _requests.GetOrAdd(key, _ => new RequestStats());
+        }
+
+        last.Stats!.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
 
     /// <summary>A request this sidecar took in for its workload from <paramref name="principal"/> (Istio's reporter="destination").</summary>
-    public void DestinationRequest(ProxyOptions options, string principal, string service, int status, long started) =>
-        Request(new RequestKey("destination", "", "", principal, service, options.WorkloadName, options.Cluster, status),
-            System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    public void DestinationRequest(ProxyOptions options, string principal, string service, int status, long started)
+    {
+        var last = t_last ??= new LastSeries();
+        if (last.Source || !ReferenceEquals(last.Owner, this) || !ReferenceEquals(last.Principal, principal) || !ReferenceEquals(last.Service, service) || last.Status != status)
+        {
+            var key = new RequestKey("destination", "", "", principal, service, options.WorkloadName, options.Cluster, status);
+            (last.Owner, last.Source, last.Principal, last.Service, last.Endpoint, last.Status) = (this, false, principal, service, null, status);
+            last.Stats = _requests.GetOrAdd(key, _ => new RequestStats());
+        }
+
+        last.Stats!.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
 
     /// <summary>Counts a connection a listener handled or refused, with the reason (e.g. gateway: forwarded, not_tls, not_exposed).</summary>
     public void Connection(string listener, string outcome, long count = 1) =>

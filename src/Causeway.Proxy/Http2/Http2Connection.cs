@@ -26,7 +26,6 @@ public abstract class Http2Connection : IDisposable
     private readonly HeaderList _headers = new();
     private readonly Dictionary<int, Http2ProxyStream> _streams = [];
     private List<Http2ProxyStream> _blocked = [];
-    private List<Http2ProxyStream> _resuming = [];
     private byte[] _out = ArrayPool<byte>.Shared.Rent(16 * 1024);
     private byte[] _spare = ArrayPool<byte>.Shared.Rent(16 * 1024);
     private int _outLength;
@@ -320,7 +319,12 @@ public abstract class Http2Connection : IDisposable
             throw new Http2ConnectionException(Http2ErrorCode.FlowControlError, "flow_control_window_exceeded", "DATA past the connection's flow-control window");
         }
 
-        Interlocked.Add(ref _receiveWindow, -payload.Length);
+        if (Interlocked.Add(ref _receiveWindow, -payload.Length) < Limits.ConnectionWindow / 2)
+        {
+            // Less than half left: what was passed on but not yet credited goes back now (see Credit).
+            Credit(0);
+        }
+
         var data = Unpad(flags, payload, 0);
         var padding = payload.Length - data.Length;
         if (Find(streamId) is { } stream)
@@ -554,9 +558,10 @@ public abstract class Http2Connection : IDisposable
                 return;
             }
 
+            // A new list: the write loop and a read loop may both be resuming, and a stream blocked again while this
+            // list is walked must land in the list the next resume walks (a shared spare list lost such streams).
             resuming = _blocked;
-            _blocked = _resuming;
-            _resuming = resuming;
+            _blocked = [];
         }
 
         Http2Batch.Enter();
@@ -569,21 +574,23 @@ public abstract class Http2Connection : IDisposable
         }
         finally
         {
-            resuming.Clear();
             Http2Batch.Exit();
         }
     }
 
     /// <summary>
     /// Gives the peer back <paramref name="bytes"/> of the connection's window once the proxy has passed them on: a
-    /// WINDOW_UPDATE goes out when half the window is owed, so that a small request costs none.
+    /// WINDOW_UPDATE goes out when half the window is owed, so that a small request costs none, or as soon as less than
+    /// half is left to the peer. Without the second rule the proxy deadlocked: with the rest of each connection's window
+    /// held in streams waiting for the next hop, whose credit waited the same way, no hop ever reached its half.
     /// </summary>
     public void Credit(int bytes)
     {
         lock (Sync)
         {
             _uncredited += bytes;
-            if (_uncredited < Limits.ConnectionWindow / 2 || IsClosed)
+            var half = Limits.ConnectionWindow / 2;
+            if (_uncredited == 0 || (_uncredited < half && Volatile.Read(ref _receiveWindow) >= half) || IsClosed)
             {
                 return;
             }
@@ -985,6 +992,20 @@ public abstract class Http2Connection : IDisposable
         }
 
         _ = FlushAndCloseAsync().ContinueWith(_ => _completion.TrySetResult(), TaskScheduler.Default);
+    }
+
+    /// <summary>The connection's windows, queues and streams, for diagnosis.</summary>
+    internal string Describe()
+    {
+        List<Http2ProxyStream> streams;
+        string state;
+        lock (Sync)
+        {
+            state = $"{GetType().Name}: send window {_sendWindow}, receive window {_receiveWindow}, uncredited {_uncredited}, queued {_outLength}, sending {_sendingLength}, writing {_writing}, blocked {_blocked.Count}, reader waiting {_roomWaiter is not null}, peer initial window {PeerInitialWindow}, closed {IsClosed}";
+            streams = [.. _streams.Values];
+        }
+
+        return state + string.Concat(streams.Select(s => "\n  " + s.Describe()));
     }
 
     public void Dispose()

@@ -112,6 +112,10 @@ public sealed class Http2Forwarder : IDisposable
         }
     }
 
+    /// <summary>Every connection's windows, queues and streams, for diagnosis.</summary>
+    internal string Describe() =>
+        string.Join('\n', _connections.Keys.Select(c => c.Describe())) + "\n" + Pools.Describe();
+
     private void Beat()
     {
         var now = Environment.TickCount64;

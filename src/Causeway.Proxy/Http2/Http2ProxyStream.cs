@@ -218,10 +218,8 @@ public sealed class Http2ProxyStream
             }
 
             _requestReceiveWindow -= flowControlled;
-            if (flowControlled > data.Length)
-            {
-                CreditRequestLocked(flowControlled - data.Length, connection: false);
-            }
+            // Padding is credited at once; and with less than half the window left, what was passed on (see CreditRequestLocked).
+            CreditRequestLocked(flowControlled - data.Length, connection: false);
 
             if (_requestBytesLeft >= 0)
             {
@@ -399,10 +397,7 @@ public sealed class Http2ProxyStream
             }
 
             _responseReceiveWindow -= flowControlled;
-            if (flowControlled > data.Length)
-            {
-                CreditResponseLocked(flowControlled - data.Length, connection: false);
-            }
+            CreditResponseLocked(flowControlled - data.Length, connection: false);
 
             _responseEnded = endStream;
             if (_response is null || _response.IsEmpty)
@@ -659,18 +654,15 @@ public sealed class Http2ProxyStream
     /// </summary>
     private void CreditRequestLocked(int bytes, bool connection)
     {
-        if (bytes == 0)
-        {
-            return;
-        }
-
-        if (connection)
+        if (connection && bytes > 0)
         {
             _down.Credit(bytes);
         }
 
+        // As the connection's (Http2Connection.Credit): at half the window owed, or once less than half is left.
         _requestUncredited += bytes;
-        if (!_requestEnded && _requestUncredited >= _down.Limits.StreamWindow / 2)
+        var half = _down.Limits.StreamWindow / 2;
+        if (!_requestEnded && _requestUncredited > 0 && (_requestUncredited >= half || _requestReceiveWindow < half))
         {
             _down.WriteWindowUpdate(_downId, _requestUncredited);
             _requestReceiveWindow += _requestUncredited;
@@ -680,18 +672,19 @@ public sealed class Http2ProxyStream
 
     private void CreditResponseLocked(int bytes, bool connection)
     {
-        if (bytes == 0 || _up is null)
+        if (_up is null)
         {
             return;
         }
 
-        if (connection)
+        if (connection && bytes > 0)
         {
             _up.Credit(bytes);
         }
 
         _responseUncredited += bytes;
-        if (!_responseEnded && _upOpen && _responseUncredited >= _up.Limits.StreamWindow / 2)
+        var half = _up.Limits.StreamWindow / 2;
+        if (!_responseEnded && _upOpen && _responseUncredited > 0 && (_responseUncredited >= half || _responseReceiveWindow < half))
         {
             _up.WriteWindowUpdate(_upId, _responseUncredited);
             _responseReceiveWindow += _responseUncredited;
@@ -789,6 +782,15 @@ public sealed class Http2ProxyStream
         ReturnHead();
         _endpoint?.RequestEnded();
         _down.Record(this, _endpoint, _started);
+    }
+
+    internal string Describe()
+    {
+        lock (this)
+        {
+            return $"stream {_downId}/{_upId}: up open {_upOpen}, up window {_upWindow}, request queued {_request?.DataBytes} (empty {_request?.IsEmpty ?? true}), request receive window {_requestReceiveWindow}, uncredited {_requestUncredited}, ended {_requestEnded}, end sent {_requestEndSent}; " +
+                $"down window {_downWindow}, response queued {_response?.DataBytes} (empty {_response?.IsEmpty ?? true}), response receive window {_responseReceiveWindow}, uncredited {_responseUncredited}, started {_responseStarted}, ended {_responseEnded}, end sent {_responseEndSent}, finished {_finished}";
+        }
     }
 
     private void ReturnHead()

@@ -125,6 +125,14 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
         }
     }
 
+    internal string Describe()
+    {
+        lock (_sync)
+        {
+            return $"pool {Address}:{Port} '{Sni}': waiting {_waiting.Count}, connecting {_connecting}" + string.Concat(_connections.Select(c => "\n " + c.Describe()));
+        }
+    }
+
     /// <summary>Forgets a connection that closed or is draining: new streams go elsewhere.</summary>
     public void Remove(Http2UpstreamConnection connection)
     {

@@ -43,6 +43,8 @@ public sealed class Http2UpstreamPools(Func<Http2UpstreamPool, Task<Http2Upstrea
         }
     }
 
+    internal string Describe() => string.Join('\n', _pools.Values.Select(p => p.Describe()));
+
     public void Sweep(long now)
     {
         var idleSince = now - (long)limits.UpstreamIdleTimeout.TotalMilliseconds;

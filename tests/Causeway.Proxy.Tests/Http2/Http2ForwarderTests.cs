@@ -30,6 +30,17 @@ public class Http2ForwarderTests
             return request;
         }
 
+        /// <summary>The task's result, or a failure showing both sidecars' HTTP/2 state if it has not ended in 20 s.</summary>
+        public async Task<T> WithinAsync<T>(Task<T> task)
+        {
+            if (await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(20))) != task)
+            {
+                Assert.Fail("stalled:\nsleep:\n" + Sleep.Http2!.Describe() + "\nfortune:\n" + Server.Http2!.Describe());
+            }
+
+            return await task;
+        }
+
         public long Direct(ProxyServer proxy, string listener) => proxy.Metrics.ConnectionCount(listener, "http2_direct");
 
         public ValueTask DisposeAsync() => Lab.DisposeAsync();
@@ -71,18 +82,22 @@ public class Http2ForwarderTests
 
         // 3 MiB: past the 768 KiB stream window and the 1 MiB connection window on every hop, so each hop must pass credit back.
         var body = RandomNumberGenerator.GetBytes(3 * 1024 * 1024);
-        using var response = await client.SendAsync(fortune.Request(HttpMethod.Post, "/echo", new ByteArrayContent(body)));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(HttpVersion.Version20, response.Version);
-        Assert.Equal(body, await response.Content.ReadAsByteArrayAsync());
+        var (status, version, echo) = await fortune.WithinAsync(Task.Run(async () =>
+        {
+            using var response = await client.SendAsync(fortune.Request(HttpMethod.Post, "/echo", new ByteArrayContent(body)));
+            return (response.StatusCode, response.Version, await response.Content.ReadAsByteArrayAsync());
+        }));
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(HttpVersion.Version20, version);
+        Assert.Equal(body, echo);
 
         // Twenty at once on the same connections: the windows are shared, and each stream gets its own bytes back.
         var bodies = Enumerable.Range(0, 20).Select(_ => RandomNumberGenerator.GetBytes(256 * 1024)).ToArray();
-        var echoes = await Task.WhenAll(bodies.Select(async b =>
+        var echoes = await fortune.WithinAsync(Task.WhenAll(bodies.Select(async b =>
         {
             using var r = await client.SendAsync(fortune.Request(HttpMethod.Post, "/echo", new ByteArrayContent(b)));
             return await r.Content.ReadAsByteArrayAsync();
-        }));
+        })));
         for (var i = 0; i < bodies.Length; i++)
         {
             Assert.Equal(bodies[i], echoes[i]);
