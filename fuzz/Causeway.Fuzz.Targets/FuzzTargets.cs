@@ -8,6 +8,7 @@ using Causeway.Core.Resources;
 using Causeway.Core.Security;
 using Causeway.Proxy.Gateway;
 using Causeway.Proxy.Http1;
+using Causeway.Proxy.Http2.Hpack;
 using Causeway.Proxy.Outbound;
 
 namespace Causeway.Fuzz;
@@ -28,7 +29,7 @@ public static class FuzzTargets
     });
 
     /// <summary>The target names, as a constant: the harness checks a name before any code of this assembly may run.</summary>
-    public const string Names = "clienthello san csr resource http1head connecthead directhead";
+    public const string Names = "clienthello san csr resource http1head connecthead directhead hpack";
 
     /// <summary>The target names fuzz/run accepts, each with the method it drives.</summary>
     public static IReadOnlyDictionary<string, Action<byte[]>> All { get; } = new Dictionary<string, Action<byte[]>>
@@ -40,7 +41,56 @@ public static class FuzzTargets
         ["http1head"] = Http1RequestHead,
         ["connecthead"] = ConnectHead,
         ["directhead"] = DirectHead,
+        ["hpack"] = Hpack,
     };
+
+    /// <summary>
+    /// The direct HTTP/2 path's HPACK decoder (RFC 7541), which reads every header block a client or an upstream sends:
+    /// it never throws; a block it takes whole stays within the list limit; and what it decoded, written again by the
+    /// proxy's encoder and decoded afresh, is the same fields. The input is two blocks, split at its first byte's
+    /// value, so that the second decodes against the dynamic table the first left.
+    /// </summary>
+    public static void Hpack(byte[] data)
+    {
+        const int limit = 16 * 1024;
+        var decoder = new HpackDecoder();
+        using var fields = new HeaderList();
+        var split = data.Length == 0 ? 0 : Math.Min(data[0], data.Length - 1);
+        foreach (var block in new[] { data.AsSpan(1, split), data.AsSpan(1 + split) }.Select(b => b.ToArray()))
+        {
+            var result = decoder.Decode(block, fields, limit);
+            if (result == HpackResult.Invalid)
+            {
+                return;
+            }
+
+            if (fields.ListSize > limit)
+            {
+                throw new InvalidOperationException($"{fields.ListSize} bytes of fields kept against a limit of {limit}");
+            }
+
+            var encoded = new byte[fields.ListSize * 2 + 16];
+            var n = 0;
+            for (var i = 0; i < fields.Count; i++)
+            {
+                n += HpackEncoder.WriteLiteral(fields.Name(i), fields.Value(i), encoded.AsSpan(n));
+            }
+
+            using var again = new HeaderList();
+            if (new HpackDecoder().Decode(encoded.AsSpan(0, n), again, int.MaxValue) != HpackResult.Complete || again.Count != fields.Count)
+            {
+                throw new InvalidOperationException("the proxy's encoding of decoded fields does not decode to them");
+            }
+
+            for (var i = 0; i < fields.Count; i++)
+            {
+                if (!again.Name(i).SequenceEqual(fields.Name(i)) || !again.Value(i).SequenceEqual(fields.Value(i)))
+                {
+                    throw new InvalidOperationException($"field {i} changed in a round trip");
+                }
+            }
+        }
+    }
 
     /// <summary>
     /// The gateway's ClientHello parser: never throws, and reads the same hello whether the bytes arrive in one

@@ -8,12 +8,14 @@ public class BenchmarkSmokeTests
     [Fact]
     public void HotPathBenchmarksRun_AndAllocateNothing()
     {
-        var bench = new HotPathBenchmarks();
+        using var bench = new HotPathBenchmarks();
         bench.Setup();
         Assert.Equal(ClientHelloStatus.Complete, bench.ParseClientHello());
         Assert.True(bench.ParseMeshSni());
         Assert.NotNull(bench.PickRoundRobin());
         Assert.NotNull(bench.PickLeastRequest());
+        Assert.Equal(7, bench.DecodeRequestHead());
+        Assert.True(bench.EncodeRequestHead() > 0);
 
         var before = GC.GetAllocatedBytesForCurrentThread();
         for (var i = 0; i < 1000; i++)
@@ -21,6 +23,8 @@ public class BenchmarkSmokeTests
             bench.ParseClientHello();
             bench.PickRoundRobin();
             bench.PickLeastRequest();
+            bench.DecodeRequestHead();
+            bench.EncodeRequestHead();
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);

@@ -58,9 +58,6 @@ public sealed class Http2Forwarder : IDisposable
 
     internal string Principal { get; }
 
-    /// <summary>Client connections on the direct HTTP/2 path now.</summary>
-    public int Connections => _connections.Count;
-
     /// <summary>The middleware for the outbound listener, after CONNECT and h2c detection.</summary>
     public Func<ConnectionDelegate, ConnectionDelegate> Outbound => next => async connection =>
     {

@@ -72,8 +72,6 @@ public sealed class Http2ProxyStream
     /// <summary>The response status passed on or answered, 0 before one.</summary>
     public int Status { get; private set; }
 
-    internal int DownstreamId => _downId;
-
     /// <summary>When a frame of the stream last came either way (<see cref="Environment.TickCount64"/>).</summary>
     internal long LastActive { get; private set; } = Environment.TickCount64;
 

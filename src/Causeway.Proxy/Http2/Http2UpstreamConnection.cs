@@ -28,18 +28,6 @@ public sealed class Http2UpstreamConnection : Http2Connection
     /// <summary>True once the peer said GOAWAY or the stream ids ran out: no new streams.</summary>
     public bool Draining { get; private set; }
 
-    /// <summary>Whether another stream may open now.</summary>
-    public bool HasRoom
-    {
-        get
-        {
-            lock (Sync)
-            {
-                return !IsClosed && !Draining && _open < PeerMaxConcurrentStreams;
-            }
-        }
-    }
-
     protected override Task StartAsync() => Task.CompletedTask;
 
     /// <summary>

@@ -124,6 +124,7 @@ public class Http2ForwarderTests
         var statuses = await Task.WhenAll(requests);
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
         Assert.True(fortune.App!.MaxInFlight > 100, $"the app held at most {fortune.App!.MaxInFlight} at once");
+        Assert.True(fortune.Sleep.Http2!.Pools.Connections >= 2, $"{fortune.Sleep.Http2!.Pools.Connections} mesh connection(s)");
     }
 
     [Fact]
