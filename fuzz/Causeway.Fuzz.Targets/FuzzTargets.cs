@@ -56,7 +56,8 @@ public static class FuzzTargets
         var decoder = new HpackDecoder();
         using var fields = new HeaderList();
         var split = data.Length == 0 ? 0 : Math.Min(data[0], data.Length - 1);
-        foreach (var block in new[] { data.AsSpan(1, split), data.AsSpan(1 + split) }.Select(b => b.ToArray()))
+        var blocks = data.Length == 0 ? [[]] : new[] { data[1..(1 + split)], data[(1 + split)..] };
+        foreach (var block in blocks)
         {
             var result = decoder.Decode(block, fields, limit);
             if (result == HpackResult.Invalid)
