@@ -15,4 +15,7 @@ public static class RequestTarget
 
     /// <summary>False when <paramref name="raw"/> holds a control character (0x00-0x20 or 0x7F).</summary>
     public static bool IsClean(ReadOnlySpan<char> raw) => raw.IndexOfAnyInRange('\0', ' ') < 0 && !raw.Contains('\x7f');
+
+    /// <summary>The same check on a target's bytes (an HTTP/2 <c>:path</c>).</summary>
+    public static bool IsClean(ReadOnlySpan<byte> raw) => raw.IndexOfAnyInRange((byte)0, (byte)' ') < 0 && !raw.Contains((byte)0x7f);
 }

@@ -33,9 +33,6 @@ public sealed class Http2InboundConnection : Http2ServerConnection
         _forwardedClientCert = Encoding.ASCII.GetBytes($"By={forwarder.Options.Identity};URI={peer}");
     }
 
-    /// <summary>Retries of a request the application's connection refused unprocessed (REFUSED_STREAM, past its GOAWAY), on a new connection.</summary>
-    internal override int MaxRetries => Forwarder.Options.MaxRetries;
-
     private protected override int Accept(HeaderList headers, in Http2RequestHead head, out ServiceRoute? route, out string body)
     {
         route = null;
@@ -54,7 +51,7 @@ public sealed class Http2InboundConnection : Http2ServerConnection
         }
 
         var path = head.Path >= 0 ? headers.Value(head.Path) : default;
-        if (path.IndexOfAnyInRange((byte)0, (byte)' ') >= 0 || path.Contains((byte)0x7f))
+        if (!Http.RequestTarget.IsClean(path))
         {
             return 400;
         }

@@ -29,8 +29,6 @@ public sealed class Http2OutboundConnection(Stream input, Stream output, Http2Fo
     private UpstreamEndpoint? _lastEndpoint;
     private Http2UpstreamPool? _lastPool;
 
-    internal override int MaxRetries => Forwarder.Options.MaxRetries;
-
     private protected override int Accept(HeaderList headers, in Http2RequestHead head, out ServiceRoute? route, out string body)
     {
         route = null;
@@ -43,7 +41,7 @@ public sealed class Http2OutboundConnection(Stream input, Stream output, Http2Fo
         }
 
         var path = head.Path >= 0 ? headers.Value(head.Path) : default;
-        if (path.IndexOfAnyInRange((byte)0, (byte)' ') >= 0 || path.Contains((byte)0x7f))
+        if (!Http.RequestTarget.IsClean(path))
         {
             body = "causeway: the request target holds a control character\n";
             return 400;

@@ -32,23 +32,16 @@ public sealed class Http2ProxyStream
     private int _attempt;
 
     // Request: client to upstream.
-    private Http2PendingFrames? _request;
-    private int _upWindow;
-    private int _requestReceiveWindow;
-    private int _requestUncredited;
+    private Http2StreamDirection _request;
     private long _requestBytesLeft;
-    private bool _requestEnded;
-    private bool _requestEndSent;
     private bool _requestDropped;
 
     // Response: upstream to client.
-    private Http2PendingFrames? _response;
-    private int _downWindow;
-    private int _responseReceiveWindow;
-    private int _responseUncredited;
+    private Http2StreamDirection _response;
     private bool _responseStarted;
-    private bool _responseEnded;
-    private bool _responseEndSent;
+
+    // The response is the proxy's own (ReplyLocked): its bytes came from no peer, so none is credited for them.
+    private bool _localResponse;
 
     private bool _finished;
 
@@ -59,11 +52,11 @@ public sealed class Http2ProxyStream
         _head = head;
         _headLength = headLength;
         _headOnly = endStream;
-        _requestEnded = endStream;
-        _requestEndSent = false;
+        _request.Ended = endStream;
+        _request.EndSent = false;
         _requestBytesLeft = contentLength;
-        _requestReceiveWindow = down.Limits.StreamWindow;
-        _downWindow = down.PeerInitialWindow;
+        _request.ReceiveWindow = down.Limits.StreamWindow;
+        _response.SendWindow = down.PeerInitialWindow;
     }
 
     /// <summary>The mesh service the request is for (outbound), when known.</summary>
@@ -99,7 +92,7 @@ public sealed class Http2ProxyStream
 
             if (!_responseStarted)
             {
-                ReplyLocked(_requestEnded ? 504 : 408, "causeway: stream timeout\n");
+                ReplyLocked(_request.Ended ? 504 : 408, "causeway: stream timeout\n");
                 return;
             }
 
@@ -146,9 +139,9 @@ public sealed class Http2ProxyStream
             return false;
         }
 
-        (_up, _upId, _upOpen, _upWindow) = (up, id, true, window);
-        _responseReceiveWindow = up.Limits.StreamWindow;
-        _requestEndSent = _headOnly;
+        (_up, _upId, _upOpen, _request.SendWindow) = (up, id, true, window);
+        _response.ReceiveWindow = up.Limits.StreamWindow;
+        _request.EndSent = _headOnly;
         PumpRequestLocked();
         return true;
     }
@@ -191,7 +184,7 @@ public sealed class Http2ProxyStream
         _endpoint?.RequestEnded();
         (_previous, _endpoint) = (_endpoint, null);
         _attempt++;
-        (_up, _upId, _upOpen, _requestEndSent) = (null, 0, false, false);
+        (_up, _upId, _upOpen, _request.EndSent) = (null, 0, false, false);
         StartAttemptLocked();
     }
 
@@ -208,14 +201,14 @@ public sealed class Http2ProxyStream
                 return;
             }
 
-            if (flowControlled > _requestReceiveWindow || _requestEnded)
+            if (flowControlled > _request.ReceiveWindow || _request.Ended)
             {
                 _down.Credit(flowControlled);
-                ResetLocked(flowControlled > _requestReceiveWindow ? Http2ErrorCode.FlowControlError : Http2ErrorCode.StreamClosed);
+                ResetLocked(flowControlled > _request.ReceiveWindow ? Http2ErrorCode.FlowControlError : Http2ErrorCode.StreamClosed);
                 return;
             }
 
-            _requestReceiveWindow -= flowControlled;
+            _request.ReceiveWindow -= flowControlled;
             // Padding is credited at once; and with less than half the window left, what was passed on (see CreditRequestLocked).
             CreditRequestLocked(flowControlled - data.Length, connection: false);
 
@@ -231,26 +224,15 @@ public sealed class Http2ProxyStream
                 }
             }
 
-            _requestEnded = endStream;
-            if (_upOpen && (_request is null || _request.IsEmpty))
+            _request.Ended = endStream;
+            if (!_upOpen)
             {
-                var n = _up!.WriteData(_upId, data, endStream, _upWindow, this);
-                if (n >= 0)
-                {
-                    _upWindow -= n;
-                    CreditRequestLocked(n, connection: true);
-                    if (n == data.Length)
-                    {
-                        _requestEndSent = endStream;
-                        TryFinishLocked();
-                        return;
-                    }
-
-                    data = data[n..];
-                }
+                (_request.Pending ??= new()).EnqueueData(data, endStream);
             }
-
-            (_request ??= new()).EnqueueData(data, endStream);
+            else if (_request.SendOrQueue(_up!, _upId, this, _down, _downId, data, endStream, senderOpen: true))
+            {
+                TryFinishLocked();
+            }
         }
     }
 
@@ -265,21 +247,21 @@ public sealed class Http2ProxyStream
                     return;
                 }
 
-                if (_requestEnded || (_requestBytesLeft > 0))
+                if (_request.Ended || (_requestBytesLeft > 0))
                 {
                     ResetLocked(Http2ErrorCode.ProtocolError);
                     return;
                 }
 
-                _requestEnded = true;
-                if (_upOpen && (_request is null || _request.IsEmpty))
+                _request.Ended = true;
+                if (!_upOpen)
                 {
-                    _requestEndSent = _up!.WriteHeaders(_upId, block.AsSpan(0, length), endStream: true);
-                    TryFinishLocked();
-                    return;
+                    (_request.Pending ??= new()).EnqueueHeaders(block.AsSpan(0, length), endStream: true);
                 }
-
-                (_request ??= new()).EnqueueHeaders(block.AsSpan(0, length), endStream: true);
+                else if (_request.SendOrQueueHeaders(_up!, _upId, block.AsSpan(0, length), endStream: true))
+                {
+                    TryFinishLocked();
+                }
             }
             finally
             {
@@ -337,7 +319,7 @@ public sealed class Http2ProxyStream
                 Status = status;
                 _endpoint?.Succeeded();
                 ReturnHead();
-                _responseEnded = endStream;
+                _response.Ended = endStream;
             }
 
             SendResponseHeadersLocked(block, length, endStream);
@@ -346,13 +328,13 @@ public sealed class Http2ProxyStream
 
     private void OnResponseTrailersLocked(HeaderList fields, bool endStream)
     {
-        if (!endStream || _responseEnded || !Http2Headers.TryEncodeResponse(fields, 0, out var block, out var length))
+        if (!endStream || _response.Ended || !Http2Headers.TryEncodeResponse(fields, 0, out var block, out var length))
         {
             UpstreamMalformedLocked();
             return;
         }
 
-        _responseEnded = true;
+        _response.Ended = true;
         SendResponseHeadersLocked(block, length, endStream: true);
     }
 
@@ -360,14 +342,10 @@ public sealed class Http2ProxyStream
     {
         try
         {
-            if (_response is null || _response.IsEmpty)
+            if (_response.SendOrQueueHeaders(_down, _downId, block.AsSpan(0, length), endStream))
             {
-                _responseEndSent = _down.WriteHeaders(_downId, block.AsSpan(0, length), endStream) && endStream;
                 TryFinishLocked();
-                return;
             }
-
-            _response.EnqueueHeaders(block.AsSpan(0, length), endStream);
         }
         finally
         {
@@ -387,38 +365,21 @@ public sealed class Http2ProxyStream
                 return;
             }
 
-            if (!_responseStarted || _responseEnded || flowControlled > _responseReceiveWindow)
+            if (!_responseStarted || _response.Ended || flowControlled > _response.ReceiveWindow)
             {
                 up.Credit(flowControlled);
-                UpstreamMalformedLocked(flowControlled > _responseReceiveWindow ? Http2ErrorCode.FlowControlError : Http2ErrorCode.ProtocolError);
+                UpstreamMalformedLocked(flowControlled > _response.ReceiveWindow ? Http2ErrorCode.FlowControlError : Http2ErrorCode.ProtocolError);
                 return;
             }
 
-            _responseReceiveWindow -= flowControlled;
+            _response.ReceiveWindow -= flowControlled;
             CreditResponseLocked(flowControlled - data.Length, connection: false);
 
-            _responseEnded = endStream;
-            if (_response is null || _response.IsEmpty)
+            _response.Ended = endStream;
+            if (_response.SendOrQueue(_down, _downId, this, up, _upId, data, endStream, senderOpen: _upOpen))
             {
-                var n = _down.WriteData(_downId, data, endStream, _downWindow, this);
-                if (n < 0)
-                {
-                    return;
-                }
-
-                _downWindow -= n;
-                CreditResponseLocked(n, connection: true);
-                if (n == data.Length)
-                {
-                    _responseEndSent = endStream;
-                    TryFinishLocked();
-                    return;
-                }
-
-                data = data[n..];
+                TryFinishLocked();
             }
-
-            (_response ??= new()).EnqueueData(data, endStream);
         }
     }
 
@@ -467,7 +428,7 @@ public sealed class Http2ProxyStream
             return;
         }
 
-        if (_responseEnded)
+        if (_response.Ended)
         {
             // The response is whole (perhaps still going out); the upstream only stopped the request, as a server may.
             DropRequestLocked();
@@ -501,22 +462,22 @@ public sealed class Http2ProxyStream
         {
             if (connection == _up && _upOpen)
             {
-                if ((long)_upWindow + delta > int.MaxValue)
+                if ((long)_request.SendWindow + delta > int.MaxValue)
                 {
                     return false;
                 }
 
-                _upWindow += delta;
+                _request.SendWindow += delta;
                 PumpRequestLocked();
             }
             else if (connection == _down)
             {
-                if ((long)_downWindow + delta > int.MaxValue)
+                if ((long)_response.SendWindow + delta > int.MaxValue)
                 {
                     return false;
                 }
 
-                _downWindow += delta;
+                _response.SendWindow += delta;
                 PumpResponseLocked();
             }
 
@@ -564,129 +525,27 @@ public sealed class Http2ProxyStream
 
     private void PumpRequestLocked()
     {
-        if (!_upOpen || _request is null)
+        if (_upOpen && _request.Pump(_up!, _upId, this, _down, _downId, senderOpen: true))
         {
-            return;
+            TryFinishLocked();
         }
-
-        while (!_request.IsEmpty)
-        {
-            var entry = _request.Peek();
-            if (entry.IsHeaders)
-            {
-                if (!_up!.WriteHeaders(_upId, entry.Span, entry.EndStream))
-                {
-                    return;
-                }
-
-                _request.Advance(entry.Length);
-                _requestEndSent |= entry.EndStream;
-                continue;
-            }
-
-            var n = _up!.WriteData(_upId, entry.Span, entry.EndStream, _upWindow, this);
-            if (n < 0 || (n == 0 && entry.Length > 0))
-            {
-                return;
-            }
-
-            _upWindow -= n;
-            _request.Advance(n);
-            CreditRequestLocked(n, connection: true);
-            if (n < entry.Length)
-            {
-                return;
-            }
-
-            _requestEndSent |= entry.EndStream;
-        }
-
-        TryFinishLocked();
     }
 
     private void PumpResponseLocked()
     {
-        if (_response is null || _finished)
+        if (!_finished && _response.Pump(_down, _downId, this, _localResponse ? null : _up, _upId, senderOpen: _upOpen))
         {
-            return;
-        }
-
-        while (!_response.IsEmpty)
-        {
-            var entry = _response.Peek();
-            if (entry.IsHeaders)
-            {
-                if (!_down.WriteHeaders(_downId, entry.Span, entry.EndStream))
-                {
-                    return;
-                }
-
-                _response.Advance(entry.Length);
-                _responseEndSent |= entry.EndStream;
-                continue;
-            }
-
-            var n = _down.WriteData(_downId, entry.Span, entry.EndStream, _downWindow, this);
-            if (n < 0 || (n == 0 && entry.Length > 0))
-            {
-                return;
-            }
-
-            _downWindow -= n;
-            _response.Advance(n);
-            CreditResponseLocked(n, connection: true);
-            if (n < entry.Length)
-            {
-                return;
-            }
-
-            _responseEndSent |= entry.EndStream;
-        }
-
-        TryFinishLocked();
-    }
-
-    /// <summary>
-    /// The client is owed <paramref name="bytes"/> it sent that went on (or were dropped): the connection's share through
-    /// the connection, the stream's by a WINDOW_UPDATE once half the stream's window is owed and more may come.
-    /// </summary>
-    private void CreditRequestLocked(int bytes, bool connection)
-    {
-        if (connection && bytes > 0)
-        {
-            _down.Credit(bytes);
-        }
-
-        // As the connection's (Http2Connection.Credit): at half the window owed, or once less than half is left.
-        _requestUncredited += bytes;
-        var half = _down.Limits.StreamWindow / 2;
-        if (!_requestEnded && _requestUncredited > 0 && (_requestUncredited >= half || _requestReceiveWindow < half))
-        {
-            _down.WriteWindowUpdate(_downId, _requestUncredited);
-            _requestReceiveWindow += _requestUncredited;
-            _requestUncredited = 0;
+            TryFinishLocked();
         }
     }
+
+    private void CreditRequestLocked(int bytes, bool connection) => _request.Credit(_down, _downId, bytes, connection, senderOpen: true);
 
     private void CreditResponseLocked(int bytes, bool connection)
     {
-        if (_up is null)
+        if (_up is not null && !_localResponse)
         {
-            return;
-        }
-
-        if (connection && bytes > 0)
-        {
-            _up.Credit(bytes);
-        }
-
-        _responseUncredited += bytes;
-        var half = _up.Limits.StreamWindow / 2;
-        if (!_responseEnded && _upOpen && _responseUncredited > 0 && (_responseUncredited >= half || _responseReceiveWindow < half))
-        {
-            _up.WriteWindowUpdate(_upId, _responseUncredited);
-            _responseReceiveWindow += _responseUncredited;
-            _responseUncredited = 0;
+            _response.Credit(_up, _upId, bytes, connection, senderOpen: _upOpen);
         }
     }
 
@@ -699,17 +558,17 @@ public sealed class Http2ProxyStream
             DetachUpstreamLocked();
         }
 
-        _responseStarted = _responseEnded = true;
+        _responseStarted = _response.Ended = _localResponse = true;
         Status = status;
         ReturnHead();
         DropRequestLocked();
         Span<byte> head = stackalloc byte[64];
         var headLength = Http2Headers.EncodeLocalReply(status, body.Length, head);
-        _response ??= new();
-        _response.EnqueueHeaders(head[..headLength], endStream: body.Length == 0);
+        _response.Pending ??= new();
+        _response.Pending.EnqueueHeaders(head[..headLength], endStream: body.Length == 0);
         if (body.Length > 0)
         {
-            _response.EnqueueData(System.Text.Encoding.ASCII.GetBytes(body), endStream: true);
+            _response.Pending.EnqueueData(System.Text.Encoding.ASCII.GetBytes(body), endStream: true);
         }
 
         PumpResponseLocked();
@@ -722,9 +581,9 @@ public sealed class Http2ProxyStream
     private void DropRequestLocked()
     {
         _requestDropped = true;
-        if (_request is not null)
+        if (_request.Pending is not null)
         {
-            CreditRequestLocked(_request.Clear(), connection: true);
+            CreditRequestLocked(_request.Pending.Clear(), connection: true);
         }
     }
 
@@ -739,13 +598,13 @@ public sealed class Http2ProxyStream
 
     private void TryFinishLocked()
     {
-        if (_finished || !_responseEndSent || !(_requestEndSent || _requestDropped))
+        if (_finished || !_response.EndSent || !(_request.EndSent || _requestDropped))
         {
             return;
         }
 
         // A request still coming after the whole response is stopped without error (RFC 9113, section 8.1).
-        FinishLocked(resetDown: _requestEnded ? null : Http2ErrorCode.NoError);
+        FinishLocked(resetDown: _request.Ended ? null : Http2ErrorCode.NoError);
     }
 
     private void FinishLocked(Http2ErrorCode? resetDown)
@@ -753,7 +612,7 @@ public sealed class Http2ProxyStream
         _finished = true;
         if (_upOpen)
         {
-            if (!_requestEndSent || !_responseEnded)
+            if (!_request.EndSent || !_response.Ended)
             {
                 _up!.WriteReset(_upId, Http2ErrorCode.Cancel);
             }
@@ -767,14 +626,18 @@ public sealed class Http2ProxyStream
         }
 
         _down.Remove(_downId);
-        if (_request is not null)
+        if (_request.Pending is not null)
         {
-            _down.Credit(_request.Clear());
+            _down.Credit(_request.Pending.Clear());
         }
 
-        if (_response is not null && _up is not null)
+        if (_response.Pending is not null)
         {
-            _up.Credit(_response.Clear());
+            var dropped = _response.Pending.Clear();
+            if (_up is not null && !_localResponse)
+            {
+                _up.Credit(dropped);
+            }
         }
 
         ReturnHead();
@@ -786,8 +649,8 @@ public sealed class Http2ProxyStream
     {
         lock (this)
         {
-            return $"stream {_downId}/{_upId}: up open {_upOpen}, up window {_upWindow}, request queued {_request?.DataBytes} (empty {_request?.IsEmpty ?? true}), request receive window {_requestReceiveWindow}, uncredited {_requestUncredited}, ended {_requestEnded}, end sent {_requestEndSent}; " +
-                $"down window {_downWindow}, response queued {_response?.DataBytes} (empty {_response?.IsEmpty ?? true}), response receive window {_responseReceiveWindow}, uncredited {_responseUncredited}, started {_responseStarted}, ended {_responseEnded}, end sent {_responseEndSent}, finished {_finished}";
+            return $"stream {_downId}/{_upId}: up open {_upOpen}, up window {_request.SendWindow}, request queued {_request.Pending?.DataBytes} (empty {_request.Pending?.IsEmpty ?? true}), request receive window {_request.ReceiveWindow}, uncredited {_request.Uncredited}, ended {_request.Ended}, end sent {_request.EndSent}; " +
+                $"down window {_response.SendWindow}, response queued {_response.Pending?.DataBytes} (empty {_response.Pending?.IsEmpty ?? true}), response receive window {_response.ReceiveWindow}, uncredited {_response.Uncredited}, started {_responseStarted}, ended {_response.Ended}, end sent {_response.EndSent}, finished {_finished}";
         }
     }
 

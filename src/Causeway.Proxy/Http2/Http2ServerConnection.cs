@@ -44,8 +44,11 @@ public abstract class Http2ServerConnection : Http2Connection
 
     protected Http2Forwarder Forwarder { get; }
 
-    /// <summary>Retries of a request that never reached an application (connect failures, refused streams).</summary>
-    internal virtual int MaxRetries => 0;
+    /// <summary>
+    /// Retries of a request that never reached an application: a connect failure (outbound: on another endpoint), a
+    /// stream the upstream refused unprocessed (REFUSED_STREAM, past its GOAWAY: on a new connection).
+    /// </summary>
+    internal int MaxRetries => Forwarder.Options.MaxRetries;
 
     protected override int LastStreamId => Volatile.Read(ref _lastStreamId);
 
