@@ -38,10 +38,11 @@ public sealed class Http1ClientConnection : IDisposable
     private volatile bool _dropBody;
     private int _timedOut;
 
-    // The last Host resolved on this connection, and against which configuration: keep-alive clients repeat it.
-    private byte[] _lastHost = [];
+    // The last Host resolved on this connection: keep-alive clients repeat it.
+    private AuthorityRoute _lastHost;
+
+    // Inbound: the configuration the application port below was found in.
     private ProxySnapshot? _lastSnapshot;
-    private ServiceRoute? _lastRoute;
     private UpstreamConnectionPool? _lastPool;
     private string? _lastPoolAddress;
     private int _lastPoolPort;
@@ -243,7 +244,7 @@ public sealed class Http1ClientConnection : IDisposable
             return await ReplyAsync(buffer, request, 503, "Service Unavailable", "causeway: no configuration from the control plane yet\n");
         }
 
-        var route = Resolve(snapshot, head.Span[request.Host]) ?? TransparentOutbound.RouteOf(_connection.Features.Get<IConnectionItemsFeature>());
+        var route = _lastHost.Resolve(snapshot, head.Span[request.Host], _shared.Options.Namespace) ?? TransparentOutbound.RouteOf(_connection.Features.Get<IConnectionItemsFeature>());
         if (route is null)
         {
             return await ReplyAsync(buffer, request, 404, "Not Found", $"causeway: '{Encoding.ASCII.GetString(head.Span[request.Host])}' is not a mesh service this sidecar knows\n");
@@ -350,21 +351,6 @@ public sealed class Http1ClientConnection : IDisposable
 
         RecordInbound(sni.Host, exchange.Status, started);
         return exchange.Outcome;
-    }
-
-    /// <summary>The route for a Host value, from the connection's last answer while the value and the configuration are the same.</summary>
-    private ServiceRoute? Resolve(ProxySnapshot snapshot, ReadOnlySpan<byte> hostBytes)
-    {
-        if (snapshot == _lastSnapshot && hostBytes.SequenceEqual(_lastHost))
-        {
-            return _lastRoute;
-        }
-
-        var host = new HostString(Encoding.ASCII.GetString(hostBytes));
-        var fqdn = ServiceHostname.ToFqdn(host.Host, _shared.Options.Namespace);
-        var route = fqdn is null ? null : snapshot.Find(fqdn, (uint)(host.Port ?? 80));
-        (_lastSnapshot, _lastHost, _lastRoute) = (snapshot, hostBytes.ToArray(), route);
-        return route;
     }
 
     /// <summary>

@@ -1,13 +1,10 @@
-using System.Diagnostics;
 using System.Text;
-using Causeway.Core.Naming;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Http2.Hpack;
 using Causeway.Proxy.LoadBalancing;
 using Causeway.Proxy.Outbound;
 using Microsoft.AspNetCore.Connections.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
 namespace Causeway.Proxy.Http2;
@@ -20,10 +17,8 @@ namespace Causeway.Proxy.Http2;
 public sealed class Http2OutboundConnection(Stream input, Stream output, Http2Forwarder forwarder, IConnectionItemsFeature? items)
     : Http2ServerConnection(input, output, forwarder, KestrelConnectionEnds.OutboundListener)
 {
-    // The last authority resolved on this connection, and against which configuration: clients repeat it.
-    private byte[] _lastAuthority = [];
-    private ProxySnapshot? _lastSnapshot;
-    private ServiceRoute? _lastRoute;
+    // The last authority resolved on this connection: clients repeat it.
+    private AuthorityRoute _lastAuthority;
 
     // The last endpoint's pool: the endpoint object is the same until the configuration changes.
     private UpstreamEndpoint? _lastEndpoint;
@@ -48,7 +43,7 @@ public sealed class Http2OutboundConnection(Stream input, Stream output, Http2Fo
         }
 
         var authority = headers.Value(head.AuthorityOrHost);
-        route = Resolve(snapshot, authority) ?? TransparentOutbound.RouteOf(items);
+        route = _lastAuthority.Resolve(snapshot, authority, Forwarder.Options.Namespace) ?? TransparentOutbound.RouteOf(items);
         if (route is null)
         {
             body = $"causeway: '{Encoding.ASCII.GetString(authority)}' is not a mesh service this sidecar knows\n";
@@ -82,20 +77,6 @@ public sealed class Http2OutboundConnection(Stream input, Stream output, Http2Fo
         }
 
         return false;
-    }
-
-    private ServiceRoute? Resolve(ProxySnapshot snapshot, ReadOnlySpan<byte> authority)
-    {
-        if (snapshot == _lastSnapshot && authority.SequenceEqual(_lastAuthority))
-        {
-            return _lastRoute;
-        }
-
-        var host = new HostString(Encoding.ASCII.GetString(authority));
-        var fqdn = ServiceHostname.ToFqdn(host.Host, Forwarder.Options.Namespace);
-        var route = fqdn is null ? null : snapshot.Find(fqdn, (uint)(host.Port ?? 80));
-        (_lastSnapshot, _lastAuthority, _lastRoute) = (snapshot, authority.ToArray(), route);
-        return route;
     }
 
     internal override bool TryChoose(Http2ProxyStream stream, UpstreamEndpoint? previous, out Http2UpstreamPool pool, out UpstreamEndpoint? endpoint)
