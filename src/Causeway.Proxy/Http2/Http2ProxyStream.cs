@@ -53,7 +53,6 @@ public sealed class Http2ProxyStream
         _headLength = headLength;
         _headOnly = endStream;
         _request.Ended = endStream;
-        _request.EndSent = false;
         _requestBytesLeft = contentLength;
         _request.ReceiveWindow = down.Limits.StreamWindow;
         _response.SendWindow = down.PeerInitialWindow;

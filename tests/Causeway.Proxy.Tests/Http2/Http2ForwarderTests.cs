@@ -240,6 +240,59 @@ public class Http2ForwarderTests
         Assert.True(app.Connections >= 2, $"{app.Connections} connection(s) to the application");
     }
 
+    [Fact]
+    public async Task AStoppingDestinationSidecar_FinishesItsStreamsInFlight_AndNewOnesGoToTheOtherEndpoint()
+    {
+        await using var lab = new DataPlaneLab();
+        var cluster = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(6000, 15006), LoopbackAddresses.Next(6000, 15006));
+        await cluster.ApplyAsync(Service("fortune", 6000, "HTTP2") + "\n---\n" + Workload("fortune-a", "fortune", aIp.ToString(), "v1", 6000, "fortune") +
+            "\n---\n" + Workload("fortune-b", "fortune", bIp.ToString(), "v1", 6000, "fortune"));
+        var appA = await lab.StartAppAsync(aIp, 6000, "v1", "a", http2Only: true);
+        await lab.StartAppAsync(bIp, 6000, "v1", "b", http2Only: true);
+        var sidecarA = await lab.StartSidecarAsync(cluster, "fortune-a", "sample", "fortune", aIp);
+        await lab.StartSidecarAsync(cluster, "fortune-b", "sample", "fortune", bIp);
+        var sleep = await lab.StartSidecarAsync(cluster, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep, "fortune.sample.svc.cluster.local", 6000) == 2, "sleep sees both endpoints");
+        var fortune = new Fortune(lab, cluster, sleepIp, aIp, appA, sleep, sidecarA);
+        using var client = fortune.Client();
+
+        // Streams in flight at A when its sidecar is told to stop (SIGTERM), and steady traffic meanwhile: A's sidecar
+        // says GOAWAY, finishes what it took, and new streams go to B.
+        var slow = Enumerable.Range(0, 10).Select(_ => client.SendAsync(fortune.Request(HttpMethod.Get, "/slow?ms=1500"))).ToList();
+        await DataPlaneLab.WaitUntilAsync(() => appA.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) >= 3, "slow requests reach A");
+        using var steady = new CancellationTokenSource();
+        var statuses = new System.Collections.Concurrent.ConcurrentBag<HttpStatusCode>();
+        var traffic = Task.Run(async () =>
+        {
+            while (!steady.IsCancellationRequested)
+            {
+                using var r = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
+                statuses.Add(r.StatusCode);
+                await Task.Delay(10);
+            }
+        });
+        var stopped = System.Diagnostics.Stopwatch.StartNew();
+        await sidecarA.DisposeAsync();
+        var drained = stopped.Elapsed;
+        await Task.Delay(500);
+        await steady.CancelAsync();
+        await traffic;
+
+        var answers = await fortune.WithinAsync(Task.WhenAll(slow));
+        Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        var fromA = 0;
+        foreach (var r in answers)
+        {
+            fromA += (await r.Content.ReadAsStringAsync()).Contains("from a", StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        Assert.True(fromA >= 3, $"{fromA} slow requests were answered by A");
+        Assert.InRange(drained, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(5));
+        Assert.True(statuses.Count >= 20, $"only {statuses.Count} requests during the drain");
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+    }
+
     /// <summary>An HTTP/2 server that answers the first stream of each connection, then sends GOAWAY naming it as the last.</summary>
     private sealed class OneAnswerPerConnection : IDisposable
     {
