@@ -36,15 +36,15 @@ public class HotPathBenchmarks : IDisposable
         // authority and the repeated fields into the dynamic table, the next ones refer to them and send only the
         // path again (Huffman-coded, not indexed). The benchmark decodes one of the next ones.
         var first = new List<byte> { 0x83, 0x86 };
-        Literal(first, 0x00, 4, "/helloworld.Greeter/SayHello");
-        Literal(first, 0x40, 1, "greeter.sample.svc.cluster.local:7070");
-        Literal(first, 0x40, 31, "application/grpc");
-        Literal(first, 0x40, 58, "grpc-dotnet/2.67.0 (.NET 10.0.0; CLR 10.0.0; net10.0; linux; x64)");
+        Literal(first, 0x00, StaticTable.PathRoot, "/helloworld.Greeter/SayHello");
+        Literal(first, 0x40, StaticTable.Authority, "greeter.sample.svc.cluster.local:7070");
+        Literal(first, 0x40, StaticTable.ContentType, "application/grpc");
+        Literal(first, 0x40, StaticTable.UserAgent, "grpc-dotnet/2.67.0 (.NET 10.0.0; CLR 10.0.0; net10.0; linux; x64)");
         first.AddRange([0x40, 0x02, (byte)'t', (byte)'e']);
         Literal(first, 0x00, -1, "trailers");
         _decoder.Decode(first.ToArray(), _headers, 64 * 1024);
         var next = new List<byte> { 0x83, 0x86 };
-        Literal(next, 0x00, 4, "/helloworld.Greeter/SayHello");
+        Literal(next, 0x00, StaticTable.PathRoot, "/helloworld.Greeter/SayHello");
         next.AddRange([0xC1, 0xC0, 0xBF, 0xBE]);
         _repeatedHead = [.. next];
     }

@@ -17,6 +17,9 @@ public abstract class Http2Connection : IDisposable
 
     public const int DefaultMaxFrameSize = 16384;
 
+    /// <summary>The client connection preface (RFC 9113, section 3.4), which also tells h2c from HTTP/1.1 on a plaintext port.</summary>
+    public static ReadOnlySpan<byte> ClientPreface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
+
     private const int FrameHeaderBytes = 9;
     private const int ReadBufferBytes = 64 * 1024;
 
@@ -104,12 +107,9 @@ public abstract class Http2Connection : IDisposable
                     (end, start) = (end - start, 0);
                 }
 
-                if (Backlog > Limits.OutputHighWater * 4)
-                {
-                    // A peer that does not read its answers (PING and SETTINGS acknowledgements, responses) is not read
-                    // either until it does: TCP then holds it back, and the proxy's memory for it stays bounded.
-                    await WaitForRoomAsync();
-                }
+                // A peer that does not read its answers (PING and SETTINGS acknowledgements, responses) is not read
+                // either until it does: TCP then holds it back, and the proxy's memory for it stays bounded.
+                await WaitForRoomAsync();
 
                 var n = await _input.ReadAsync(buffer.AsMemory(end));
                 if (n == 0)
@@ -193,23 +193,14 @@ public abstract class Http2Connection : IDisposable
     {
     }
 
-    /// <summary>Bytes queued or being written to the socket.</summary>
-    private int Backlog
-    {
-        get
-        {
-            lock (Sync)
-            {
-                return _outLength + _sendingLength;
-            }
-        }
-    }
+    /// <summary>True while more is queued or being written to the socket than the reader lets wait; the caller holds <see cref="Sync"/>.</summary>
+    private bool BacklogFullLocked => _outLength + _sendingLength > Limits.OutputHighWater * 4;
 
     private Task WaitForRoomAsync()
     {
         lock (Sync)
         {
-            if (_outLength + _sendingLength <= Limits.OutputHighWater * 4 || IsClosed)
+            if (!BacklogFullLocked || IsClosed)
             {
                 return Task.CompletedTask;
             }
@@ -225,7 +216,7 @@ public abstract class Http2Connection : IDisposable
         lock (Sync)
         {
             waiter = _roomWaiter;
-            if (waiter is null || (_outLength + _sendingLength > Limits.OutputHighWater * 4 && !IsClosed && _writing))
+            if (waiter is null || (BacklogFullLocked && !IsClosed && _writing))
             {
                 return;
             }

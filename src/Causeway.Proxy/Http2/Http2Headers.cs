@@ -100,26 +100,18 @@ public static class Http2Headers
         {
             var name = fields.Name(i);
             var value = fields.Value(i);
-            if (!IsValidField(name, value))
+            var pseudo = name.Length > 0 && name[0] == (byte)':';
+            if (!IsValidField(name, value) || (pseudo && (status == 0 || !name.SequenceEqual(":status"u8))))
             {
                 ArrayPool<byte>.Shared.Return(block);
                 length = 0;
                 return false;
             }
 
-            if (name[0] == (byte)':')
+            if (!pseudo)
             {
-                if (status == 0 || !name.SequenceEqual(":status"u8))
-                {
-                    ArrayPool<byte>.Shared.Return(block);
-                    length = 0;
-                    return false;
-                }
-
-                continue;
+                length += HpackEncoder.WriteLiteral(name, value, block.AsSpan(length));
             }
-
-            length += HpackEncoder.WriteLiteral(name, value, block.AsSpan(length));
         }
 
         return true;
@@ -131,12 +123,12 @@ public static class Http2Headers
         var n = HpackEncoder.WriteStatus(status, destination);
         if (bodyLength > 0)
         {
-            n += HpackEncoder.WriteLiteral(31, "text/plain"u8, destination[n..]);
+            n += HpackEncoder.WriteLiteral(StaticTable.ContentType, "text/plain"u8, destination[n..]);
         }
 
         Span<byte> digits = stackalloc byte[11];
         bodyLength.TryFormat(digits, out var written);
-        n += HpackEncoder.WriteLiteral(28, digits[..written], destination[n..]);
+        n += HpackEncoder.WriteLiteral(StaticTable.ContentLength, digits[..written], destination[n..]);
         return n;
     }
 }

@@ -224,11 +224,7 @@ public sealed class Http2ProxyStream
             }
 
             _request.Ended = endStream;
-            if (!_upOpen)
-            {
-                (_request.Pending ??= new()).EnqueueData(data, endStream);
-            }
-            else if (_request.SendOrQueue(_up!, _upId, this, _down, _downId, data, endStream, senderOpen: true))
+            if (_request.SendOrQueue(_upOpen ? _up : null, _upId, this, _down, _downId, data, endStream, senderOpen: true))
             {
                 TryFinishLocked();
             }
@@ -253,11 +249,7 @@ public sealed class Http2ProxyStream
                 }
 
                 _request.Ended = true;
-                if (!_upOpen)
-                {
-                    (_request.Pending ??= new()).EnqueueHeaders(block.AsSpan(0, length), endStream: true);
-                }
-                else if (_request.SendOrQueueHeaders(_up!, _upId, block.AsSpan(0, length), endStream: true))
+                if (_request.SendOrQueueHeaders(_upOpen ? _up : null, _upId, block.AsSpan(0, length), endStream: true))
                 {
                     TryFinishLocked();
                 }
@@ -461,22 +453,20 @@ public sealed class Http2ProxyStream
         {
             if (connection == _up && _upOpen)
             {
-                if ((long)_request.SendWindow + delta > int.MaxValue)
+                if (!_request.TryWiden(delta))
                 {
                     return false;
                 }
 
-                _request.SendWindow += delta;
                 PumpRequestLocked();
             }
             else if (connection == _down)
             {
-                if ((long)_response.SendWindow + delta > int.MaxValue)
+                if (!_response.TryWiden(delta))
                 {
                     return false;
                 }
 
-                _response.SendWindow += delta;
                 PumpResponseLocked();
             }
 
@@ -532,7 +522,7 @@ public sealed class Http2ProxyStream
 
     private void PumpResponseLocked()
     {
-        if (!_finished && _response.Pump(_down, _downId, this, _localResponse ? null : _up, _upId, senderOpen: _upOpen))
+        if (!_finished && _response.Pump(_down, _downId, this, ResponseSender, _upId, senderOpen: _upOpen))
         {
             TryFinishLocked();
         }
@@ -542,11 +532,14 @@ public sealed class Http2ProxyStream
 
     private void CreditResponseLocked(int bytes, bool connection)
     {
-        if (_up is not null && !_localResponse)
+        if (ResponseSender is { } sender)
         {
-            _response.Credit(_up, _upId, bytes, connection, senderOpen: _upOpen);
+            _response.Credit(sender, _upId, bytes, connection, senderOpen: _upOpen);
         }
     }
+
+    /// <summary>The connection the response's bytes came from, to credit; none for the proxy's own answer.</summary>
+    private Http2UpstreamConnection? ResponseSender => _localResponse ? null : _up;
 
     /// <summary>The proxy's own answer (no endpoint, the upstream failed before answering): head and plain-text body, then the stream ends.</summary>
     private void ReplyLocked(int status, string body)
@@ -633,10 +626,7 @@ public sealed class Http2ProxyStream
         if (_response.Pending is not null)
         {
             var dropped = _response.Pending.Clear();
-            if (_up is not null && !_localResponse)
-            {
-                _up.Credit(dropped);
-            }
+            ResponseSender?.Credit(dropped);
         }
 
         ReturnHead();
@@ -648,8 +638,7 @@ public sealed class Http2ProxyStream
     {
         lock (this)
         {
-            return $"stream {_downId}/{_upId}: up open {_upOpen}, up window {_request.SendWindow}, request queued {_request.Pending?.DataBytes} (empty {_request.Pending?.IsEmpty ?? true}), request receive window {_request.ReceiveWindow}, uncredited {_request.Uncredited}, ended {_request.Ended}, end sent {_request.EndSent}; " +
-                $"down window {_response.SendWindow}, response queued {_response.Pending?.DataBytes} (empty {_response.Pending?.IsEmpty ?? true}), response receive window {_response.ReceiveWindow}, uncredited {_response.Uncredited}, started {_responseStarted}, ended {_response.Ended}, end sent {_response.EndSent}, finished {_finished}";
+            return $"stream {_downId}/{_upId}: up open {_upOpen}, request: {_request.Describe("up")}; response: {_response.Describe("down")}, started {_responseStarted}, finished {_finished}";
         }
     }
 

@@ -15,13 +15,11 @@ namespace Causeway.Proxy.Http2;
 /// </summary>
 public abstract class Http2ServerConnection : Http2Connection
 {
-    private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
-
     private readonly Stream _input;
     private readonly string _listener;
     private readonly List<Http2ProxyStream> _starting = [];
     private int _lastStreamId;
-    private bool _draining;
+    private volatile bool _draining;
     private long _opened;
     private long _prematureResets;
 
@@ -54,10 +52,10 @@ public abstract class Http2ServerConnection : Http2Connection
 
     protected override async Task StartAsync()
     {
-        var preface = new byte[Preface.Length];
+        var preface = new byte[ClientPreface.Length];
         using var timeout = new CancellationTokenSource(Limits.PrefaceTimeout);
         await _input.ReadExactlyAsync(preface, timeout.Token);
-        if (!preface.AsSpan().SequenceEqual(Preface))
+        if (!preface.AsSpan().SequenceEqual(ClientPreface))
         {
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "invalid_handshake", "not the HTTP/2 connection preface");
         }
@@ -77,24 +75,14 @@ public abstract class Http2ServerConnection : Http2Connection
     /// <summary>Stops taking streams (GOAWAY with the last one taken) and closes once those have ended, as Kestrel does when the server stops.</summary>
     public void Drain()
     {
-        lock (Sync)
-        {
-            _draining = true;
-        }
-
+        _draining = true;
         GoAway(Http2ErrorCode.NoError);
         AfterStreamRemoved();
     }
 
     protected override void AfterStreamRemoved()
     {
-        bool draining;
-        lock (Sync)
-        {
-            draining = _draining;
-        }
-
-        if (draining && StreamCount == 0)
+        if (_draining && StreamCount == 0)
         {
             _ = FlushAndCloseAsync();
         }
@@ -120,13 +108,7 @@ public abstract class Http2ServerConnection : Http2Connection
         }
 
         Volatile.Write(ref _lastStreamId, streamId);
-        bool draining;
-        lock (Sync)
-        {
-            draining = _draining;
-        }
-
-        if (draining || StreamCount >= Limits.MaxConcurrentStreams)
+        if (_draining || StreamCount >= Limits.MaxConcurrentStreams)
         {
             WriteReset(streamId, Http2ErrorCode.RefusedStream);
             return;

@@ -29,42 +29,38 @@ internal struct Http2StreamDirection
 
     /// <summary>
     /// Body bytes from the sending peer: sent at once as far as the windows allow when nothing waits before them
-    /// (copied from the read buffer straight into <paramref name="to"/>'s), the rest queued; true when all went.
+    /// (copied from the read buffer straight into <paramref name="to"/>'s), the rest queued, all of it when there is
+    /// no <paramref name="to"/> yet (the upstream stream is not open); true when all went.
     /// </summary>
-    public bool SendOrQueue(Http2Connection to, int toId, Http2ProxyStream stream, Http2Connection from, int fromId, ReadOnlySpan<byte> data, bool endStream, bool senderOpen)
+    public bool SendOrQueue(Http2Connection? to, int toId, Http2ProxyStream stream, Http2Connection from, int fromId, ReadOnlySpan<byte> data, bool endStream, bool senderOpen)
     {
-        if (!HasPending)
+        if (to is not null && !HasPending)
         {
-            var n = to.WriteData(toId, data, endStream, SendWindow, stream);
-            if (n >= 0)
+            var n = SendData(to, toId, stream, from, fromId, data, endStream, senderOpen);
+            if (n == data.Length)
             {
-                SendWindow -= n;
-                Credit(from, fromId, n, connection: true, senderOpen);
-                if (n == data.Length)
-                {
-                    EndSent |= endStream;
-                    return true;
-                }
-
-                data = data[n..];
+                EndSent |= endStream;
+                return true;
             }
+
+            data = data[Math.Max(n, 0)..];
         }
 
         (Pending ??= new()).EnqueueData(data, endStream);
         return false;
     }
 
-    /// <summary>A header block (a head or trailers): sent at once when nothing waits before it, else queued behind; true when sent.</summary>
-    public bool SendOrQueueHeaders(Http2Connection to, int toId, ReadOnlySpan<byte> block, bool endStream)
+    /// <summary>A header block (a head or trailers): sent at once when nothing waits before it, else queued behind (or for a <paramref name="to"/> not there yet); true when sent.</summary>
+    public bool SendOrQueueHeaders(Http2Connection? to, int toId, ReadOnlySpan<byte> block, bool endStream)
     {
-        if (!HasPending)
+        if (to is not null && !HasPending)
         {
             var sent = to.WriteHeaders(toId, block, endStream);
             EndSent |= sent && endStream;
             return sent;
         }
 
-        Pending!.EnqueueHeaders(block, endStream);
+        (Pending ??= new()).EnqueueHeaders(block, endStream);
         return false;
     }
 
@@ -95,19 +91,13 @@ internal struct Http2StreamDirection
                 continue;
             }
 
-            var n = to.WriteData(toId, entry.Span, entry.EndStream, SendWindow, stream);
+            var n = SendData(to, toId, stream, from, fromId, entry.Span, entry.EndStream, senderOpen);
             if (n < 0 || (n == 0 && entry.Length > 0))
             {
                 return false;
             }
 
-            SendWindow -= n;
             Pending.Advance(n);
-            if (from is not null)
-            {
-                Credit(from, fromId, n, connection: true, senderOpen);
-            }
-
             if (n < entry.Length)
             {
                 return false;
@@ -118,6 +108,37 @@ internal struct Http2StreamDirection
 
         return true;
     }
+
+    /// <summary>Widens the send window by a WINDOW_UPDATE's or a SETTINGS change's <paramref name="delta"/>; false if that passes 2^31-1.</summary>
+    public bool TryWiden(int delta)
+    {
+        if ((long)SendWindow + delta > int.MaxValue)
+        {
+            return false;
+        }
+
+        SendWindow += delta;
+        return true;
+    }
+
+    /// <summary>Writes what the windows allow of <paramref name="data"/> on <paramref name="to"/> and credits the sender for it; the bytes written, -1 if <paramref name="to"/> is closed.</summary>
+    private int SendData(Http2Connection to, int toId, Http2ProxyStream stream, Http2Connection? from, int fromId, ReadOnlySpan<byte> data, bool endStream, bool senderOpen)
+    {
+        var n = to.WriteData(toId, data, endStream, SendWindow, stream);
+        if (n > 0)
+        {
+            SendWindow -= n;
+            if (from is not null)
+            {
+                Credit(from, fromId, n, connection: true, senderOpen);
+            }
+        }
+
+        return n;
+    }
+
+    public readonly string Describe(string to) =>
+        $"{to} window {SendWindow}, queued {Pending?.DataBytes} (empty {Pending?.IsEmpty ?? true}), receive window {ReceiveWindow}, uncredited {Uncredited}, ended {Ended}, end sent {EndSent}";
 
     /// <summary>
     /// The sending peer is owed <paramref name="bytes"/> it sent that went on (or were dropped): the connection's share

@@ -10,8 +10,6 @@ namespace Causeway.Proxy.Http2;
 /// </summary>
 public sealed class Http2UpstreamConnection : Http2Connection
 {
-    private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
-
     private readonly Http2UpstreamPool _pool;
     private int _nextStreamId = 1;
     private int _open;
@@ -20,7 +18,7 @@ public sealed class Http2UpstreamConnection : Http2Connection
         : base(transport, transport, limits)
     {
         _pool = pool;
-        WriteRaw(Preface);
+        WriteRaw(ClientPreface);
         WriteSettings([(0x2, 0), (0x4, (uint)limits.StreamWindow), (0x6, (uint)limits.MaxHeaderListSize)]);
         WriteInitialWindow();
     }

@@ -9,10 +9,9 @@ namespace Causeway.Proxy.Http2;
 public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, int port, string sni)
 {
     private readonly object _sync = new();
-    private readonly List<Http2UpstreamConnection> _connections = [];
 
-    // What _connections held when it last changed, read without the lock on every request.
-    private volatile Http2UpstreamConnection[] _snapshot = [];
+    // Replaced whole under _sync when a connection comes or goes, and read without the lock on every request.
+    private volatile Http2UpstreamConnection[] _connections = [];
     private List<Http2ProxyStream> _waiting = [];
     private bool _connecting;
 
@@ -28,23 +27,13 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
     /// <summary>True once the pool was let go for lack of use: whoever kept it asks for a new one.</summary>
     public bool Dropped { get; private set; }
 
-    public int ConnectionCount
-    {
-        get
-        {
-            lock (_sync)
-            {
-                return _connections.Count;
-            }
-        }
-    }
+    public int ConnectionCount => _connections.Length;
 
     /// <summary>Opens the stream's request on a connection with room; false if none has. The caller holds the stream's lock.</summary>
     public bool TryOpen(Http2ProxyStream stream)
     {
         LastUsed = Environment.TickCount64;
-        var connections = _snapshot;
-        foreach (var connection in connections)
+        foreach (var connection in _connections)
         {
             if (stream.TryOpenOnLocked(connection))
             {
@@ -90,8 +79,7 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
         {
             if (connection is not null)
             {
-                _connections.Add(connection);
-                _snapshot = [.. _connections];
+                _connections = [.. _connections, connection];
             }
 
             _connecting = false;
@@ -138,9 +126,9 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
     {
         lock (_sync)
         {
-            if (_connections.Remove(connection))
+            if (Array.IndexOf(_connections, connection) >= 0)
             {
-                _snapshot = [.. _connections];
+                _connections = Array.FindAll(_connections, c => c != connection);
             }
         }
     }
@@ -148,26 +136,17 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
     /// <summary>Closes connections idle (no stream) since before <paramref name="idleSince"/>; true if the pool is then empty and unused since then.</summary>
     public bool CloseIdle(long idleSince)
     {
-        List<Http2UpstreamConnection> idle = [];
+        Http2UpstreamConnection[] idle;
         bool empty;
         lock (_sync)
         {
-            foreach (var connection in _connections)
+            idle = Array.FindAll(_connections, c => c.StreamCount == 0 && c.LastActive < idleSince);
+            if (idle.Length > 0)
             {
-                if (connection.StreamCount == 0 && connection.LastActive < idleSince)
-                {
-                    idle.Add(connection);
-                }
+                _connections = Array.FindAll(_connections, c => Array.IndexOf(idle, c) < 0);
             }
 
-            foreach (var connection in idle)
-            {
-                _connections.Remove(connection);
-            }
-
-            _snapshot = [.. _connections];
-
-            empty = _connections.Count == 0 && !_connecting && LastUsed < idleSince;
+            empty = _connections.Length == 0 && !_connecting && LastUsed < idleSince;
             Dropped = empty;
         }
 
@@ -183,12 +162,11 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
     /// <summary>Closes every connection (the proxy is stopping).</summary>
     public void Clear()
     {
-        List<Http2UpstreamConnection> all;
+        Http2UpstreamConnection[] all;
         lock (_sync)
         {
-            all = [.. _connections];
-            _connections.Clear();
-            _snapshot = [];
+            all = _connections;
+            _connections = [];
         }
 
         foreach (var connection in all)

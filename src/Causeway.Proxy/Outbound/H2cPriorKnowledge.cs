@@ -14,8 +14,6 @@ namespace Causeway.Proxy.Outbound;
 /// </summary>
 public static class H2cPriorKnowledge
 {
-    private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
-
     public static Func<ConnectionDelegate, ConnectionDelegate> Middleware => next => async connection =>
     {
         var input = connection.Transport.Input;
@@ -45,15 +43,16 @@ public static class H2cPriorKnowledge
     /// <summary>True for the preface, false as soon as a byte differs, null while the bytes so far are a prefix of it.</summary>
     internal static bool? Compare(ReadOnlySequence<byte> buffer)
     {
-        var length = (int)Math.Min(buffer.Length, Preface.Length);
+        var preface = Http2.Http2Connection.ClientPreface;
+        var length = (int)Math.Min(buffer.Length, preface.Length);
         Span<byte> head = stackalloc byte[24];
         buffer.Slice(0, length).CopyTo(head);
-        if (!head[..length].SequenceEqual(Preface.AsSpan(0, length)))
+        if (!head[..length].SequenceEqual(preface[..length]))
         {
             return false;
         }
 
-        return length == Preface.Length ? true : null;
+        return length == preface.Length ? true : null;
     }
 
     private sealed class Marker : ITlsConnectionFeature, ITlsApplicationProtocolFeature

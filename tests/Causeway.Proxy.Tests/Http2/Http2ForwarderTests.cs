@@ -261,31 +261,15 @@ public class Http2ForwarderTests
         // says GOAWAY, finishes what it took, and new streams go to B.
         var slow = Enumerable.Range(0, 10).Select(_ => client.SendAsync(fortune.Request(HttpMethod.Get, "/slow?ms=1500"))).ToList();
         await DataPlaneLab.WaitUntilAsync(() => appA.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) >= 3, "slow requests reach A");
-        using var steady = new CancellationTokenSource();
-        var statuses = new System.Collections.Concurrent.ConcurrentBag<HttpStatusCode>();
-        var traffic = Task.Run(async () =>
+        var (drained, statuses) = await DataPlaneLab.StopUnderTrafficAsync(sidecarA, async () =>
         {
-            while (!steady.IsCancellationRequested)
-            {
-                using var r = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
-                statuses.Add(r.StatusCode);
-                await Task.Delay(10);
-            }
+            using var r = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
+            return r.StatusCode;
         });
-        var stopped = System.Diagnostics.Stopwatch.StartNew();
-        await sidecarA.DisposeAsync();
-        var drained = stopped.Elapsed;
-        await Task.Delay(500);
-        await steady.CancelAsync();
-        await traffic;
 
         var answers = await fortune.WithinAsync(Task.WhenAll(slow));
         Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
-        var fromA = 0;
-        foreach (var r in answers)
-        {
-            fromA += (await r.Content.ReadAsStringAsync()).Contains("from a", StringComparison.Ordinal) ? 1 : 0;
-        }
+        var fromA = await DataPlaneLab.CountAnsweredAsync(answers, "from a");
 
         Assert.True(fromA >= 3, $"{fromA} slow requests were answered by A");
         Assert.InRange(drained, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(5));

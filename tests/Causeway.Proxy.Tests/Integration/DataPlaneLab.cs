@@ -228,6 +228,43 @@ internal sealed class DataPlaneLab : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops <paramref name="sidecar"/> (what SIGTERM does) while <paramref name="send"/> keeps sending one request after
+    /// another, and for 500 ms after: how long the stop took, and every status the steady traffic got.
+    /// </summary>
+    public static async Task<(TimeSpan Stopped, IReadOnlyCollection<HttpStatusCode> Statuses)> StopUnderTrafficAsync(ProxyServer sidecar, Func<Task<HttpStatusCode>> send)
+    {
+        using var steady = new CancellationTokenSource();
+        var statuses = new System.Collections.Concurrent.ConcurrentBag<HttpStatusCode>();
+        var traffic = Task.Run(async () =>
+        {
+            while (!steady.IsCancellationRequested)
+            {
+                statuses.Add(await send());
+                await Task.Delay(10);
+            }
+        });
+        var stopped = System.Diagnostics.Stopwatch.StartNew();
+        await sidecar.DisposeAsync();
+        var took = stopped.Elapsed;
+        await Task.Delay(500);
+        await steady.CancelAsync();
+        await traffic;
+        return (took, statuses);
+    }
+
+    /// <summary>How many of <paramref name="answers"/> have <paramref name="marker"/> in their body (which instance answered).</summary>
+    public static async Task<int> CountAnsweredAsync(IEnumerable<HttpResponseMessage> answers, string marker)
+    {
+        var count = 0;
+        foreach (var answer in answers)
+        {
+            count += (await answer.Content.ReadAsStringAsync()).Contains(marker, StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        return count;
+    }
+
     public static int Endpoints(ProxyServer proxy, string host = Host, uint port = 5000) =>
         proxy.Config.Current?.Find(host, port)?.Picker.Endpoints.Length ?? 0;
 

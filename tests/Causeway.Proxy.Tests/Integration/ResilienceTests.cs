@@ -104,30 +104,11 @@ public class ResilienceTests(ITestOutputHelper output)
         // Requests in flight at A when its sidecar is told to stop (what SIGTERM does), and steady traffic meanwhile.
         var slow = Enumerable.Range(0, 10).Select(_ => client.GetAsync("http://helloworld.sample:5000/slow?ms=1500")).ToList();
         await DataPlaneLab.WaitUntilAsync(() => appA.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) >= 3, "slow requests reach A");
-        using var steady = new CancellationTokenSource();
-        var statuses = new System.Collections.Concurrent.ConcurrentBag<HttpStatusCode>();
-        var traffic = Task.Run(async () =>
-        {
-            while (!steady.IsCancellationRequested)
-            {
-                statuses.Add((await client.GetAsync(HelloUrl)).StatusCode);
-                await Task.Delay(10);
-            }
-        });
-        var stopped = System.Diagnostics.Stopwatch.StartNew();
-        await sidecarA.DisposeAsync();
-        var drained = stopped.Elapsed;
-        await Task.Delay(500);
-        await steady.CancelAsync();
-        await traffic;
+        var (drained, statuses) = await DataPlaneLab.StopUnderTrafficAsync(sidecarA, async () => (await client.GetAsync(HelloUrl)).StatusCode);
 
         var answers = await Task.WhenAll(slow);
         Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
-        var fromA = 0;
-        foreach (var r in answers)
-        {
-            fromA += (await r.Content.ReadAsStringAsync()).Contains("from a", StringComparison.Ordinal) ? 1 : 0;
-        }
+        var fromA = await DataPlaneLab.CountAnsweredAsync(answers, "from a");
 
         Assert.True(fromA >= 3, $"{fromA} slow requests were answered by A");
         // The stop waited for A's in-flight requests (about 1.5 s), within the 5 s drain time.

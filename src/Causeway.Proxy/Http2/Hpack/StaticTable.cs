@@ -13,6 +13,9 @@ public static class StaticTable
     public const int SchemeHttp = 6;
     public const int SchemeHttps = 7;
     public const int Status200 = 8;
+    public const int ContentLength = 28;
+    public const int ContentType = 31;
+    public const int UserAgent = 58;
 
     private static readonly (byte[] Name, byte[] Value)[] Entries = Build(
     [
