@@ -399,7 +399,9 @@ public sealed class Http2ProxyStream
                 return;
             }
 
-            _upOpen = false;
+            // Off the connection's map too: a stream its GOAWAY left out may still get its RST_STREAM there, which must
+            // not reach this stream once it is retried on another connection (it took that reset for the new one's).
+            DetachUpstreamLocked();
             UpstreamEndedLocked(refused, Http2ErrorCode.InternalError);
         }
     }
