@@ -110,6 +110,13 @@ public sealed record ProxyOptions
     public bool EventLoop { get; init; } = Transport.LoopTransportFactory.IsSupported;
 
     /// <summary>
+    /// Moves the east-west gateway's passthrough bytes with splice(2) (<see cref="Transport.ZeroCopySplice"/>, HAProxy's
+    /// <c>option splice-request</c>/<c>splice-response</c>) rather than copying them through the process; it needs the
+    /// event loops. On by default; <c>CAUSEWAY_SPLICE=0</c> turns it off for <c>causeway proxy</c>, to compare.
+    /// </summary>
+    public bool ZeroCopySplice { get; init; } = true;
+
+    /// <summary>
     /// How long an inbound connection's HTTP processing may go on after its transport closed before the proxy stops
     /// waiting for it and frees its connection slot: Kestrel can leave an HTTP/2 connection aborted amid a flood of stream
     /// resets waiting forever on streams that never end (dotnet/aspnetcore#51307). Handlers of a closed connection are

@@ -95,10 +95,9 @@ public sealed class ProxyServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = options.InlineScheduling);
-        if (options.EventLoop && options.Role == ProxyRole.Sidecar)
+        if (options.EventLoop)
         {
-            // Kestrel binds with the last transport registered that can: this one for every IP endpoint of a sidecar. The
-            // gateway stays on .NET's sockets, its upstream connections being theirs (and spliced there).
+            // Kestrel binds with the last transport registered that can: this one for every IP endpoint.
             builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(
                 new Transport.LoopTransportFactory(new Transport.LoopTransportOptions { InlineScheduling = options.InlineScheduling }));
         }

@@ -121,6 +121,8 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
 
     private async Task ForwardAsync(ConnectionContext connection, ServiceRoute route)
     {
+        // On an event loop the bytes move by splice(2) and never enter the process; elsewhere they are copied.
+        var owned = options.ZeroCopySplice ? connection.Features.Get<IReadinessSocketFeature>() : null;
         UpstreamEndpoint? previous = null;
         for (var attempt = 0; attempt <= options.MaxRetries; attempt++)
         {
@@ -131,18 +133,26 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
                 return;
             }
 
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            var target = new IPEndPoint(IPAddress.Parse(endpoint.Address), options.InboundPort);
+            Socket? socket = null;
+            ReadinessSocket? ready = null;
             try
             {
-                using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+                timeout.CancelAfter(options.ConnectTimeout);
+                if (owned is not null)
                 {
-                    timeout.CancelAfter(options.ConnectTimeout);
-                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Parse(endpoint.Address), options.InboundPort), timeout.Token);
+                    ready = await ReadinessSocket.ConnectAsync(target, owned.Loop, timeout.Token);
+                }
+                else
+                {
+                    socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    await socket.ConnectAsync(target, timeout.Token);
                 }
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException)
             {
-                socket.Dispose();
+                socket?.Dispose();
                 ConnectFailures.Record(endpoint, options);
                 previous = endpoint;
                 continue;
@@ -153,13 +163,16 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
             endpoint.RequestStarted();
             try
             {
-                var (received, sent) = await Splice.RunAsync(connection.Transport, socket);
+                var (received, sent) = ready is not null
+                    ? await ZeroCopySplice.RunAsync(await owned!.StopReceivingAsync(), connection.Transport.Input, ready)
+                    : await Splice.RunAsync(connection.Transport, socket!);
                 metrics.Bytes(received, sent);
             }
             finally
             {
                 endpoint.RequestEnded();
-                socket.Dispose();
+                ready?.Dispose();
+                socket?.Dispose();
             }
 
             return;

@@ -76,6 +76,9 @@ public static class ProxyCommand
     /// <summary>Set to 0, sidecars use .NET's socket engine under Kestrel instead of Causeway's event loops (to compare the two).</summary>
     public const string EventLoop = "CAUSEWAY_EVENT_LOOP";
 
+    /// <summary>Set to 0, the east-west gateway copies passthrough bytes through the process instead of splicing them (to compare the two).</summary>
+    public const string ZeroCopySplice = "CAUSEWAY_SPLICE";
+
     /// <summary>The runtime's switch that runs socket completions on its epoll thread rather than the thread pool.</summary>
     public const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
@@ -178,6 +181,7 @@ public static class ProxyCommand
                 DirectHttp1 = Environment.GetEnvironmentVariable(DirectHttp1) != "0",
                 DirectHttp2 = Environment.GetEnvironmentVariable(DirectHttp2) != "0",
                 EventLoop = Environment.GetEnvironmentVariable(EventLoop) != "0" && Transport.LoopTransportFactory.IsSupported,
+                ZeroCopySplice = Environment.GetEnvironmentVariable(ZeroCopySplice) != "0",
             };
         }
         catch (Exception e) when (e is IOException or UriFormatException or UnauthorizedAccessException)

@@ -20,6 +20,9 @@ public sealed unsafe partial class EventLoop : IDisposable
     /// <summary>Readable, or the peer closed or reset: every reader has something to learn.</summary>
     internal const uint ReadEvents = 0x001 /* EPOLLIN */ | 0x008 /* EPOLLERR */ | 0x010 /* EPOLLHUP */ | 0x2000 /* EPOLLRDHUP */;
 
+    /// <summary>The peer closed its sending side or the connection: no more bytes will come after what is there.</summary>
+    internal const uint HangUpEvents = 0x008 /* EPOLLERR */ | 0x010 /* EPOLLHUP */ | 0x2000 /* EPOLLRDHUP */;
+
     /// <summary>Writable, or broken: a writer waiting for room learns either way.</summary>
     internal const uint WriteEvents = 0x004 /* EPOLLOUT */ | 0x008 /* EPOLLERR */ | 0x010 /* EPOLLHUP */;
 

@@ -111,6 +111,32 @@ public sealed class ReadinessSocket : IDisposable
         static async ValueTask AwaitSend(ValueTask<int> sending) => await sending;
     }
 
+    /// <summary>
+    /// Moves what has arrived, up to <paramref name="count"/> bytes, into <paramref name="pipe"/> (empty, so that "nothing
+    /// now" means the socket is drained and not the pipe full) without copying it into the process; 0 at end of stream.
+    /// </summary>
+    public ValueTask<int> ReceiveAsync(KernelPipe pipe, int count) => _receiver.Start(pipe, count);
+
+    /// <summary>Moves <paramref name="count"/> bytes that are in <paramref name="pipe"/> to the socket, waiting for room as often as it takes.</summary>
+    public ValueTask SendAsync(KernelPipe pipe, int count)
+    {
+        var sending = _sender.Start(pipe, count);
+        return sending.IsCompletedSuccessfully ? default : AwaitSend(sending);
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        static async ValueTask AwaitSend(ValueTask<int> sending) => await sending;
+    }
+
+    /// <summary>
+    /// Ends a read that is waiting with 0, as if the stream had ended, and leaves the socket open: how a connection's
+    /// receive loop is stopped before its socket is handed over (<see cref="LoopConnection.StopReceivingAsync"/>). A read
+    /// that is not waiting is not touched.
+    /// </summary>
+    internal void CancelReceive() => _receiver.Cancel();
+
+    /// <summary>Forgets a <see cref="CancelReceive"/> that found no read to end, once the reader has stopped anyway.</summary>
+    internal void ClearCancelReceive() => _receiver.ClearCancel();
+
     /// <summary>TCP half-close or full shutdown; errors are ignored, as the connection is ending either way.</summary>
     public void Shutdown(SocketShutdown how)
     {
@@ -127,6 +153,11 @@ public sealed class ReadinessSocket : IDisposable
     {
         if ((events & EventLoop.ReadEvents) != 0)
         {
+            if ((events & EventLoop.HangUpEvents) != 0)
+            {
+                _receiver.OnHangUp();
+            }
+
             _receiver.OnEdge();
         }
 
@@ -171,6 +202,7 @@ public sealed class ReadinessSocket : IDisposable
         private int _edges;
         private int _drainedAt = -1;
         private int _parked;
+        private int _cancelled;
 
         protected int Result { get; set; }
 
@@ -214,6 +246,17 @@ public sealed class ReadinessSocket : IDisposable
                     if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
                     {
                         return ValueTask.FromException<int>(Aborted());
+                    }
+
+                    return new ValueTask<int>(this, _core.Version);
+                }
+
+                if (Volatile.Read(ref _cancelled) != 0)
+                {
+                    if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
+                    {
+                        Volatile.Write(ref _cancelled, 0);
+                        return new ValueTask<int>(0);
                     }
 
                     return new ValueTask<int>(this, _core.Version);
@@ -269,6 +312,22 @@ public sealed class ReadinessSocket : IDisposable
             }
         }
 
+        /// <summary>
+        /// Completes the waiting operation with 0, or the next one that would wait: a caller between deciding to read and
+        /// parking would otherwise wait for bytes that may never come. <see cref="ClearCancel"/> forgets one not used.
+        /// </summary>
+        public void Cancel()
+        {
+            Volatile.Write(ref _cancelled, 1);
+            if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
+            {
+                Volatile.Write(ref _cancelled, 0);
+                _core.SetResult(0);
+            }
+        }
+
+        public void ClearCancel() => Volatile.Write(ref _cancelled, 0);
+
         public void Abort()
         {
             if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
@@ -299,16 +358,47 @@ public sealed class ReadinessSocket : IDisposable
     private sealed class Receiver(ReadinessSocket owner) : Direction(owner)
     {
         private Memory<byte> _buffer;
+        private volatile bool _hungUp;
+        private KernelPipe? _pipe;
+        private int _count;
 
         public ValueTask<int> Start(Memory<byte> buffer)
         {
             _buffer = buffer;
+            _pipe = null;
             return Run();
         }
+
+        public ValueTask<int> Start(KernelPipe pipe, int count)
+        {
+            _pipe = pipe;
+            _count = count;
+            return Run();
+        }
+
+        /// <summary>
+        /// The peer closed or reset (on the loop's thread, before the edge is counted). From then on a short read does not
+        /// mean drained: bytes and a FIN that came in one edge would otherwise leave the FIN unread, with no edge to come.
+        /// </summary>
+        public void OnHangUp() => _hungUp = true;
 
         protected override Attempt Try(out bool drained)
         {
             drained = false;
+            if (_pipe is not null)
+            {
+                // A short splice does not say the socket is drained (the pipe's slots may have run out first): only
+                // "nothing now" does, which Run takes as drained.
+                var moved = _pipe.SpliceIn(Owner._fd, _count, out var error);
+                if (moved < 0)
+                {
+                    return Unfinished(error);
+                }
+
+                Result = moved;
+                return Attempt.Done;
+            }
+
             if (_buffer.IsEmpty)
             {
                 return TryPeek();
@@ -329,7 +419,7 @@ public sealed class ReadinessSocket : IDisposable
             }
 
             // A FIN stays readable: every later read returns 0 at once.
-            drained = received > 0 && received < _buffer.Length;
+            drained = received > 0 && received < _buffer.Length && !_hungUp;
             Result = received;
             return Attempt.Done;
         }
@@ -363,12 +453,24 @@ public sealed class ReadinessSocket : IDisposable
     private sealed class Sender(ReadinessSocket owner) : Direction(owner)
     {
         private ReadOnlyMemory<byte> _buffer;
+        private KernelPipe? _pipe;
+        private int _count;
         private int _sent;
         private bool _connecting;
 
         public ValueTask<int> Start(ReadOnlyMemory<byte> buffer)
         {
             _buffer = buffer;
+            _pipe = null;
+            _sent = 0;
+            _connecting = false;
+            return Run();
+        }
+
+        public ValueTask<int> Start(KernelPipe pipe, int count)
+        {
+            _pipe = pipe;
+            _count = count;
             _sent = 0;
             _connecting = false;
             return Run();
@@ -397,6 +499,11 @@ public sealed class ReadinessSocket : IDisposable
                 return EdgeSeen ? Attempt.Done : Attempt.WouldBlock;
             }
 
+            if (_pipe is not null)
+            {
+                return TrySplice();
+            }
+
             while (_sent < _buffer.Length)
             {
                 int sent;
@@ -419,6 +526,33 @@ public sealed class ReadinessSocket : IDisposable
                     // The send buffer is full: wait for room rather than find it full once more.
                     return Attempt.WouldBlock;
                 }
+            }
+
+            Result = _sent;
+            return Attempt.Done;
+        }
+
+        /// <summary>
+        /// Unlike send(), a short splice to a socket does not prove its buffer full, so only "no room now" waits for the
+        /// loop's next edge (an edge that would not come if the buffer had room all along).
+        /// </summary>
+        private Attempt TrySplice()
+        {
+            while (_sent < _count)
+            {
+                var moved = _pipe!.SpliceOut(Owner._fd, _count - _sent, out var error);
+                if (moved < 0)
+                {
+                    return Unfinished(error);
+                }
+
+                if (moved == 0)
+                {
+                    // The pipe holds less than the caller said it put there: nothing would ever finish this send.
+                    return Fail(SocketError.NoData);
+                }
+
+                _sent += moved;
             }
 
             Result = _sent;

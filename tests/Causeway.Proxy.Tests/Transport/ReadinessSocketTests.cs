@@ -62,6 +62,24 @@ public sealed class ReadinessSocketTests : IDisposable
     }
 
     [Fact]
+    public async Task BytesAndAFinThatArriveTogether_AreBothRead_ThoughTheFirstReadIsShort()
+    {
+        var (ours, peer) = await ConnectAsync();
+        using var _ = ours;
+        using var __ = peer;
+        await peer.SendAsync("hello"u8.ToArray());
+        peer.Shutdown(SocketShutdown.Send);
+        // Both are here before the first read: the loop has seen every edge they make.
+        await WaitUntilAsync(() => ours.MayHaveInput);
+        await Task.Delay(50);
+
+        var buffer = new byte[4096];
+        Assert.Equal(5, await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience));
+        // The read was short, but the peer had closed: no further edge will come, so it must not wait for one.
+        Assert.Equal(0, await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task AZeroByteRead_WaitsUntilThePeerSends_AndLeavesTheBytesToTheNextRead()
     {
         var (ours, peer) = await ConnectAsync();

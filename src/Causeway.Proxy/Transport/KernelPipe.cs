@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Causeway.Proxy.Transport;
+
+/// <summary>
+/// A non-blocking kernel pipe that splice(2) moves a socket's bytes through to another socket without copying them into
+/// the process: HAProxy's <c>option splice-request</c>/<c>splice-response</c>. Pipes are pooled as HAProxy pools them,
+/// since a connection that lasts a few milliseconds would otherwise spend four system calls opening and closing two.
+/// </summary>
+public sealed partial class KernelPipe : IDisposable
+{
+    /// <summary>Idle pipes kept for reuse; each holds two descriptors (HAProxy's <c>tune.maxpipes</c> defaults to a quarter of maxconn).</summary>
+    public const int MaxPooled = 64;
+
+    private const int Eagain = 11;
+    private const int Eintr = 4;
+    private const uint SpliceMove = 1;
+    private const uint SpliceNonblock = 2;
+
+    private static readonly ConcurrentBag<KernelPipe> Pool = [];
+    private static int _pooled;
+
+    private readonly int _read;
+    private readonly int _write;
+
+    private unsafe KernelPipe()
+    {
+        var fds = stackalloc int[2];
+        if (pipe2(fds, 0x80000 /* O_CLOEXEC */ | 0x800 /* O_NONBLOCK */) != 0)
+        {
+            throw new Win32Exception(Marshal.GetLastPInvokeError(), "pipe2 failed");
+        }
+
+        _read = fds[0];
+        _write = fds[1];
+        var size = fcntl(_write, 1032 /* F_GETPIPE_SZ */, 0);
+        Capacity = size > 0 ? size : 64 * 1024;
+    }
+
+    /// <summary>How many idle pipes wait in the pool.</summary>
+    internal static int Pooled => Volatile.Read(ref _pooled);
+
+    /// <summary>How many bytes the pipe holds at most (the kernel's default, 64 KiB).</summary>
+    public int Capacity { get; }
+
+    /// <summary>An empty pipe from the pool, or a new one.</summary>
+    public static KernelPipe Rent()
+    {
+        if (Pool.TryTake(out var pipe))
+        {
+            Interlocked.Decrement(ref _pooled);
+            return pipe;
+        }
+
+        return new KernelPipe();
+    }
+
+    /// <summary>Gives back a pipe with nothing in it (a pipe that may still hold bytes must be disposed instead).</summary>
+    public static void Return(KernelPipe pipe)
+    {
+        if (Interlocked.Increment(ref _pooled) <= MaxPooled)
+        {
+            Pool.Add(pipe);
+            return;
+        }
+
+        Interlocked.Decrement(ref _pooled);
+        pipe.Dispose();
+    }
+
+    /// <summary>
+    /// Moves up to <paramref name="count"/> bytes from <paramref name="socket"/> into the pipe: the count moved, 0 at end of
+    /// stream, -1 when the socket has nothing now (or the pipe no room).
+    /// </summary>
+    internal int SpliceIn(SafeHandle socket, int count, out SocketError error) => Splice(socket, fromSocket: true, count, out error);
+
+    /// <summary>Moves up to <paramref name="count"/> bytes from the pipe to <paramref name="socket"/>: the count moved, -1 when the socket has no room now.</summary>
+    internal int SpliceOut(SafeHandle socket, int count, out SocketError error) => Splice(socket, fromSocket: false, count, out error);
+
+    private unsafe int Splice(SafeHandle socket, bool fromSocket, int count, out SocketError error)
+    {
+        var added = false;
+        try
+        {
+            socket.DangerousAddRef(ref added);
+            var fd = (int)socket.DangerousGetHandle();
+            while (true)
+            {
+                var moved = fromSocket
+                    ? splice(fd, null, _write, null, (nuint)count, SpliceMove | SpliceNonblock)
+                    : splice(_read, null, fd, null, (nuint)count, SpliceMove | SpliceNonblock);
+                if (moved >= 0)
+                {
+                    error = SocketError.Success;
+                    return (int)moved;
+                }
+
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == Eintr)
+                {
+                    continue;
+                }
+
+                error = errno == Eagain ? SocketError.WouldBlock : ToSocketError(errno);
+                return -1;
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            error = SocketError.OperationAborted;
+            return -1;
+        }
+        finally
+        {
+            if (added)
+            {
+                socket.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>The errors a TCP socket reports while data moves, as .NET names them; any other is a plain socket error.</summary>
+    private static SocketError ToSocketError(int errno) => errno switch
+    {
+        104 /* ECONNRESET */ => SocketError.ConnectionReset,
+        32 /* EPIPE */ => SocketError.Shutdown,
+        110 /* ETIMEDOUT */ => SocketError.TimedOut,
+        113 /* EHOSTUNREACH */ => SocketError.HostUnreachable,
+        103 /* ECONNABORTED */ => SocketError.ConnectionAborted,
+        9 /* EBADF */ => SocketError.OperationAborted,
+        _ => SocketError.SocketError,
+    };
+
+    public void Dispose()
+    {
+        _ = close(_read);
+        _ = close(_write);
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int pipe2(int* fds, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
+
+    [LibraryImport("libc")]
+    private static partial int close(int fd);
+}
