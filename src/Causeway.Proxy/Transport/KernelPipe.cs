@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.ComponentModel;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -20,7 +19,8 @@ public sealed partial class KernelPipe : IDisposable
     private const uint SpliceMove = 1;
     private const uint SpliceNonblock = 2;
 
-    private static readonly ConcurrentBag<KernelPipe> Pool = [];
+    private static readonly Lock PoolLock = new();
+    private static readonly KernelPipe[] Pool = new KernelPipe[MaxPooled];
     private static int _pooled;
 
     private readonly int _read;
@@ -49,10 +49,14 @@ public sealed partial class KernelPipe : IDisposable
     /// <summary>An empty pipe from the pool, or a new one.</summary>
     public static KernelPipe Rent()
     {
-        if (Pool.TryTake(out var pipe))
+        lock (PoolLock)
         {
-            Interlocked.Decrement(ref _pooled);
-            return pipe;
+            if (_pooled > 0)
+            {
+                var pipe = Pool[--_pooled];
+                Pool[_pooled] = null!;
+                return pipe;
+            }
         }
 
         return new KernelPipe();
@@ -61,13 +65,15 @@ public sealed partial class KernelPipe : IDisposable
     /// <summary>Gives back a pipe with nothing in it (a pipe that may still hold bytes must be disposed instead).</summary>
     public static void Return(KernelPipe pipe)
     {
-        if (Interlocked.Increment(ref _pooled) <= MaxPooled)
+        lock (PoolLock)
         {
-            Pool.Add(pipe);
-            return;
+            if (_pooled < MaxPooled)
+            {
+                Pool[_pooled++] = pipe;
+                return;
+            }
         }
 
-        Interlocked.Decrement(ref _pooled);
         pipe.Dispose();
     }
 

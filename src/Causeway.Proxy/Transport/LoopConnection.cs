@@ -28,7 +28,8 @@ public sealed class LoopConnection : ConnectionContext,
     private readonly CancellationTokenSource _closed = new();
     private readonly Lock _shutdownLock = new();
     private readonly TaskCompletionSource _closedFired = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource _receivingStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Its one waiter (the new owner) runs on in the receive loop's stead, on the loop's thread: no hand-over to the pool.
+    private readonly TaskCompletionSource _receivingStopped = new();
     private volatile bool _stopReceiving;
     private Task? _processing;
     private bool _socketDisposed;
