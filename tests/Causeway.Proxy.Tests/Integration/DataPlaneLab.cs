@@ -110,7 +110,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             Address = address,
         });
 
-    public async Task<ProxyServer> StartGatewayAsync(Cluster cluster, IPAddress address, TimeSpan? clientHelloTimeout = null) =>
+    public async Task<ProxyServer> StartGatewayAsync(Cluster cluster, IPAddress address, TimeSpan? clientHelloTimeout = null, bool zeroCopySplice = true) =>
         await StartProxyAsync(new ProxyOptions
         {
             ControlPlane = cluster.Server.DiscoveryAddress,
@@ -125,6 +125,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             Labels = new Dictionary<string, string> { ["istio"] = "eastwestgateway" },
             Address = address,
             ClientHelloTimeout = clientHelloTimeout ?? TimeSpan.FromSeconds(10),
+            ZeroCopySplice = zeroCopySplice,
         });
 
     /// <summary>One cluster: helloworld v1 (its app and sidecar) and Sleep's sidecar, which already sees helloworld.</summary>

@@ -221,8 +221,10 @@ public class SidecarTests
         Assert.Contains("URI=spiffe://cluster.local/ns/sample/sa/sleep", body, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task AnEndpointOnAnotherNetworkIsReachedOnlyThroughItsGateway_WhichNeverDecrypts()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AnEndpointOnAnotherNetworkIsReachedOnlyThroughItsGateway_WhichNeverDecrypts(bool zeroCopySplice)
     {
         await using var lab = new DataPlaneLab();
         var c1 = await lab.StartClusterAsync("cluster1", "network1");
@@ -235,7 +237,7 @@ public class SidecarTests
         var v2 = await lab.StartAppAsync(v2Ip, 5000, "v2", "helloworld-v2-xyz");
         await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", v1Ip);
         await lab.StartSidecarAsync(c2, "helloworld-v2", "sample", "helloworld", v2Ip);
-        var gateway = await lab.StartGatewayAsync(c2, gw2Ip);
+        var gateway = await lab.StartGatewayAsync(c2, gw2Ip, zeroCopySplice: zeroCopySplice);
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2 && DataPlaneLab.Endpoints(gateway) == 1 && gateway.Config.Current!.Exposes(DataPlaneLab.Host, 15443), "sleep sees v1 and the gateway; the gateway sees v2");
 
