@@ -14,8 +14,6 @@ public sealed partial class KernelPipe : IDisposable
     /// <summary>Idle pipes kept for reuse; each holds two descriptors (HAProxy's <c>tune.maxpipes</c> defaults to a quarter of maxconn).</summary>
     public const int MaxPooled = 64;
 
-    private const int Eagain = 11;
-    private const int Eintr = 4;
     private const uint SpliceMove = 1;
     private const uint SpliceNonblock = 2;
 
@@ -105,12 +103,12 @@ public sealed partial class KernelPipe : IDisposable
                 }
 
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno == Eintr)
+                if (errno == Errno.Eintr)
                 {
                     continue;
                 }
 
-                error = errno == Eagain ? SocketError.WouldBlock : ToSocketError(errno);
+                error = errno == Errno.Eagain ? SocketError.WouldBlock : Errno.ToSocketError(errno);
                 return -1;
             }
         }
@@ -127,18 +125,6 @@ public sealed partial class KernelPipe : IDisposable
             }
         }
     }
-
-    /// <summary>The errors a TCP socket reports while data moves, as .NET names them; any other is a plain socket error.</summary>
-    private static SocketError ToSocketError(int errno) => errno switch
-    {
-        104 /* ECONNRESET */ => SocketError.ConnectionReset,
-        32 /* EPIPE */ => SocketError.Shutdown,
-        110 /* ETIMEDOUT */ => SocketError.TimedOut,
-        113 /* EHOSTUNREACH */ => SocketError.HostUnreachable,
-        103 /* ECONNABORTED */ => SocketError.ConnectionAborted,
-        9 /* EBADF */ => SocketError.OperationAborted,
-        _ => SocketError.SocketError,
-    };
 
     public void Dispose()
     {
