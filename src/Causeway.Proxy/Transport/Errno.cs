@@ -1,0 +1,27 @@
+using System.Net.Sockets;
+
+namespace Causeway.Proxy.Transport;
+
+/// <summary>Linux error numbers of the socket system calls made directly, as .NET names them in a <see cref="SocketException"/>.</summary>
+internal static class Errno
+{
+    public const int Eintr = 4;
+    public const int Eagain = 11;
+    public const int Einprogress = 115;
+
+    public static SocketError ToSocketError(int errno) => errno switch
+    {
+        9 /* EBADF */ => SocketError.OperationAborted,
+        13 /* EACCES */ => SocketError.AccessDenied,
+        32 /* EPIPE */ => SocketError.Shutdown,
+        99 /* EADDRNOTAVAIL */ => SocketError.AddressNotAvailable,
+        101 /* ENETUNREACH */ => SocketError.NetworkUnreachable,
+        103 /* ECONNABORTED */ => SocketError.ConnectionAborted,
+        104 /* ECONNRESET */ => SocketError.ConnectionReset,
+        105 /* ENOBUFS */ => SocketError.NoBufferSpaceAvailable,
+        110 /* ETIMEDOUT */ => SocketError.TimedOut,
+        111 /* ECONNREFUSED */ => SocketError.ConnectionRefused,
+        113 /* EHOSTUNREACH */ => SocketError.HostUnreachable,
+        _ => SocketError.SocketError,
+    };
+}
