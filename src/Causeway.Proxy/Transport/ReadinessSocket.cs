@@ -165,9 +165,9 @@ public sealed partial class ReadinessSocket : IDisposable
     }
 
     /// <summary>
-    /// Ends a read that is waiting with 0, as if the stream had ended, and leaves the socket open: how a connection's
-    /// receive loop is stopped before its socket is handed over (<see cref="LoopConnection.StopReceivingAsync"/>). A read
-    /// that is not waiting is not touched.
+    /// Ends the read that is waiting, or the next one that would wait, with 0, as if the stream had ended, and leaves the
+    /// socket open: how a connection's receive loop is stopped before its socket is handed over
+    /// (<see cref="LoopConnection.StopReceivingAsync"/>). A read that finds bytes still returns them.
     /// </summary>
     internal void CancelReceive() => _receiver.Cancel();
 
@@ -339,6 +339,18 @@ public sealed partial class ReadinessSocket : IDisposable
                     default:
                         _drainedAt = seen;
                         Interlocked.Exchange(ref _parked, 1);
+                        if (Volatile.Read(ref _cancelled) != 0)
+                        {
+                            // A cancel that came while this attempt ran found nothing parked: it is this one's to honour.
+                            if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
+                            {
+                                Volatile.Write(ref _cancelled, 0);
+                                _core.SetResult(0);
+                            }
+
+                            return;
+                        }
+
                         if (Volatile.Read(ref _edges) == seen || Interlocked.CompareExchange(ref _parked, 0, 1) == 0)
                         {
                             return;

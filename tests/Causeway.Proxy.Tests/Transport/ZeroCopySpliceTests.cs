@@ -36,6 +36,21 @@ public sealed class ZeroCopySpliceTests : IAsyncDisposable
         return (client, server, upstream, await accepting.WaitAsync(Patience));
     }
 
+    /// <summary>Stops the connection's receiving and splices it to <paramref name="upstream"/>, as the gateway does once it has routed.</summary>
+    private static async Task<Task<(long Received, long Sent)>> HandOverAsync(ConnectionContext server, ReadinessSocket upstream)
+    {
+        var socket = await server.Features.Get<IReadinessSocketFeature>()!.StopReceivingAsync().AsTask().WaitAsync(Patience);
+        return ZeroCopySplice.RunAsync(socket, server.Transport.Input, upstream);
+    }
+
+    /// <summary>Ends both sides as the gateway does after a splice: the upstream closed, the client's connection done.</summary>
+    private static async Task CloseAsync(ConnectionContext server, ReadinessSocket upstream)
+    {
+        upstream.Dispose();
+        await server.Transport.Output.CompleteAsync();
+        await server.DisposeAsync().AsTask().WaitAsync(Patience);
+    }
+
     /// <summary>Reads as the gateway reads a ClientHello: the bytes stay unconsumed in the input for the hand-over.</summary>
     private static async Task PeekAsync(PipeReader input, int count)
     {
@@ -93,8 +108,7 @@ public sealed class ZeroCopySpliceTests : IAsyncDisposable
         await PeekAsync(server.Transport.Input, early.Length);
 
         // The client is idle when its connection stops receiving: the receive loop waits for bytes that do not come.
-        var socket = await server.Features.Get<IReadinessSocketFeature>()!.StopReceivingAsync().AsTask().WaitAsync(Patience);
-        var splicing = ZeroCopySplice.RunAsync(socket, server.Transport.Input, upstream);
+        var splicing = await HandOverAsync(server, upstream);
 
         var up = RandomNumberGenerator.GetBytes(8 * 1024 * 1024);
         var down = RandomNumberGenerator.GetBytes(6 * 1024 * 1024 + 17);
@@ -117,9 +131,7 @@ public sealed class ZeroCopySpliceTests : IAsyncDisposable
         var (received, sent) = await splicing.WaitAsync(Patience);
         Assert.Equal(early.Length + up.Length, received);
         Assert.Equal(down.Length + 3, sent);
-        upstream.Dispose();
-        await server.Transport.Output.CompleteAsync();
-        await server.DisposeAsync().AsTask().WaitAsync(Patience);
+        await CloseAsync(server, upstream);
     }
 
     [Fact]
@@ -137,16 +149,13 @@ public sealed class ZeroCopySpliceTests : IAsyncDisposable
         });
         await PeekAsync(server.Transport.Input, 1024 * 1024);
 
-        var socket = await server.Features.Get<IReadinessSocketFeature>()!.StopReceivingAsync().AsTask().WaitAsync(Patience);
-        var splicing = ZeroCopySplice.RunAsync(socket, server.Transport.Input, upstream);
+        var splicing = await HandOverAsync(server, upstream);
         Assert.Equal(data, await ReadToEndAsync(backend).WaitAsync(Patience));
         await sending.WaitAsync(Patience);
         backend.Shutdown(SocketShutdown.Send);
         Assert.Empty(await ReadToEndAsync(client));
         Assert.Equal((data.Length, 0L), await splicing.WaitAsync(Patience));
-        upstream.Dispose();
-        await server.Transport.Output.CompleteAsync();
-        await server.DisposeAsync().AsTask().WaitAsync(Patience);
+        await CloseAsync(server, upstream);
     }
 
     [Fact]
@@ -156,17 +165,14 @@ public sealed class ZeroCopySpliceTests : IAsyncDisposable
         using var _ = client;
         await client.SendAsync("hello"u8.ToArray());
         await PeekAsync(server.Transport.Input, 5);
-        var socket = await server.Features.Get<IReadinessSocketFeature>()!.StopReceivingAsync().AsTask().WaitAsync(Patience);
-        var splicing = ZeroCopySplice.RunAsync(socket, server.Transport.Input, upstream);
+        var splicing = await HandOverAsync(server, upstream);
         Assert.Equal("hello"u8.ToArray(), await ReadExactlyAsync(backend, 5));
 
         backend.LingerState = new LingerOption(true, 0);
         backend.Dispose();
         // Neither direction waits on the other: the client is idle, yet its side of the splice ends.
         await splicing.WaitAsync(Patience);
-        upstream.Dispose();
-        await server.Transport.Output.CompleteAsync();
-        await server.DisposeAsync().AsTask().WaitAsync(Patience);
+        await CloseAsync(server, upstream);
         try
         {
             Assert.Equal(0, await client.ReceiveAsync(new byte[16].AsMemory()).AsTask().WaitAsync(Patience));
@@ -187,17 +193,14 @@ public sealed class ZeroCopySpliceTests : IAsyncDisposable
             using var __ = backend;
             await client.SendAsync(new byte[] { 1 });
             await PeekAsync(server.Transport.Input, 1);
-            var socket = await server.Features.Get<IReadinessSocketFeature>()!.StopReceivingAsync().AsTask().WaitAsync(Patience);
-            var splicing = ZeroCopySplice.RunAsync(socket, server.Transport.Input, upstream);
+            var splicing = await HandOverAsync(server, upstream);
             client.Shutdown(SocketShutdown.Send);
             await backend.SendAsync(new byte[] { 2 });
             backend.Shutdown(SocketShutdown.Send);
             Assert.Equal([1], await ReadToEndAsync(backend));
             Assert.Equal([2], await ReadToEndAsync(client));
             Assert.Equal((1L, 1L), await splicing.WaitAsync(Patience));
-            upstream.Dispose();
-            await server.Transport.Output.CompleteAsync();
-            await server.DisposeAsync().AsTask().WaitAsync(Patience);
+            await CloseAsync(server, upstream);
         }
 
         Assert.InRange(KernelPipe.Pooled, 1, KernelPipe.MaxPooled);
