@@ -19,6 +19,8 @@ internal static class Errno
         103 /* ECONNABORTED */ => SocketError.ConnectionAborted,
         104 /* ECONNRESET */ => SocketError.ConnectionReset,
         105 /* ENOBUFS */ => SocketError.NoBufferSpaceAvailable,
+        107 /* ENOTCONN */ => SocketError.NotConnected,
+        108 /* ESHUTDOWN */ => SocketError.Shutdown,
         110 /* ETIMEDOUT */ => SocketError.TimedOut,
         111 /* ECONNREFUSED */ => SocketError.ConnectionRefused,
         113 /* EHOSTUNREACH */ => SocketError.HostUnreachable,
