@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Causeway.Proxy.Transport;
 
@@ -8,6 +9,17 @@ internal static class Errno
     public const int Eintr = 4;
     public const int Eagain = 11;
     public const int Einprogress = 115;
+
+    /// <summary>
+    /// After a system call on a socket returned -1: false when it was interrupted and is to be made again; else true, with
+    /// its error as .NET names it (WouldBlock for "nothing now").
+    /// </summary>
+    public static bool Failed(out SocketError error)
+    {
+        var errno = Marshal.GetLastPInvokeError();
+        error = errno == Eagain ? SocketError.WouldBlock : ToSocketError(errno);
+        return errno != Eintr;
+    }
 
     public static SocketError ToSocketError(int errno) => errno switch
     {

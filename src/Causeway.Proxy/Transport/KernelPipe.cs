@@ -102,14 +102,10 @@ public sealed partial class KernelPipe : IDisposable
                     return (int)moved;
                 }
 
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno == Errno.Eintr)
+                if (Errno.Failed(out error))
                 {
-                    continue;
+                    return -1;
                 }
-
-                error = errno == Errno.Eagain ? SocketError.WouldBlock : Errno.ToSocketError(errno);
-                return -1;
             }
         }
         catch (ObjectDisposedException)

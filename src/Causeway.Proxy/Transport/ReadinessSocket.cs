@@ -159,14 +159,10 @@ public sealed partial class ReadinessSocket : IDisposable
                         return (int)moved;
                     }
 
-                    var errno = Marshal.GetLastPInvokeError();
-                    if (errno == Errno.Eintr)
+                    if (Errno.Failed(out error))
                     {
-                        continue;
+                        return -1;
                     }
-
-                    error = errno == Errno.Eagain ? SocketError.WouldBlock : Errno.ToSocketError(errno);
-                    return -1;
                 }
             }
         }
