@@ -254,16 +254,24 @@ internal sealed class DataPlaneLab : IAsyncDisposable
         return (took, statuses);
     }
 
-    /// <summary>How many of <paramref name="answers"/> have <paramref name="marker"/> in their body (which instance answered).</summary>
-    public static async Task<int> CountAnsweredAsync(IEnumerable<HttpResponseMessage> answers, string marker)
+    /// <summary>
+    /// What a drain of endpoint A under traffic must show (<see cref="StopUnderTrafficAsync"/>): every slow request in flight
+    /// answered 200, at least 3 of them by A itself; the stop waited for them (about 1.5 s) within the 5 s drain time; and
+    /// at least 20 requests made during the drain, all answered 200.
+    /// </summary>
+    public static async Task AssertDrainedUnderTrafficAsync(HttpResponseMessage[] answers, TimeSpan drained, IReadOnlyCollection<HttpStatusCode> statuses)
     {
-        var count = 0;
+        Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        var fromA = 0;
         foreach (var answer in answers)
         {
-            count += (await answer.Content.ReadAsStringAsync()).Contains(marker, StringComparison.Ordinal) ? 1 : 0;
+            fromA += (await answer.Content.ReadAsStringAsync()).Contains("from a", StringComparison.Ordinal) ? 1 : 0;
         }
 
-        return count;
+        Assert.True(fromA >= 3, $"{fromA} slow requests were answered by A");
+        Assert.InRange(drained, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(5));
+        Assert.True(statuses.Count >= 20, $"only {statuses.Count} requests during the drain");
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
     }
 
     public static int Endpoints(ProxyServer proxy, string host = Host, uint port = 5000) =>
