@@ -94,6 +94,9 @@ public sealed record ProxyOptions
     /// <summary>Envoy's max_connections analogue for each listener; Kestrel's default is unlimited.</summary>
     public long MaxConnections { get; init; } = 20_000;
 
+    /// <summary>Connections the kernel queues for each listener before they are accepted (Kestrel's default, 512).</summary>
+    public int ListenBacklog { get; init; } = 512;
+
     /// <summary>
     /// Runs Kestrel's connection work on the thread that completed the socket operation instead of the thread pool
     /// (Kestrel's UnsafePreferInlineScheduling); paired with the runtime's inline socket completions, which
@@ -104,13 +107,13 @@ public sealed record ProxyOptions
     /// <summary>
     /// Carries a sidecar's listeners and its direct path's upstream connections on Causeway's own epoll loops, which
     /// track each socket's readiness (<see cref="Transport.ReadinessSocket"/>), instead of .NET's socket engine under
-    /// Kestrel. On by default where supported (Linux, x86-64); <c>CAUSEWAY_EVENT_LOOP=0</c> turns it off for
+    /// Kestrel, and a gateway's passthrough connections from accept to close (<see cref="Gateway.GatewayListener"/>). On by default where supported (Linux, x86-64); <c>CAUSEWAY_EVENT_LOOP=0</c> turns it off for
     /// <c>causeway proxy</c>.
     /// </summary>
     public bool EventLoop { get; init; } = Transport.LoopTransportFactory.IsSupported;
 
     /// <summary>
-    /// Moves the east-west gateway's passthrough bytes with splice(2) (<see cref="Transport.ZeroCopySplice"/>, HAProxy's
+    /// Moves the east-west gateway's passthrough bytes with splice(2) (<see cref="Transport.LoopSplice"/>, HAProxy's
     /// <c>option splice-request</c>/<c>splice-response</c>) rather than copying them through the process; it needs the
     /// event loops. On by default; <c>CAUSEWAY_SPLICE=0</c> turns it off for <c>causeway proxy</c>, to compare.
     /// </summary>

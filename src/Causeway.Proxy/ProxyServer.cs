@@ -40,9 +40,11 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly KestrelConnectionEnds _connectionEnds;
     private readonly Http1Forwarder? _http1;
     private readonly Http2.Http2Forwarder? _http2;
+    private readonly GatewayListener? _gateway;
 
-    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns, KestrelConnectionEnds connectionEnds, Http1Forwarder? http1, Http2.Http2Forwarder? http2)
+    private ProxyServer(ProxyOptions options, WebApplication app, ControlPlaneConnection controlPlane, DiscoveryClient discovery, WorkloadCertificates? certificates, ProxyMetrics metrics, ProxyConfigHolder config, HttpMessageInvoker[] clients, ILoggerFactory loggers, DnsProxy? dns, KestrelConnectionEnds connectionEnds, Http1Forwarder? http1, Http2.Http2Forwarder? http2, GatewayListener? gateway)
     {
+        _gateway = gateway;
         _http1 = http1;
         _http2 = http2;
         _connectionEnds = connectionEnds;
@@ -99,7 +101,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             // Kestrel binds with the last transport registered that can: this one for every IP endpoint.
             builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(
-                new Transport.LoopTransportFactory(new Transport.LoopTransportOptions { InlineScheduling = options.InlineScheduling }));
+                new Transport.LoopTransportFactory(new Transport.LoopTransportOptions { InlineScheduling = options.InlineScheduling, Backlog = options.ListenBacklog }));
         }
 
         builder.Services.AddHttpForwarder();
@@ -161,9 +163,7 @@ public sealed class ProxyServer : IAsyncDisposable
         // Captured connections arrive at 127.0.0.1 (outbound) and at the pod's address (inbound).
         var address = options.Capture ? IPAddress.Any : options.Address;
         var connectionEnds = new KestrelConnectionEnds(metrics, address, options.InboundPort, options.OutboundPort, options.GatewayPort);
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(config);
-        builder.Services.AddSingleton(metrics);
+        var router = options.Role == ProxyRole.Gateway ? new SniRouter(options, config, metrics, loggers.CreateLogger<SniRouter>()) : null;
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -176,9 +176,14 @@ public sealed class ProxyServer : IAsyncDisposable
             k.Limits.MaxRequestHeaderCount = 100;
             k.Listen(address, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
             k.Listen(address, options.HealthPort, l => l.Protocols = HttpProtocols.Http1);
-            if (options.Role == ProxyRole.Gateway)
+            if (router is not null)
             {
-                k.Listen(address, options.GatewayPort, l => l.UseConnectionHandler<SniRouter>());
+                // On the event loops the gateway's own listener takes 15443 (below); Kestrel only where there are none.
+                if (!options.EventLoop)
+                {
+                    k.Listen(address, options.GatewayPort, l => l.Run(router.OnConnectedAsync));
+                }
+
                 return;
             }
 
@@ -246,7 +251,21 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         await app.StartAsync(cancellationToken);
-        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns, connectionEnds, http1, http2);
+        GatewayListener? gateway = null;
+        if (router is not null && options.EventLoop)
+        {
+            try
+            {
+                gateway = GatewayListener.Start(new IPEndPoint(address, options.GatewayPort), router, options, metrics, loggers.CreateLogger<GatewayListener>());
+            }
+            catch
+            {
+                await app.DisposeAsync();
+                throw;
+            }
+        }
+
+        return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns, connectionEnds, http1, http2, gateway);
     }
 
     /// <summary>Waits until the first configuration has been accepted.</summary>
@@ -259,12 +278,19 @@ public sealed class ProxyServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         using var timeout = new CancellationTokenSource(_drainTime);
+        var gatewayStopped = _gateway?.StopAsync(timeout.Token) ?? Task.CompletedTask;
         try
         {
             await _app.StopAsync(timeout.Token);
         }
         catch (OperationCanceledException)
         {
+        }
+
+        await gatewayStopped;
+        if (_gateway is not null)
+        {
+            await _gateway.DisposeAsync();
         }
 
         await _app.DisposeAsync();

@@ -76,13 +76,11 @@ public sealed unsafe partial class EventLoop : IDisposable
     /// The loop a new socket goes on: the calling loop's own, so that a request's client and upstream connections are served
     /// by one thread without handing work over, or else the next shared loop in turn.
     /// </summary>
-    public static EventLoop Pick()
-    {
-        if (_current is { } current)
-        {
-            return current;
-        }
+    public static EventLoop Pick() => _current ?? Next();
 
+    /// <summary>The next shared loop in turn, wherever the caller runs: how a listener on one loop spreads what it accepts.</summary>
+    public static EventLoop Next()
+    {
         var loops = SharedLoops.Value;
         return loops.Length == 1 ? loops[0] : loops[(int)((uint)Interlocked.Increment(ref _next) % (uint)loops.Length)];
     }

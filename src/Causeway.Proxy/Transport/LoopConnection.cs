@@ -16,7 +16,7 @@ namespace Causeway.Proxy.Transport;
 /// </summary>
 public sealed class LoopConnection : ConnectionContext,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
-    IConnectionEndPointFeature, IConnectionSocketFeature, IReadinessSocketFeature
+    IConnectionEndPointFeature, IConnectionSocketFeature
 {
     /// <summary>Each receive asks the pipe for at least this much room (Kestrel's is half its 4 KiB block).</summary>
     private const int MinReceiveBytes = 2048;
@@ -28,9 +28,6 @@ public sealed class LoopConnection : ConnectionContext,
     private readonly CancellationTokenSource _closed = new();
     private readonly Lock _shutdownLock = new();
     private readonly TaskCompletionSource _closedFired = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    // Its one waiter (the new owner) runs on in the receive loop's stead, on the loop's thread: no hand-over to the pool.
-    private readonly TaskCompletionSource _receivingStopped = new();
-    private volatile bool _stopReceiving;
     private Task? _processing;
     private bool _socketDisposed;
     private Exception? _shutdownReason;
@@ -40,7 +37,6 @@ public sealed class LoopConnection : ConnectionContext,
     {
         socket.NoDelay = true;
         _socket = new ReadinessSocket(socket, loop);
-        Loop = loop;
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
         ConnectionId = "L" + Interlocked.Increment(ref _lastId).ToString("X");
@@ -61,7 +57,6 @@ public sealed class LoopConnection : ConnectionContext,
         Features.Set<IConnectionLifetimeFeature>(this);
         Features.Set<IConnectionEndPointFeature>(this);
         Features.Set<IConnectionSocketFeature>(this);
-        Features.Set<IReadinessSocketFeature>(this);
     }
 
     public override string ConnectionId { get; set; }
@@ -81,19 +76,6 @@ public sealed class LoopConnection : ConnectionContext,
     /// <summary>The TCP socket, for what asks it directly (the original destination of a captured connection).</summary>
     public Socket Socket => _socket.Socket;
 
-    public EventLoop Loop { get; }
-
-    public async ValueTask<ReadinessSocket> StopReceivingAsync()
-    {
-        _stopReceiving = true;
-        _socket.CancelReceive();
-        // A receive loop waiting for the application to read (the input full) stops too.
-        _application.Output.CancelPendingFlush();
-        await _receivingStopped.Task;
-        _socket.ClearCancelReceive();
-        return _socket;
-    }
-
     /// <summary>Starts the receive and send loops; the listener calls it before handing the connection to Kestrel.</summary>
     public void Start() => _processing = RunAsync();
 
@@ -103,12 +85,6 @@ public sealed class LoopConnection : ConnectionContext,
         var sending = SendAsync();
         await receiving;
         await sending;
-        if (_stopReceiving)
-        {
-            // The receive loop was handed over before it saw the end; the connection's end is now.
-            FireConnectionClosed();
-            await _closedFired.Task;
-        }
     }
 
     public override void Abort(ConnectionAbortedException abortReason)
@@ -136,7 +112,7 @@ public sealed class LoopConnection : ConnectionContext,
         Exception? error = null;
         try
         {
-            while (!_stopReceiving)
+            while (true)
             {
                 var buffer = input.GetMemory(MinReceiveBytes);
                 var received = await _socket.ReceiveAsync(buffer);
@@ -159,20 +135,10 @@ public sealed class LoopConnection : ConnectionContext,
         }
         finally
         {
-            if (_stopReceiving)
-            {
-                // Handed over: what is in the input stays there for the new owner, and the socket's state (a FIN or a
-                // reset not yet read) is its to find. The connection closes when the new owner is done.
-                _receivingStopped.TrySetResult();
-            }
-            else
-            {
-                // Once shut down (aborted, or the output done), that is why the receiving stopped.
-                input.Complete(_shutdownReason ?? error);
-                FireConnectionClosed();
-                _receivingStopped.TrySetResult();
-                await _closedFired.Task;
-            }
+            // Once shut down (aborted, or the output done), that is why the receiving stopped.
+            input.Complete(_shutdownReason ?? error);
+            FireConnectionClosed();
+            await _closedFired.Task;
         }
     }
 

@@ -37,6 +37,9 @@ public sealed partial class ReadinessSocket : IDisposable
     /// <summary>The socket, for its options and addresses; its own Receive and Send would bypass the readiness tracking.</summary>
     public Socket Socket { get; }
 
+    /// <summary>The loop the socket is on, where its continuations run.</summary>
+    public EventLoop Loop => _loop;
+
     /// <summary>
     /// True when the peer sent something (bytes, a FIN or a reset) since the last read found the socket drained: for an
     /// idle pooled connection, that it is no longer idle and open. No system call; the loop's last edge is what it knows.
@@ -180,8 +183,54 @@ public sealed partial class ReadinessSocket : IDisposable
         }
     }
 
+    /// <summary>accept4(2): the new descriptor, or -1 with the error (WouldBlock when none is waiting).</summary>
+    private unsafe int Accept(out SocketError error)
+    {
+        var added = false;
+        try
+        {
+            _fd.DangerousAddRef(ref added);
+            var fd = (int)_fd.DangerousGetHandle();
+            while (true)
+            {
+                var accepted = Native.accept4(fd, null, null, 0x800 /* SOCK_NONBLOCK */ | 0x80000 /* SOCK_CLOEXEC */);
+                if (accepted >= 0)
+                {
+                    error = SocketError.Success;
+                    return accepted;
+                }
+
+                // A connection reset while it waited in the backlog is gone: the next one may be there (as Kestrel goes on).
+                if (Marshal.GetLastPInvokeError() == 103 /* ECONNABORTED */)
+                {
+                    continue;
+                }
+
+                if (Errno.Failed(out error))
+                {
+                    return -1;
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            error = SocketError.OperationAborted;
+            return -1;
+        }
+        finally
+        {
+            if (added)
+            {
+                _fd.DangerousRelease();
+            }
+        }
+    }
+
     private static unsafe partial class Native
     {
+        [LibraryImport("libc", SetLastError = true)]
+        public static partial int accept4(int fd, byte* address, int* length, int flags);
+
         [LibraryImport("libc", SetLastError = true)]
         public static partial nint recv(int fd, byte* buffer, nint length, int flags);
 
@@ -206,6 +255,12 @@ public sealed partial class ReadinessSocket : IDisposable
     }
 
     /// <summary>
+    /// Accepts a connection waiting on this listening socket, waiting for the loop's next edge if none is: the new
+    /// connection's descriptor, non-blocking and closed on exec, which the caller owns.
+    /// </summary>
+    public ValueTask<int> AcceptAsync() => _receiver.StartAccept();
+
+    /// <summary>
     /// Moves what has arrived, up to <paramref name="count"/> bytes, into <paramref name="pipe"/> (empty, so that "nothing
     /// now" means the socket is drained and not the pipe full) without copying it into the process; 0 at end of stream.
     /// </summary>
@@ -220,16 +275,6 @@ public sealed partial class ReadinessSocket : IDisposable
         [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
         static async ValueTask AwaitSend(ValueTask<int> sending) => await sending;
     }
-
-    /// <summary>
-    /// Ends the read that is waiting, or the next one that would wait, with 0, as if the stream had ended, and leaves the
-    /// socket open: how a connection's receive loop is stopped before its socket is handed over
-    /// (<see cref="LoopConnection.StopReceivingAsync"/>). A read that finds bytes still returns them.
-    /// </summary>
-    internal void CancelReceive() => _receiver.Cancel();
-
-    /// <summary>Forgets a <see cref="CancelReceive"/> that found no read to end, once the reader has stopped anyway.</summary>
-    internal void ClearCancelReceive() => _receiver.ClearCancel();
 
     /// <summary>TCP half-close or full shutdown; errors are ignored, as the connection is ending either way.</summary>
     public void Shutdown(SocketShutdown how)
@@ -296,7 +341,6 @@ public sealed partial class ReadinessSocket : IDisposable
         private int _edges;
         private int _drainedAt = -1;
         private int _parked;
-        private int _cancelled;
 
         protected int Result { get; set; }
 
@@ -345,17 +389,6 @@ public sealed partial class ReadinessSocket : IDisposable
                     return new ValueTask<int>(this, _core.Version);
                 }
 
-                if (Volatile.Read(ref _cancelled) != 0)
-                {
-                    if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
-                    {
-                        Volatile.Write(ref _cancelled, 0);
-                        return new ValueTask<int>(0);
-                    }
-
-                    return new ValueTask<int>(this, _core.Version);
-                }
-
                 if (Volatile.Read(ref _edges) == seen || Interlocked.CompareExchange(ref _parked, 0, 1) == 0)
                 {
                     return new ValueTask<int>(this, _core.Version);
@@ -396,13 +429,12 @@ public sealed partial class ReadinessSocket : IDisposable
                     default:
                         _drainedAt = seen;
                         Interlocked.Exchange(ref _parked, 1);
-                        if (Volatile.Read(ref _cancelled) != 0)
+                        if (Volatile.Read(ref Owner._disposed) != 0)
                         {
-                            // A cancel that came while this attempt ran found nothing parked: it is this one's to honour.
+                            // Closed from another thread (a timeout) while this attempt ran: its Abort found nothing parked.
                             if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
                             {
-                                Volatile.Write(ref _cancelled, 0);
-                                _core.SetResult(0);
+                                _core.SetException(Aborted());
                             }
 
                             return;
@@ -417,22 +449,6 @@ public sealed partial class ReadinessSocket : IDisposable
                 }
             }
         }
-
-        /// <summary>
-        /// Completes the waiting operation with 0, or the next one that would wait: a caller between deciding to read and
-        /// parking would otherwise wait for bytes that may never come. <see cref="ClearCancel"/> forgets one not used.
-        /// </summary>
-        public void Cancel()
-        {
-            Volatile.Write(ref _cancelled, 1);
-            if (Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
-            {
-                Volatile.Write(ref _cancelled, 0);
-                _core.SetResult(0);
-            }
-        }
-
-        public void ClearCancel() => Volatile.Write(ref _cancelled, 0);
 
         public void Abort()
         {
@@ -467,11 +483,13 @@ public sealed partial class ReadinessSocket : IDisposable
         private volatile bool _hungUp;
         private KernelPipe? _pipe;
         private int _count;
+        private bool _accepting;
 
         public ValueTask<int> Start(Memory<byte> buffer)
         {
             _buffer = buffer;
             _pipe = null;
+            _accepting = false;
             return Run();
         }
 
@@ -479,6 +497,14 @@ public sealed partial class ReadinessSocket : IDisposable
         {
             _pipe = pipe;
             _count = count;
+            _accepting = false;
+            return Run();
+        }
+
+        public ValueTask<int> StartAccept()
+        {
+            _pipe = null;
+            _accepting = true;
             return Run();
         }
 
@@ -491,6 +517,19 @@ public sealed partial class ReadinessSocket : IDisposable
         protected override Attempt Try(out bool drained)
         {
             drained = false;
+            if (_accepting)
+            {
+                // Only "none waiting" says the backlog is empty, which Run takes as drained.
+                var accepted = Owner.Accept(out var acceptError);
+                if (accepted < 0)
+                {
+                    return Unfinished(acceptError);
+                }
+
+                Result = accepted;
+                return Attempt.Done;
+            }
+
             if (_pipe is not null)
             {
                 // A short splice does not say the socket is drained (the pipe's slots may have run out first): only

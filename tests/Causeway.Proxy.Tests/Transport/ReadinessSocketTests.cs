@@ -153,6 +153,57 @@ public sealed class ReadinessSocketTests : IDisposable
     }
 
     [Fact]
+    public async Task AListeningSocket_AcceptsEveryWaitingConnection_ThenWaitsForTheNext_AndAWaitingAcceptEndsWhenItIsDisposed()
+    {
+        var listening = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listening.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listening.Listen(16);
+        var ours = new ReadinessSocket(listening, _loop);
+        var clients = new List<Socket>();
+        try
+        {
+            // Three already waiting in the backlog, taken one after another, each the connection its client made.
+            for (var i = 0; i < 3; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                clients.Add(client);
+                await client.ConnectAsync(listening.LocalEndPoint!);
+            }
+
+            for (var i = 0; i < 3; i++)
+            {
+                var fd = await ours.AcceptAsync().AsTask().WaitAsync(Patience);
+                using var accepted = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+                await clients[i].SendAsync(new[] { (byte)i });
+                var one = new byte[1];
+                accepted.Blocking = true;
+                Assert.Equal(1, accepted.Receive(one));
+                Assert.Equal(i, one[0]);
+            }
+
+            // None waiting: the accept waits for the loop's edge, then takes the one that came.
+            var next = ours.AcceptAsync().AsTask();
+            await Task.Delay(50);
+            Assert.False(next.IsCompleted);
+            var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            clients.Add(late);
+            await late.ConnectAsync(listening.LocalEndPoint!);
+            new SafeSocketHandle(await next.WaitAsync(Patience), ownsHandle: true).Dispose();
+
+            var waiting = ours.AcceptAsync().AsTask();
+            await Task.Delay(50);
+            ours.Dispose();
+            var e = await Assert.ThrowsAsync<SocketException>(() => waiting.WaitAsync(Patience));
+            Assert.Equal(SocketError.OperationAborted, e.SocketErrorCode);
+        }
+        finally
+        {
+            ours.Dispose();
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task ConnectingWhereNothingListens_FailsWithConnectionRefused()
     {
         var closed = ListenerEnd;
