@@ -29,14 +29,14 @@ public sealed partial class GatewayListener : IAsyncDisposable
     private long _open;
     private volatile bool _stopping;
 
-    private GatewayListener(ReadinessSocket listening, SniRouter router, ProxyOptions options, ProxyMetrics metrics, ILogger logger)
+    private GatewayListener(ReadinessSocket listening, EndPoint endPoint, SniRouter router, ProxyOptions options, ProxyMetrics metrics, ILogger logger)
     {
         _listening = listening;
         _router = router;
         _options = options;
         _metrics = metrics;
         _logger = logger;
-        EndPoint = listening.Socket.LocalEndPoint!;
+        EndPoint = endPoint;
         _accepting = AcceptAsync();
     }
 
@@ -60,8 +60,9 @@ public sealed partial class GatewayListener : IAsyncDisposable
 
             socket.Bind(endPoint);
             socket.Listen(options.ListenBacklog);
+            var bound = socket.LocalEndPoint!;
             listening = new ReadinessSocket(socket, EventLoop.Next());
-            return new GatewayListener(listening, router, options, metrics, logger);
+            return new GatewayListener(listening, bound, router, options, metrics, logger);
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
@@ -108,7 +109,7 @@ public sealed partial class GatewayListener : IAsyncDisposable
             {
                 // Kestrel's MaxConcurrentConnections: refused as soon as accepted, and counted.
                 Interlocked.Decrement(ref _open);
-                // close(2) itself: a SafeSocketHandle released on its own closes abortively, with a reset.
+                // close(2) itself, as for every connection it accepts: a FIN, where a SafeSocketHandle released on its own resets.
                 _ = close(fd);
                 _metrics.Connection(SniRouter.Listener, "over_connection_limit");
                 continue;
@@ -123,17 +124,7 @@ public sealed partial class GatewayListener : IAsyncDisposable
         ReadinessSocket? client = null;
         try
         {
-            var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
-            try
-            {
-                socket.NoDelay = true;
-                client = new ReadinessSocket(socket, EventLoop.Next());
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+            client = ReadinessSocket.Adopt(fd, EventLoop.Next());
 
             using (_abort.Token.UnsafeRegister(static s => ((ReadinessSocket)s!).Dispose(), client))
             {

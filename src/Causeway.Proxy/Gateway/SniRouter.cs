@@ -370,7 +370,7 @@ public sealed class SniRouter(ProxyOptions options, ProxyConfigHolder config, Pr
 
     private void Refuse(ReadinessSocket client, string outcome, string reason)
     {
-        Refused(outcome, reason, logger.IsEnabled(LogLevel.Debug) ? client.Socket.RemoteEndPoint : null);
+        Refused(outcome, reason, logger.IsEnabled(LogLevel.Debug) ? client.RemoteEndPoint : null);
         client.Shutdown(SocketShutdown.Both);
     }
 

@@ -25,13 +25,15 @@ public sealed class UpstreamConnection : IDisposable
 
     /// <summary>A connection on an event loop, which knows without a system call whether the application sent anything.</summary>
     public UpstreamConnection(Transport.ReadinessSocket socket, Stream stream, UpstreamConnectionPool pool)
-        : this(socket.Socket, stream, pool)
     {
         _readiness = socket;
+        Socket = socket.Socket;
+        Stream = stream;
+        Pool = pool;
     }
 
-    /// <summary>The TCP connection under <see cref="Stream"/> (which may be TLS over it).</summary>
-    public System.Net.Sockets.Socket Socket { get; }
+    /// <summary>The TCP connection under <see cref="Stream"/> (which may be TLS over it), when it is a .NET socket.</summary>
+    public System.Net.Sockets.Socket? Socket { get; }
 
     public Stream Stream { get; }
 
@@ -94,7 +96,7 @@ public sealed class UpstreamConnection : IDisposable
 
         try
         {
-            return !Socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead);
+            return !Socket!.Poll(0, System.Net.Sockets.SelectMode.SelectRead);
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
         {

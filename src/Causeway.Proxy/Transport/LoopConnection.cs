@@ -37,6 +37,7 @@ public sealed class LoopConnection : ConnectionContext,
     {
         socket.NoDelay = true;
         _socket = new ReadinessSocket(socket, loop);
+        Socket = socket;
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
         ConnectionId = "L" + Interlocked.Increment(ref _lastId).ToString("X");
@@ -74,7 +75,7 @@ public sealed class LoopConnection : ConnectionContext,
     public override EndPoint? RemoteEndPoint { get; set; }
 
     /// <summary>The TCP socket, for what asks it directly (the original destination of a captured connection).</summary>
-    public Socket Socket => _socket.Socket;
+    public Socket Socket { get; }
 
     /// <summary>Starts the receive and send loops; the listener calls it before handing the connection to Kestrel.</summary>
     public void Start() => _processing = RunAsync();

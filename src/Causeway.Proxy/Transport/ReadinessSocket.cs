@@ -16,26 +16,67 @@ namespace Causeway.Proxy.Transport;
 public sealed partial class ReadinessSocket : IDisposable
 {
     private readonly SafeHandle _fd;
+    private readonly Socket? _socket;
     private readonly EventLoop _loop;
     private readonly GCHandle _registration;
     private readonly Receiver _receiver;
     private readonly Sender _sender;
     private int _disposed;
 
-    /// <summary>Takes a connected socket (accepted, or connected by <see cref="ConnectAsync"/>) onto <paramref name="loop"/>.</summary>
+    /// <summary>Takes a .NET socket (accepted, connected or listening) onto <paramref name="loop"/>, and owns it from then on.</summary>
     public ReadinessSocket(Socket socket, EventLoop loop)
+        : this(socket.SafeHandle, socket, loop, drained: false)
     {
-        socket.Blocking = false;
-        Socket = socket;
-        _fd = socket.SafeHandle;
+    }
+
+    private ReadinessSocket(SafeHandle fd, Socket? socket, EventLoop loop, bool drained)
+    {
+        if (socket is not null)
+        {
+            socket.Blocking = false;
+        }
+
+        _socket = socket;
+        _fd = fd;
         _loop = loop;
         _receiver = new Receiver(this);
         _sender = new Sender(this);
+        if (drained)
+        {
+            _receiver.StartDrained();
+        }
+
         _registration = loop.Register(this, _fd);
     }
 
-    /// <summary>The socket, for its options and addresses; its own Receive and Send would bypass the readiness tracking.</summary>
-    public Socket Socket { get; }
+    /// <summary>
+    /// Takes a descriptor that <see cref="AcceptAsync"/> returned onto <paramref name="loop"/> with TCP_NODELAY, and owns
+    /// it. Its first read waits for the loop's edge rather than try at once: a connection is usually accepted before its
+    /// first bytes arrive, and the registration reports them if they have.
+    /// </summary>
+    public static ReadinessSocket Adopt(int fd, EventLoop loop)
+    {
+        var descriptor = new SocketDescriptor(fd);
+        try
+        {
+            SetNoDelay(descriptor);
+            return new ReadinessSocket(descriptor, null, loop, drained: true);
+        }
+        catch
+        {
+            descriptor.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The .NET socket, for its options and addresses, when this was made from one; null for a descriptor adopted or
+    /// connected without one. Its own Receive and Send would bypass the readiness tracking.
+    /// </summary>
+    public Socket? Socket => _socket;
+
+    /// <summary>The peer's address (getpeername(2)), or null once the socket is closed or for a family other than IP.</summary>
+    public IPEndPoint? RemoteEndPoint => _socket is not null ? TryGet(() => _socket.RemoteEndPoint as IPEndPoint) : PeerAddress();
 
     /// <summary>The loop the socket is on, where its continuations run.</summary>
     public EventLoop Loop => _loop;
@@ -46,17 +87,33 @@ public sealed partial class ReadinessSocket : IDisposable
     /// </summary>
     public bool MayHaveInput => _receiver.MayBeReady;
 
-    /// <summary>Connects without blocking and without .NET's socket engine, then puts the socket on <paramref name="loop"/>.</summary>
+    /// <summary>
+    /// Connects without blocking and without .NET's socket engine, then puts the socket on <paramref name="loop"/>. An IPv4
+    /// socket is opened and connected with the system calls themselves (<see cref="SocketDescriptor"/>): the mesh's
+    /// addresses are IPv4; anything else is a .NET socket.
+    /// </summary>
     public static async ValueTask<ReadinessSocket> ConnectAsync(IPEndPoint endPoint, EventLoop loop, CancellationToken cancellationToken)
     {
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
+        SafeHandle fd;
+        Socket? socket = null;
+        if (endPoint.AddressFamily == AddressFamily.InterNetwork)
+        {
+            fd = SocketDescriptor.OpenTcp4();
+        }
+        else
+        {
+            socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            fd = socket.SafeHandle;
+        }
+
         ReadinessSocket? ready = null;
         try
         {
-            var pending = StartConnect(socket, endPoint);
+            SetNoDelay(fd);
+            var pending = socket is null ? StartConnect(fd, endPoint) : StartConnect(socket, endPoint);
 
             // Registered only now: a socket not yet connecting reports itself writable and hung up, a false edge.
-            ready = new ReadinessSocket(socket, loop);
+            ready = new ReadinessSocket(fd, socket, loop, drained: false);
             if (pending)
             {
                 using (cancellationToken.UnsafeRegister(static s => ((ReadinessSocket)s!).Dispose(), ready))
@@ -65,11 +122,10 @@ public sealed partial class ReadinessSocket : IDisposable
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
-                // .NET reports SO_ERROR already translated to a SocketError.
-                var error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-                if (error != 0)
+                var error = ready.ConnectError();
+                if (error != SocketError.Success)
                 {
-                    throw new SocketException(error);
+                    throw new SocketException((int)error);
                 }
             }
 
@@ -77,47 +133,50 @@ public sealed partial class ReadinessSocket : IDisposable
         }
         catch
         {
-            if (ready is null)
+            if (ready is not null)
+            {
+                ready.Dispose();
+            }
+            else if (socket is not null)
             {
                 socket.Dispose();
             }
             else
             {
-                ready.Dispose();
+                fd.Dispose();
             }
 
             throw;
         }
     }
 
+    /// <summary>.NET's non-blocking connect, which reports "in progress" by throwing: for what is not IPv4.</summary>
+    private static bool StartConnect(Socket socket, IPEndPoint endPoint)
+    {
+        try
+        {
+            socket.Connect(endPoint);
+            return false;
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+        {
+            return true;
+        }
+    }
+
     /// <summary>
-    /// connect(2) on the non-blocking socket: true while it is in progress. Not Socket.Connect, which reports "in
+    /// connect(2) on the non-blocking IPv4 socket: true while it is in progress. Not Socket.Connect, which reports "in
     /// progress" by throwing, and an exception per connection was 3% of the gateway's CPU opening connections (bench B6).
     /// </summary>
-    private static unsafe bool StartConnect(Socket socket, IPEndPoint endPoint)
+    private static unsafe bool StartConnect(SafeHandle fd, IPEndPoint endPoint)
     {
-        if (endPoint.AddressFamily != AddressFamily.InterNetwork)
-        {
-            // The mesh's addresses are IPv4; anything else takes .NET's way.
-            try
-            {
-                socket.Connect(endPoint);
-                return false;
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
-            {
-                return true;
-            }
-        }
-
         // struct sockaddr_in: the family in host order, then the port and the address in network order.
         var address = stackalloc byte[16];
         new Span<byte>(address, 16).Clear();
         *(ushort*)address = 2 /* AF_INET */;
         System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(new Span<byte>(address + 2, 2), (ushort)endPoint.Port);
         endPoint.Address.TryWriteBytes(new Span<byte>(address + 4, 4), out _);
-        var fd = (int)socket.SafeHandle.DangerousGetHandle();
-        if (connect(fd, address, 16) == 0)
+        if (connect((int)fd.DangerousGetHandle(), address, 16) == 0)
         {
             return false;
         }
@@ -131,6 +190,107 @@ public sealed partial class ReadinessSocket : IDisposable
 
         throw new SocketException((int)Errno.ToSocketError(errno));
     }
+
+    /// <summary>The outcome of a non-blocking connect (SO_ERROR), once the socket has said it is done.</summary>
+    private unsafe SocketError ConnectError()
+    {
+        if (!TryHold(out var fd))
+        {
+            return SocketError.OperationAborted;
+        }
+
+        try
+        {
+            int error = 0, length = sizeof(int);
+            return getsockopt(fd, 1 /* SOL_SOCKET */, 4 /* SO_ERROR */, &error, &length) != 0 ? Errno.ToSocketError(Marshal.GetLastPInvokeError())
+                : error == 0 ? SocketError.Success : Errno.ToSocketError(error);
+        }
+        finally
+        {
+            _fd.DangerousRelease();
+        }
+    }
+
+    private static unsafe void SetNoDelay(SafeHandle fd)
+    {
+        var one = 1;
+        if (setsockopt((int)fd.DangerousGetHandle(), 6 /* IPPROTO_TCP */, 1 /* TCP_NODELAY */, &one, sizeof(int)) != 0)
+        {
+            throw new SocketException((int)Errno.ToSocketError(Marshal.GetLastPInvokeError()));
+        }
+    }
+
+    /// <summary>getpeername(2) read as struct sockaddr_in or sockaddr_in6.</summary>
+    private unsafe IPEndPoint? PeerAddress()
+    {
+        if (!TryHold(out var fd))
+        {
+            return null;
+        }
+
+        var address = stackalloc byte[28];
+        var length = 28;
+        try
+        {
+            if (getpeername(fd, address, &length) != 0)
+            {
+                return null;
+            }
+        }
+        finally
+        {
+            _fd.DangerousRelease();
+        }
+
+        var port = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(new ReadOnlySpan<byte>(address + 2, 2));
+        return *(ushort*)address switch
+        {
+            2 /* AF_INET */ => new IPEndPoint(new IPAddress(new ReadOnlySpan<byte>(address + 4, 4)), port),
+            10 /* AF_INET6 */ => new IPEndPoint(new IPAddress(new ReadOnlySpan<byte>(address + 8, 16), *(uint*)(address + 24)), port),
+            _ => null,
+        };
+    }
+
+    private static T? TryGet<T>(Func<T?> get)
+        where T : class
+    {
+        try
+        {
+            return get();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Holds the descriptor open for a system call (the caller releases it): false once the socket is closed.</summary>
+    private bool TryHold(out int fd)
+    {
+        var added = false;
+        try
+        {
+            _fd.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        fd = added ? (int)_fd.DangerousGetHandle() : -1;
+        return added;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int getsockopt(int fd, int level, int name, void* value, int* length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int setsockopt(int fd, int level, int name, void* value, int length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int getpeername(int fd, byte* address, int* length);
+
+    [LibraryImport("libc")]
+    private static partial int shutdown(int fd, int how);
 
     [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial int connect(int fd, byte* address, int length);
@@ -276,15 +436,13 @@ public sealed partial class ReadinessSocket : IDisposable
         static async ValueTask AwaitSend(ValueTask<int> sending) => await sending;
     }
 
-    /// <summary>TCP half-close or full shutdown; errors are ignored, as the connection is ending either way.</summary>
+    /// <summary>TCP half-close or full shutdown (shutdown(2); SocketShutdown's values are SHUT_RD, SHUT_WR, SHUT_RDWR); errors are ignored, as the connection is ending either way.</summary>
     public void Shutdown(SocketShutdown how)
     {
-        try
+        if (TryHold(out var fd))
         {
-            Socket.Shutdown(how);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
+            _ = shutdown(fd, (int)how);
+            _fd.DangerousRelease();
         }
     }
 
@@ -316,7 +474,15 @@ public sealed partial class ReadinessSocket : IDisposable
         }
 
         _loop.Unregister(_fd, _registration);
-        Socket.Dispose();
+        if (_socket is not null)
+        {
+            _socket.Dispose();
+        }
+        else
+        {
+            _fd.Dispose();
+        }
+
         _receiver.Abort();
         _sender.Abort();
     }
@@ -347,6 +513,9 @@ public sealed partial class ReadinessSocket : IDisposable
         protected Exception? Error { get; set; }
 
         public bool MayBeReady => Volatile.Read(ref _edges) != Volatile.Read(ref _drainedAt);
+
+        /// <summary>Before the socket is registered: the first operation waits for the loop's first edge.</summary>
+        public void StartDrained() => _drainedAt = 0;
 
         protected bool EdgeSeen => Volatile.Read(ref _edges) != 0;
 

@@ -42,7 +42,7 @@ public sealed class UpstreamConnectionPoolTests : IDisposable
         pool.Return(b);
         pool.Return(c);
         Assert.Equal(2, pool.IdleCount);
-        Assert.Throws<ObjectDisposedException>(() => c.Socket.Available);
+        Assert.Throws<ObjectDisposedException>(() => c.Socket!.Available);
         Assert.Same(b, pool.TryTake());
         Assert.True(b.Reused);
         Assert.Same(a, pool.TryTake());
@@ -63,7 +63,7 @@ public sealed class UpstreamConnectionPoolTests : IDisposable
         // Past the unchecked window, the closed one (the newest) is found closed and skipped.
         await Task.Delay(TimeSpan.FromMilliseconds(20));
         Assert.Same(open, pool.TryTake());
-        Assert.Throws<ObjectDisposedException>(() => closed.Socket.Available);
+        Assert.Throws<ObjectDisposedException>(() => closed.Socket!.Available);
 
         var (other, otherServer) = await ConnectAsync(pool);
         pool.Return(other);
@@ -82,7 +82,7 @@ public sealed class UpstreamConnectionPoolTests : IDisposable
         Assert.True(pool.TryDrop(Environment.TickCount64 + 1));
         pool.Return(connection);
         Assert.Equal(0, pool.IdleCount);
-        Assert.Throws<ObjectDisposedException>(() => connection.Socket.Available);
+        Assert.Throws<ObjectDisposedException>(() => connection.Socket!.Available);
 
         var pools = new UpstreamPools(new Http1Limits());
         var first = pools.For("127.0.0.1", 80, "");
@@ -100,6 +100,6 @@ public sealed class UpstreamConnectionPoolTests : IDisposable
         Assert.Equal(1, pool.CloseExpired());
         await Task.Delay(TimeSpan.FromMilliseconds(200));
         Assert.Null(pool.TryTake());
-        Assert.Throws<ObjectDisposedException>(() => a.Socket.Available);
+        Assert.Throws<ObjectDisposedException>(() => a.Socket!.Available);
     }
 }

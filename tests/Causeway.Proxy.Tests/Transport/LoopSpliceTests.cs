@@ -30,9 +30,10 @@ public sealed class LoopSpliceTests : IDisposable
     private async Task<(Socket Client, ReadinessSocket Server, ReadinessSocket Upstream, Socket Backend)> ConnectAsync()
     {
         var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(_listener.Socket.LocalEndPoint!);
+        await client.ConnectAsync(_listener.Socket!.LocalEndPoint!);
         var fd = await _listener.AcceptAsync().AsTask().WaitAsync(Patience);
-        var server = new ReadinessSocket(new Socket(new SafeSocketHandle(fd, ownsHandle: true)), _loop);
+        var server = ReadinessSocket.Adopt(fd, _loop);
+        Assert.Equal(client.LocalEndPoint, server.RemoteEndPoint);
         var accepting = _upstreamListener.AcceptAsync();
         var upstream = await ReadinessSocket.ConnectAsync((IPEndPoint)_upstreamListener.LocalEndPoint!, _loop, CancellationToken.None).AsTask().WaitAsync(Patience);
         return (client, server, upstream, await accepting.WaitAsync(Patience));
