@@ -107,8 +107,8 @@ public sealed record ProxyOptions
     /// <summary>
     /// Carries a sidecar's listeners and its direct path's upstream connections on Causeway's own epoll loops, which
     /// track each socket's readiness (<see cref="Transport.ReadinessSocket"/>), instead of .NET's socket engine under
-    /// Kestrel, and a gateway's passthrough connections from accept to close (<see cref="Gateway.GatewayListener"/>). On by default where supported (Linux, x86-64); <c>CAUSEWAY_EVENT_LOOP=0</c> turns it off for
-    /// <c>causeway proxy</c>.
+    /// Kestrel, and a gateway's passthrough connections from accept to close (<see cref="Gateway.GatewayListener"/>). On
+    /// by default where supported (Linux, x86-64); <c>CAUSEWAY_EVENT_LOOP=0</c> turns it off for <c>causeway proxy</c>.
     /// </summary>
     public bool EventLoop { get; init; } = Transport.LoopTransportFactory.IsSupported;
 

@@ -250,19 +250,22 @@ public sealed class ProxyServer : IAsyncDisposable
             return port == options.HealthPort ? admin.HandleHealthAsync(context) : admin.HandleAdminAsync(context);
         });
 
-        await app.StartAsync(cancellationToken);
-        GatewayListener? gateway = null;
-        if (router is not null && options.EventLoop)
+        // Listening on 15443 before the readiness port answers, so that ready means ready.
+        var gateway = router is not null && options.EventLoop
+            ? GatewayListener.Start(new IPEndPoint(address, options.GatewayPort), router, options, metrics, loggers.CreateLogger<GatewayListener>())
+            : null;
+        try
         {
-            try
+            await app.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            if (gateway is not null)
             {
-                gateway = GatewayListener.Start(new IPEndPoint(address, options.GatewayPort), router, options, metrics, loggers.CreateLogger<GatewayListener>());
+                await gateway.DisposeAsync();
             }
-            catch
-            {
-                await app.DisposeAsync();
-                throw;
-            }
+
+            throw;
         }
 
         return new ProxyServer(options, app, controlPlane, discovery, certificates, metrics, config, [.. new[] { meshClient, appClient }.OfType<HttpMessageInvoker>()], loggers, dns, connectionEnds, http1, http2, gateway);

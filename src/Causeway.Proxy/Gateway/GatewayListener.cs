@@ -18,6 +18,9 @@ public sealed partial class GatewayListener : IAsyncDisposable
     /// <summary>How long accepting pauses after the process ran out of descriptors or memory, as the backlog waits.</summary>
     private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>How long stopping waits for aborted connections to unwind (each only has to see its sockets closed).</summary>
+    private static readonly TimeSpan AbortedUnwindTime = TimeSpan.FromSeconds(5);
+
     private readonly ReadinessSocket _listening;
     private readonly SniRouter _router;
     private readonly ProxyOptions _options;
@@ -42,9 +45,6 @@ public sealed partial class GatewayListener : IAsyncDisposable
 
     /// <summary>The bound address.</summary>
     public EndPoint EndPoint { get; }
-
-    /// <summary>The connections open now.</summary>
-    public long OpenConnections => Interlocked.Read(ref _open);
 
     /// <summary>Binds and starts accepting; an address in use is an <see cref="IOException"/>, as Kestrel reports it.</summary>
     public static GatewayListener Start(IPEndPoint endPoint, SniRouter router, ProxyOptions options, ProxyMetrics metrics, ILogger logger)
@@ -170,18 +170,24 @@ public sealed partial class GatewayListener : IAsyncDisposable
         catch (OperationCanceledException)
         {
             await _abort.CancelAsync();
-            await _drained.Task.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+            try
+            {
+                await _drained.Task.WaitAsync(AbortedUnwindTime, CancellationToken.None);
+            }
+            catch (TimeoutException)
+            {
+                _logger.LogWarning("gateway: {Open} connections still closing {Seconds} s after they were aborted", Interlocked.Read(ref _open), AbortedUnwindTime.TotalSeconds);
+            }
         }
     }
 
+    /// <summary>Stops at once: what is open is closed (the proxy's own stop drains first, <see cref="StopAsync"/>).</summary>
     public async ValueTask DisposeAsync()
     {
         if (!_stopping)
         {
             await StopAsync(new CancellationToken(canceled: true));
         }
-
-        _abort.Dispose();
     }
 
     [System.Runtime.InteropServices.LibraryImport("libc")]

@@ -76,7 +76,7 @@ public sealed partial class ReadinessSocket : IDisposable
     public Socket? Socket => _socket;
 
     /// <summary>The peer's address (getpeername(2)), or null once the socket is closed or for a family other than IP.</summary>
-    public IPEndPoint? RemoteEndPoint => _socket is not null ? TryGet(() => _socket.RemoteEndPoint as IPEndPoint) : PeerAddress();
+    public IPEndPoint? RemoteEndPoint => PeerAddress();
 
     /// <summary>The loop the socket is on, where its continuations run.</summary>
     public EventLoop Loop => _loop;
@@ -249,19 +249,6 @@ public sealed partial class ReadinessSocket : IDisposable
             10 /* AF_INET6 */ => new IPEndPoint(new IPAddress(new ReadOnlySpan<byte>(address + 8, 16), *(uint*)(address + 24)), port),
             _ => null,
         };
-    }
-
-    private static T? TryGet<T>(Func<T?> get)
-        where T : class
-    {
-        try
-        {
-            return get();
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            return null;
-        }
     }
 
     /// <summary>Holds the descriptor open for a system call (the caller releases it): false once the socket is closed.</summary>

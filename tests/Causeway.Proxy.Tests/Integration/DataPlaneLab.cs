@@ -110,7 +110,8 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             Address = address,
         });
 
-    public async Task<ProxyServer> StartGatewayAsync(Cluster cluster, IPAddress address, TimeSpan? clientHelloTimeout = null, bool zeroCopySplice = true) =>
+    /// <summary>An east-west gateway on its own listener (event loops), or on Kestrel's when <paramref name="eventLoop"/> is false.</summary>
+    public async Task<ProxyServer> StartGatewayAsync(Cluster cluster, IPAddress address, TimeSpan? clientHelloTimeout = null, bool zeroCopySplice = true, bool eventLoop = true) =>
         await StartProxyAsync(new ProxyOptions
         {
             ControlPlane = cluster.Server.DiscoveryAddress,
@@ -126,6 +127,7 @@ internal sealed class DataPlaneLab : IAsyncDisposable
             Address = address,
             ClientHelloTimeout = clientHelloTimeout ?? TimeSpan.FromSeconds(10),
             ZeroCopySplice = zeroCopySplice,
+            EventLoop = eventLoop && Causeway.Proxy.Transport.LoopTransportFactory.IsSupported,
         });
 
     /// <summary>One cluster: helloworld v1 (its app and sidecar) and Sleep's sidecar, which already sees helloworld.</summary>
