@@ -86,11 +86,14 @@ public sealed partial class KernelPipe : IDisposable
 
     private unsafe int Splice(SafeHandle socket, bool fromSocket, int count, out SocketError error)
     {
-        var added = false;
+        if (!SocketDescriptor.TryHold(socket, out var fd))
+        {
+            error = SocketError.OperationAborted;
+            return -1;
+        }
+
         try
         {
-            socket.DangerousAddRef(ref added);
-            var fd = (int)socket.DangerousGetHandle();
             while (true)
             {
                 var moved = fromSocket
@@ -108,17 +111,9 @@ public sealed partial class KernelPipe : IDisposable
                 }
             }
         }
-        catch (ObjectDisposedException)
-        {
-            error = SocketError.OperationAborted;
-            return -1;
-        }
         finally
         {
-            if (added)
-            {
-                socket.DangerousRelease();
-            }
+            socket.DangerousRelease();
         }
     }
 

@@ -252,20 +252,7 @@ public sealed partial class ReadinessSocket : IDisposable
     }
 
     /// <summary>Holds the descriptor open for a system call (the caller releases it): false once the socket is closed.</summary>
-    private bool TryHold(out int fd)
-    {
-        var added = false;
-        try
-        {
-            _fd.DangerousAddRef(ref added);
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-
-        fd = added ? (int)_fd.DangerousGetHandle() : -1;
-        return added;
-    }
+    private bool TryHold(out int fd) => SocketDescriptor.TryHold(_fd, out fd);
 
     [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial int getsockopt(int fd, int level, int name, void* value, int* length);
@@ -293,11 +280,14 @@ public sealed partial class ReadinessSocket : IDisposable
     /// <remarks>recv(2) writes into <paramref name="buffer"/>: receivers pass a writable span.</remarks>
     private unsafe int Transfer(ReadOnlySpan<byte> buffer, bool send, int flags, out SocketError error)
     {
-        var added = false;
+        if (!TryHold(out var fd))
+        {
+            error = SocketError.OperationAborted;
+            return -1;
+        }
+
         try
         {
-            _fd.DangerousAddRef(ref added);
-            var fd = (int)_fd.DangerousGetHandle();
             fixed (byte* bytes = buffer)
             {
                 while (true)
@@ -316,28 +306,23 @@ public sealed partial class ReadinessSocket : IDisposable
                 }
             }
         }
-        catch (ObjectDisposedException)
-        {
-            error = SocketError.OperationAborted;
-            return -1;
-        }
         finally
         {
-            if (added)
-            {
-                _fd.DangerousRelease();
-            }
+            _fd.DangerousRelease();
         }
     }
 
     /// <summary>accept4(2): the new descriptor, or -1 with the error (WouldBlock when none is waiting).</summary>
     private unsafe int Accept(out SocketError error)
     {
-        var added = false;
+        if (!TryHold(out var fd))
+        {
+            error = SocketError.OperationAborted;
+            return -1;
+        }
+
         try
         {
-            _fd.DangerousAddRef(ref added);
-            var fd = (int)_fd.DangerousGetHandle();
             while (true)
             {
                 var accepted = Native.accept4(fd, null, null, 0x800 /* SOCK_NONBLOCK */ | 0x80000 /* SOCK_CLOEXEC */);
@@ -359,17 +344,9 @@ public sealed partial class ReadinessSocket : IDisposable
                 }
             }
         }
-        catch (ObjectDisposedException)
-        {
-            error = SocketError.OperationAborted;
-            return -1;
-        }
         finally
         {
-            if (added)
-            {
-                _fd.DangerousRelease();
-            }
+            _fd.DangerousRelease();
         }
     }
 

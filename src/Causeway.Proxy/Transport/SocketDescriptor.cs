@@ -28,6 +28,25 @@ internal sealed partial class SocketDescriptor : SafeHandle
         return fd >= 0 ? new SocketDescriptor(fd) : throw new SocketException((int)Errno.ToSocketError(Marshal.GetLastPInvokeError()));
     }
 
+    /// <summary>
+    /// Holds <paramref name="handle"/> open for a system call on its descriptor, so that a close from another thread waits
+    /// for it (the caller releases it with DangerousRelease): false once the handle is closed.
+    /// </summary>
+    public static bool TryHold(SafeHandle handle, out int fd)
+    {
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        fd = added ? (int)handle.DangerousGetHandle() : -1;
+        return added;
+    }
+
     protected override bool ReleaseHandle() => close((int)handle) == 0;
 
     [LibraryImport("libc", SetLastError = true)]
