@@ -13,7 +13,7 @@ namespace Causeway.Proxy.Gateway;
 /// one (pipes, features, its connection manager and thread-pool dispatch), and that was a third of the gateway's CPU per
 /// new connection (bench B6).
 /// </summary>
-public sealed partial class GatewayListener : IAsyncDisposable
+public sealed class GatewayListener : IAsyncDisposable
 {
     /// <summary>How long accepting pauses after the process ran out of descriptors or memory, as the backlog waits.</summary>
     private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromMilliseconds(100);
@@ -109,8 +109,8 @@ public sealed partial class GatewayListener : IAsyncDisposable
             {
                 // Kestrel's MaxConcurrentConnections: refused as soon as accepted, and counted.
                 Interlocked.Decrement(ref _open);
-                // close(2) itself, as for every connection it accepts: a FIN, where a SafeSocketHandle released on its own resets.
-                _ = close(fd);
+                // Closed as every descriptor it accepts is (close(2), a FIN), where a SafeSocketHandle released on its own resets.
+                new SocketDescriptor(fd).Dispose();
                 _metrics.Connection(SniRouter.Listener, "over_connection_limit");
                 continue;
             }
@@ -189,7 +189,4 @@ public sealed partial class GatewayListener : IAsyncDisposable
             await StopAsync(new CancellationToken(canceled: true));
         }
     }
-
-    [System.Runtime.InteropServices.LibraryImport("libc")]
-    private static partial int close(int fd);
 }
