@@ -9,26 +9,25 @@ namespace Causeway.Proxy.Transport;
 
 /// <summary>
 /// An accepted connection as Kestrel sees it (pipes in and out, its features), carried by a <see cref="ReadinessSocket"/>
-/// on an <see cref="EventLoop"/>: Kestrel's socket transport does the same over .NET's sockets. A receive loop fills the
-/// input pipe and a send loop drains the output pipe, as in Kestrel's <c>SocketConnection</c>, whose closing rules this
-/// keeps: the connection is shut down both ways and closed when the output completes or the connection is aborted, and
-/// <see cref="ConnectionClosed"/> fires when the receiving side ends.
+/// on an <see cref="EventLoop"/>: Kestrel's socket transport does the same over .NET's sockets. Its pipes read and send
+/// on demand (<see cref="LoopPipeReader"/>, <see cref="LoopPipeWriter"/>) rather than through receive and send loops,
+/// and it keeps the closing rules of Kestrel's <c>SocketConnection</c>: the connection is shut down both ways and closed
+/// when the output completes or the connection is aborted, and <see cref="ConnectionClosed"/> fires when the peer closes
+/// (read, or seen by the loop while nothing reads) or the connection is shut down.
 /// </summary>
 public sealed class LoopConnection : ConnectionContext,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
     IConnectionEndPointFeature, IConnectionSocketFeature
 {
-    /// <summary>Each receive asks the pipe for at least this much room (Kestrel's is half its 4 KiB block).</summary>
-    private const int MinReceiveBytes = 2048;
-
     private static long _lastId;
 
     private readonly ReadinessSocket _socket;
-    private readonly DuplexPipe _application;
+    private readonly LoopPipeReader _input;
+    private readonly LoopPipeWriter _output;
     private readonly CancellationTokenSource _closed = new();
     private readonly Lock _shutdownLock = new();
     private readonly TaskCompletionSource _closedFired = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private Task? _processing;
+    private readonly TaskCompletionSource _outputClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _socketDisposed;
     private Exception? _shutdownReason;
     private int _closedQueued;
@@ -36,20 +35,19 @@ public sealed class LoopConnection : ConnectionContext,
     public LoopConnection(Socket socket, EventLoop loop, LoopTransportOptions options)
     {
         socket.NoDelay = true;
-        _socket = new ReadinessSocket(socket, loop);
+        _socket = new ReadinessSocket(socket, loop)
+        {
+            HungUp = static s => ((LoopConnection)s!).FireConnectionClosed(),
+            HungUpState = this,
+        };
         Socket = socket;
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
         ConnectionId = "L" + Interlocked.Increment(ref _lastId).ToString("X");
         ConnectionClosed = _closed.Token;
-
-        // Inline scheduling runs the application's reads on the loop's thread as the bytes arrive, and the send loop on
-        // the thread that flushed: the point of the loop is that one thread carries a request through.
-        var scheduler = options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
-        var input = new Pipe(new PipeOptions(null, scheduler, PipeScheduler.Inline, options.MaxReadBufferBytes, options.MaxReadBufferBytes / 2, useSynchronizationContext: false));
-        var output = new Pipe(new PipeOptions(null, PipeScheduler.Inline, scheduler, options.MaxWriteBufferBytes, options.MaxWriteBufferBytes / 2, useSynchronizationContext: false));
-        Transport = new DuplexPipe(input.Reader, output.Writer);
-        _application = new DuplexPipe(output.Reader, input.Writer);
+        _input = new LoopPipeReader(this, _socket, options);
+        _output = new LoopPipeWriter(this, _socket, options);
+        Transport = new DuplexPipe(_input, _output);
 
         Features = new FeatureCollection();
         Features.Set<IConnectionIdFeature>(this);
@@ -77,116 +75,39 @@ public sealed class LoopConnection : ConnectionContext,
     /// <summary>The TCP socket, for what asks it directly (the original destination of a captured connection).</summary>
     public Socket Socket { get; }
 
-    /// <summary>Starts the receive and send loops; the listener calls it before handing the connection to Kestrel.</summary>
-    public void Start() => _processing = RunAsync();
-
-    private async Task RunAsync()
-    {
-        var receiving = ReceiveAsync();
-        var sending = SendAsync();
-        await receiving;
-        await sending;
-    }
-
-    public override void Abort(ConnectionAbortedException abortReason)
-    {
-        Shutdown(abortReason);
-        _application.Input.CancelPendingRead();
-    }
+    public override void Abort(ConnectionAbortedException abortReason) => Shutdown(abortReason);
 
     public override async ValueTask DisposeAsync()
     {
-        Transport.Input.Complete();
-        Transport.Output.Complete();
-        if (_processing is not null)
-        {
-            await _processing;
-        }
-
+        _input.Complete();
+        _output.Complete();
+        await _outputClosed.Task;
+        await _closedFired.Task;
         _closed.Dispose();
         await base.DisposeAsync();
     }
 
-    private async Task ReceiveAsync()
+    /// <summary>The reader's receive failed: what its read throws (why the connection was shut down, if it was).</summary>
+    internal Exception ReceiveFailed(Exception e)
     {
-        var input = _application.Output;
-        Exception? error = null;
-        try
+        FireConnectionClosed();
+        lock (_shutdownLock)
         {
-            while (true)
-            {
-                var buffer = input.GetMemory(MinReceiveBytes);
-                var received = await _socket.ReceiveAsync(buffer);
-                if (received == 0)
-                {
-                    break;
-                }
-
-                input.Advance(received);
-                var flushed = await input.FlushAsync();
-                if (flushed.IsCompleted || flushed.IsCanceled)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            error = Reason(e);
-        }
-        finally
-        {
-            // Once shut down (aborted, or the output done), that is why the receiving stopped.
-            input.Complete(_shutdownReason ?? error);
-            FireConnectionClosed();
-            await _closedFired.Task;
+            return _shutdownReason ?? Reason(e);
         }
     }
 
-    private async Task SendAsync()
+    /// <summary>The reader read the peer's FIN.</summary>
+    internal void ReceiveEnded() => FireConnectionClosed();
+
+    /// <summary>A send failed: the connection is done.</summary>
+    internal void SendFailed(Exception e) => Shutdown(Reason(e));
+
+    /// <summary>The writer completed and sent what it held.</summary>
+    internal void OutputCompleted()
     {
-        var output = _application.Input;
-        Exception? reason = null;
-        try
-        {
-            while (true)
-            {
-                var result = await output.ReadAsync();
-                if (result.IsCanceled)
-                {
-                    break;
-                }
-
-                var buffer = result.Buffer;
-                if (buffer.IsSingleSegment)
-                {
-                    await _socket.SendAsync(buffer.First);
-                }
-                else
-                {
-                    foreach (var segment in buffer)
-                    {
-                        await _socket.SendAsync(segment);
-                    }
-                }
-
-                output.AdvanceTo(buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            reason = Reason(e);
-        }
-        finally
-        {
-            Shutdown(reason);
-            output.Complete();
-            _application.Output.CancelPendingFlush();
-        }
+        Shutdown(null);
+        _outputClosed.TrySetResult();
     }
 
     private void FireConnectionClosed()
@@ -214,10 +135,12 @@ public sealed class LoopConnection : ConnectionContext,
             }
 
             _socketDisposed = true;
-            _shutdownReason = reason ?? new ConnectionAbortedException("The connection's send loop completed gracefully.");
+            _shutdownReason = reason ?? new ConnectionAbortedException("The connection's output completed gracefully.");
             _socket.Shutdown(SocketShutdown.Both);
             _socket.Dispose();
         }
+
+        FireConnectionClosed();
     }
 
     /// <summary>A reset as Kestrel reports it (what its HTTP layer and the direct path tell from an abort); anything else as it came.</summary>

@@ -69,9 +69,7 @@ public sealed class LoopConnectionListener : IConnectionListener
 
             try
             {
-                var connection = new LoopConnection(accepted, EventLoop.Pick(), _options);
-                connection.Start();
-                return connection;
+                return new LoopConnection(accepted, EventLoop.Pick(), _options);
             }
             catch (Exception e) when (e is SocketException or System.ComponentModel.Win32Exception or ObjectDisposedException)
             {

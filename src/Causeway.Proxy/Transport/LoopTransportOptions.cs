@@ -6,11 +6,12 @@ public sealed class LoopTransportOptions
     /// <summary>Runs the application's reads on the loop's thread (Kestrel's UnsafePreferInlineScheduling).</summary>
     public bool InlineScheduling { get; init; }
 
-    /// <summary>Bytes received but not yet read by the application before the connection stops reading (Kestrel's MaxRequestBufferSize, 1 MiB).</summary>
+    /// <summary>
+    /// Bytes received and examined but not consumed by the application before the connection is aborted rather than read
+    /// further (Kestrel's MaxRequestBufferSize, 1 MiB). Writes need no limit: a flush waits until the socket has taken
+    /// its bytes, so no more than one flush's worth is ever held.
+    /// </summary>
     public long MaxReadBufferBytes { get; init; } = 1024 * 1024;
-
-    /// <summary>Bytes written by the application but not yet sent before its flushes wait (Kestrel's MaxResponseBufferSize, 64 KiB).</summary>
-    public long MaxWriteBufferBytes { get; init; } = 64 * 1024;
 
     /// <summary>The listen backlog (Kestrel's default).</summary>
     public int Backlog { get; init; } = 512;

@@ -368,6 +368,25 @@ public sealed partial class ReadinessSocket : IDisposable
     /// </summary>
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _receiver.Start(buffer);
 
+    /// <summary>What a receive waiting for the loop ends with when <see cref="CancelReceive"/> takes it back.</summary>
+    public const int ReceiveCanceled = -1;
+
+    /// <summary>
+    /// Ends a receive that waits for the loop's edge with <see cref="ReceiveCanceled"/>: false when none waits (the loop
+    /// may be completing it right now, with what it read).
+    /// </summary>
+    public bool CancelReceive() => _receiver.TryCancel(ReceiveCanceled);
+
+    /// <summary>
+    /// Called on the loop's thread when the peer closes or resets (EPOLLRDHUP, EPOLLHUP or EPOLLERR), whether or not a read
+    /// is waiting: what tells a connection that reads only on demand that its client went away. A hang-up before it is
+    /// set is not reported here; the next read still ends at the FIN.
+    /// </summary>
+    public Action<object?>? HungUp { get; set; }
+
+    /// <summary>The argument of <see cref="HungUp"/>.</summary>
+    public object? HungUpState { get; set; }
+
     /// <summary>Sends all of <paramref name="buffer"/>, waiting for room as often as it takes.</summary>
     public ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
     {
@@ -414,12 +433,18 @@ public sealed partial class ReadinessSocket : IDisposable
     {
         if ((events & EventLoop.ReadEvents) != 0)
         {
-            if ((events & EventLoop.HangUpEvents) != 0)
+            var hungUp = (events & EventLoop.HangUpEvents) != 0;
+            if (hungUp)
             {
                 _receiver.OnHangUp();
             }
 
             _receiver.OnEdge();
+            if (hungUp)
+            {
+                // After the edge: a read waiting takes the last bytes before the owner hears that the peer is gone.
+                HungUp?.Invoke(HungUpState);
+            }
         }
 
         if ((events & EventLoop.WriteEvents) != 0)
@@ -486,6 +511,9 @@ public sealed partial class ReadinessSocket : IDisposable
         /// <summary>Tries the I/O once; <paramref name="drained"/> when it showed the direction has nothing more now.</summary>
         protected abstract Attempt Try(out bool drained);
 
+        /// <summary>The first try of a parked operation, on the loop's thread, right after the edge that woke it.</summary>
+        protected virtual Attempt TryOnEdge(out bool drained) => Try(out drained);
+
         protected ValueTask<int> Run()
         {
             while (true)
@@ -543,10 +571,10 @@ public sealed partial class ReadinessSocket : IDisposable
 
         private void Resume()
         {
-            while (true)
+            for (var first = true; ; first = false)
             {
                 var seen = Volatile.Read(ref _edges);
-                switch (Try(out var drained))
+                switch (first ? TryOnEdge(out var drained) : Try(out drained))
                 {
                     case Attempt.Done:
                         if (drained)
@@ -589,6 +617,18 @@ public sealed partial class ReadinessSocket : IDisposable
             {
                 _core.SetException(Aborted());
             }
+        }
+
+        /// <summary>Completes the waiting operation with <paramref name="result"/> instead of its I/O; false when none waits.</summary>
+        public bool TryCancel(int result)
+        {
+            if (Interlocked.CompareExchange(ref _parked, 0, 1) != 1)
+            {
+                return false;
+            }
+
+            _core.SetResult(result);
+            return true;
         }
 
         private static SocketException Aborted() => new((int)SocketError.OperationAborted);
@@ -695,9 +735,27 @@ public sealed partial class ReadinessSocket : IDisposable
         }
 
         /// <summary>
+        /// A zero-byte read parked until an edge completes on that edge without a system call: the edge says bytes came
+        /// (or the peer closed) after the last read found none, and the caller's next read finds out which. Rarely the
+        /// bytes were already taken by a read that raced the edge; that read then waits again, so the cost is one wake.
+        /// SslStream waits this way before each record, so a TLS connection saves a recvfrom per read.
+        /// </summary>
+        protected override Attempt TryOnEdge(out bool drained)
+        {
+            if (!_accepting && _pipe is null && _buffer.IsEmpty)
+            {
+                drained = false;
+                Result = 0;
+                return Attempt.Done;
+            }
+
+            return Try(out drained);
+        }
+
+        /// <summary>
         /// A zero-byte read waits until there is something to read, as on NetworkStream (where SslStream and
-        /// SocketsHttpHandler use it to wait without holding a buffer). It peeks at one byte rather than trust the
-        /// readiness alone: an edge can announce bytes an earlier read already took.
+        /// SocketsHttpHandler use it to wait without holding a buffer). Unless an edge just woke it (above), it peeks at
+        /// one byte rather than trust the readiness alone: an edge can announce bytes an earlier read already took.
         /// </summary>
         private Attempt TryPeek()
         {
