@@ -47,13 +47,14 @@ public sealed class ProxyAdminEndpoints(ProxyOptions options, ProxyConfigHolder 
 
     /// <summary>
     /// Envoy's <c>/memory</c> in the garbage collector's terms: bytes in live objects and in the heap, what the heap has
-    /// committed, and the process's resident set (the heap, the runtime's own memory and the code pages it touched).
+    /// committed, the collections made to give committed memory back (<see cref="Hosting.HeapRelease"/>), and the process's
+    /// resident set (the heap, the runtime's own memory and the code pages it touched).
     /// </summary>
     private static string Memory()
     {
         var gc = GC.GetGCMemoryInfo();
         return string.Create(CultureInfo.InvariantCulture,
-            $"{{\"allocated\":{GC.GetTotalMemory(false)},\"heap_size\":{gc.HeapSizeBytes},\"heap_committed\":{gc.TotalCommittedBytes},\"fragmented\":{gc.FragmentedBytes},\"collections\":[{GC.CollectionCount(0)},{GC.CollectionCount(1)},{GC.CollectionCount(2)}],\"total_physical_bytes\":{Environment.WorkingSet}}}\n");
+            $"{{\"allocated\":{GC.GetTotalMemory(false)},\"heap_size\":{gc.HeapSizeBytes},\"heap_committed\":{gc.TotalCommittedBytes},\"fragmented\":{gc.FragmentedBytes},\"collections\":[{GC.CollectionCount(0)},{GC.CollectionCount(1)},{GC.CollectionCount(2)}],\"releases\":{Hosting.HeapRelease.Releases},\"total_physical_bytes\":{Environment.WorkingSet}}}\n");
     }
 
     public async Task HandleHealthAsync(HttpContext context)

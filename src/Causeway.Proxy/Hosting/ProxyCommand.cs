@@ -82,6 +82,9 @@ public static class ProxyCommand
     /// <summary>The runtime's switch that runs socket completions on its epoll thread rather than the thread pool.</summary>
     public const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
+    /// <summary>Set to 0, the proxy leaves what the garbage collector keeps committed after a full collection (<see cref="HeapRelease"/>), to compare.</summary>
+    public const string HeapReleaseSwitch = "CAUSEWAY_HEAP_RELEASE";
+
     /// <summary>One error line on stderr, as every causeway command prints it, and the failure exit code.</summary>
     private static int Fail(string message)
     {
@@ -208,6 +211,7 @@ public static class ProxyCommand
             return Fail(e.Message);
         }
 
+        using var heapRelease = Environment.GetEnvironmentVariable(HeapReleaseSwitch) == "0" ? null : new HeapRelease(new HeapReleaseOptions());
         var stopped = Task.Delay(Timeout.Infinite, stop.Token);
         var first = await Task.WhenAny(stopped, server.Refused);
         var exit = 0;

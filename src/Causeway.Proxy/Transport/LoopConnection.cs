@@ -87,6 +87,9 @@ public sealed class LoopConnection : ConnectionContext,
         await base.DisposeAsync();
     }
 
+    /// <summary>Why the connection was shut down (aborted, a send failed, or the output completed); null while it is open.</summary>
+    internal Exception? ShutdownReason => Volatile.Read(ref _shutdownReason);
+
     /// <summary>The reader's receive failed: what its read throws (why the connection was shut down, if it was).</summary>
     internal Exception ReceiveFailed(Exception e)
     {
@@ -135,7 +138,7 @@ public sealed class LoopConnection : ConnectionContext,
             }
 
             _socketDisposed = true;
-            _shutdownReason = reason ?? new ConnectionAbortedException("The connection's output completed gracefully.");
+            Volatile.Write(ref _shutdownReason, reason ?? new ConnectionAbortedException("The connection's output completed gracefully."));
             _socket.Shutdown(SocketShutdown.Both);
             _socket.Dispose();
         }

@@ -31,6 +31,8 @@ internal sealed class LoopPipeReader(LoopConnection connection, ReadinessSocket 
     {
         ObjectDisposedException.ThrowIf(_completed, this);
         cancellationToken.ThrowIfCancellationRequested();
+        // Once the connection is shut down its input ends with why, as a pipe completed with that reason would.
+        _error ??= connection.ShutdownReason;
         if (_error is not null)
         {
             return ValueTask.FromException<ReadResult>(_error);
@@ -52,6 +54,7 @@ internal sealed class LoopPipeReader(LoopConnection connection, ReadinessSocket 
     public override bool TryRead(out ReadResult result)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
+        _error ??= connection.ShutdownReason;
         if (_error is not null)
         {
             throw _error;
@@ -126,6 +129,14 @@ internal sealed class LoopPipeReader(LoopConnection connection, ReadinessSocket 
 
         if (received == 0)
         {
+            if (connection.ShutdownReason is { } reason)
+            {
+                // The end came from this side's own shutdown (an abort), not from the peer's FIN.
+                _error = reason;
+                connection.ReceiveEnded();
+                throw reason;
+            }
+
             _ended = true;
             connection.ReceiveEnded();
         }
