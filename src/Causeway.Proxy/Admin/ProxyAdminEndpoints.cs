@@ -54,7 +54,7 @@ public sealed class ProxyAdminEndpoints(ProxyOptions options, ProxyConfigHolder 
     {
         var gc = GC.GetGCMemoryInfo();
         return string.Create(CultureInfo.InvariantCulture,
-            $"{{\"allocated\":{GC.GetTotalMemory(false)},\"heap_size\":{gc.HeapSizeBytes},\"heap_committed\":{gc.TotalCommittedBytes},\"fragmented\":{gc.FragmentedBytes},\"collections\":[{GC.CollectionCount(0)},{GC.CollectionCount(1)},{GC.CollectionCount(2)}],\"releases\":{Hosting.HeapRelease.Releases},\"total_physical_bytes\":{Environment.WorkingSet}}}\n");
+            $"{{\"allocated\":{GC.GetTotalMemory(false)},\"heap_size\":{gc.HeapSizeBytes},\"heap_committed\":{gc.TotalCommittedBytes},\"fragmented\":{gc.FragmentedBytes},\"collections\":[{GC.CollectionCount(0)},{GC.CollectionCount(1)},{GC.CollectionCount(2)}],\"releases\":{Hosting.HeapRelease.Releases},\"last_release_us\":{Hosting.HeapRelease.LastReleaseMicroseconds},\"total_physical_bytes\":{Environment.WorkingSet}}}\n");
     }
 
     public async Task HandleHealthAsync(HttpContext context)

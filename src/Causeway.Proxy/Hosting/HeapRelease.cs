@@ -13,6 +13,7 @@ namespace Causeway.Proxy.Hosting;
 public sealed class HeapRelease : IDisposable
 {
     private static long _releases;
+    private static long _lastReleaseMicroseconds;
 
     private readonly HeapReleaseOptions _options;
     private readonly Func<int> _fullCollections;
@@ -41,6 +42,9 @@ public sealed class HeapRelease : IDisposable
     /// <summary>Collections this process made to give memory back (the admin port's /memory shows it).</summary>
     public static long Releases => Interlocked.Read(ref _releases);
 
+    /// <summary>How long the last of them took, in microseconds: the pause it cost every thread (0 before the first).</summary>
+    public static long LastReleaseMicroseconds => Interlocked.Read(ref _lastReleaseMicroseconds);
+
     /// <summary>Releases when a full collection came since the last check and left more than the slack committed; true when it did.</summary>
     internal bool Check()
     {
@@ -56,7 +60,9 @@ public sealed class HeapRelease : IDisposable
             return false;
         }
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _collect();
+        Interlocked.Exchange(ref _lastReleaseMicroseconds, (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
         // Its own collection is a full one too: not a reason to release again.
         _seen = _fullCollections();
         Interlocked.Increment(ref _releases);
