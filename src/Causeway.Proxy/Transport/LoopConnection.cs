@@ -28,7 +28,6 @@ public sealed class LoopConnection : ConnectionContext,
     private readonly Lock _shutdownLock = new();
     private readonly TaskCompletionSource _closedFired = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _outputClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private bool _socketDisposed;
     private Exception? _shutdownReason;
     private int _closedQueued;
 
@@ -94,10 +93,7 @@ public sealed class LoopConnection : ConnectionContext,
     internal Exception ReceiveFailed(Exception e)
     {
         FireConnectionClosed();
-        lock (_shutdownLock)
-        {
-            return _shutdownReason ?? Reason(e);
-        }
+        return ShutdownReason ?? Reason(e);
     }
 
     /// <summary>The reader read the peer's FIN.</summary>
@@ -132,12 +128,11 @@ public sealed class LoopConnection : ConnectionContext,
     {
         lock (_shutdownLock)
         {
-            if (_socketDisposed)
+            if (_shutdownReason is not null)
             {
                 return;
             }
 
-            _socketDisposed = true;
             Volatile.Write(ref _shutdownReason, reason ?? new ConnectionAbortedException("The connection's output completed gracefully."));
             _socket.Shutdown(SocketShutdown.Both);
             _socket.Dispose();

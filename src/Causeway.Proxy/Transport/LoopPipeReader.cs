@@ -129,16 +129,15 @@ internal sealed class LoopPipeReader(LoopConnection connection, ReadinessSocket 
 
         if (received == 0)
         {
+            connection.ReceiveEnded();
             if (connection.ShutdownReason is { } reason)
             {
                 // The end came from this side's own shutdown (an abort), not from the peer's FIN.
                 _error = reason;
-                connection.ReceiveEnded();
                 throw reason;
             }
 
             _ended = true;
-            connection.ReceiveEnded();
         }
 
         _end += received;
