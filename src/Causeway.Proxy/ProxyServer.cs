@@ -6,6 +6,7 @@ using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Discovery;
 using Causeway.Proxy.Dns;
 using Causeway.Proxy.Gateway;
+using Causeway.Proxy.Hosting;
 using Causeway.Proxy.Http1;
 using Causeway.Proxy.Inbound;
 using Causeway.Proxy.Outbound;
@@ -190,6 +191,7 @@ public sealed class ProxyServer : IAsyncDisposable
             k.Listen(address, options.OutboundPort, l =>
             {
                 l.Protocols = HttpProtocols.Http1AndHttp2;
+                l.Use(UnflowedConnections.Middleware);
                 if (transparent is not null)
                 {
                     l.Use(transparent.Middleware);
@@ -210,6 +212,7 @@ public sealed class ProxyServer : IAsyncDisposable
             k.Listen(address, options.InboundPort, l =>
             {
                 l.Protocols = HttpProtocols.Http1AndHttp2;
+                l.Use(UnflowedConnections.Middleware);
                 l.Use(inbound!.PlaintextGuard);
                 l.UseHttps(new TlsHandshakeCallbackOptions
                 {

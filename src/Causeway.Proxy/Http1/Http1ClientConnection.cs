@@ -438,6 +438,14 @@ public sealed class Http1ClientConnection : IDisposable
                 }
 
                 // From here on the application may have the request: it is never sent again (it may not be idempotent in effect).
+                if (body is null && upstream.Start == upstream.End)
+                {
+                    // The response's first read is awaited here rather than in ReadResponseHeadAsync, which then finds the head
+                    // there (it nearly always comes whole) and returns without waiting: one async level less per response.
+                    // What the read found (the end of stream included) is that method's to judge.
+                    upstream.End += await upstream.ReceiveAsync(upstream.Room(_shared.Limits.MaxResponseHeadBytes));
+                }
+
                 var (response, error) = body is null ? await ReadResponseHeadAsync(upstream, headRequest) : await ReadEarlyResponseHeadAsync(upstream, headRequest, body);
                 if (response is not { } final)
                 {
@@ -690,7 +698,7 @@ public sealed class Http1ClientConnection : IDisposable
             }
 
             var memory = _output.GetMemory(UpstreamConnection.BufferBytes);
-            var n = await upstream.Stream.ReadAsync(memory[..(int)Math.Min(memory.Length, remaining)]);
+            var n = await upstream.ReceiveAsync(memory[..(int)Math.Min(memory.Length, remaining)]);
             if (n == 0)
             {
                 return remaining == long.MaxValue;

@@ -13,6 +13,10 @@ public sealed class UpstreamConnection : IDisposable
     public const int BufferBytes = 16 * 1024;
 
     private readonly Transport.ReadinessSocket? _readiness;
+
+    // Set when Stream is the plain ReadinessStream over _readiness: reads then go to the socket itself, one async level
+    // less per response than through the stream's wrapper.
+    private readonly Transport.ReadinessSocket? _plaintext;
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(BufferBytes);
     private int _disposed;
 
@@ -27,6 +31,7 @@ public sealed class UpstreamConnection : IDisposable
     public UpstreamConnection(Transport.ReadinessSocket socket, Stream stream, UpstreamConnectionPool pool)
     {
         _readiness = socket;
+        _plaintext = stream is Transport.ReadinessStream plain && plain.Socket == socket ? socket : null;
         Socket = socket.Socket;
         Stream = stream;
         Pool = pool;
@@ -54,9 +59,27 @@ public sealed class UpstreamConnection : IDisposable
 
     public ReadOnlySpan<byte> Unread => _buffer.AsSpan(Start, End - Start);
 
-    /// <summary>Reads more of the response after what is unread, moving the unread bytes to the front or growing the buffer up to <paramref name="limit"/> when full; 0 at end of stream.</summary>
+    /// <summary>Reads more of the response after what is unread (see <see cref="Room"/>); 0 at end of stream, -1 when the buffer is full at <paramref name="limit"/>.</summary>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> ReadMoreAsync(int limit)
+    {
+        var room = Room(limit);
+        if (room.IsEmpty)
+        {
+            return -1;
+        }
+
+        var n = await ReceiveAsync(room);
+        End += n;
+        return n;
+    }
+
+    /// <summary>
+    /// The free space after what is unread, made by moving the unread bytes to the front or growing the buffer up to
+    /// <paramref name="limit"/> when full; empty when the buffer is full at the limit. What is read into it is added with
+    /// <see cref="End"/>.
+    /// </summary>
+    public Memory<byte> Room(int limit)
     {
         if (Start > 0)
         {
@@ -68,7 +91,7 @@ public sealed class UpstreamConnection : IDisposable
         {
             if (_buffer.Length >= limit)
             {
-                return -1;
+                return Memory<byte>.Empty;
             }
 
             var larger = ArrayPool<byte>.Shared.Rent(Math.Min(limit + 4, _buffer.Length * 4));
@@ -77,10 +100,11 @@ public sealed class UpstreamConnection : IDisposable
             _buffer = larger;
         }
 
-        var n = await Stream.ReadAsync(_buffer.AsMemory(End));
-        End += n;
-        return n;
+        return _buffer.AsMemory(End);
     }
+
+    /// <summary>Reads from the upstream into <paramref name="buffer"/>; 0 at end of stream. Fails with an <see cref="IOException"/> or, on an event loop's plain connection, a <see cref="System.Net.Sockets.SocketException"/>.</summary>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _plaintext is not null ? _plaintext.ReceiveAsync(buffer) : Stream.ReadAsync(buffer);
 
     /// <summary>
     /// False when an idle connection has something to read: the application closed it (or sent what it should not) while

@@ -230,6 +230,79 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         await serving;
     }
 
+    [Fact]
+    public async Task AnUpstreamsAnswerInPieces_ItsInformationalHead_AndItsCloseWithoutAnswer_ReachTheClientAsTheyCame()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, appIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        // An application without a sidecar: the plain upstream connection, read straight from its socket.
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("legacy", "helloworld", appIp.ToString(), "v1", tlsMode: "disabled"));
+        using var application = new TcpListener(appIp, 5000);
+        application.Start();
+        using var stop = new CancellationTokenSource();
+        var serving = AnswerAwkwardlyAsync(application, stop.Token);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+
+        static string Get(string path) => $"GET {path} HTTP/1.1\r\nHost: helloworld.sample:5000\r\nConnection: close\r\n\r\n";
+        var pieces = await RawAsync(sleepIp, Get("/pieces"));
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", pieces, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nhello", pieces, StringComparison.Ordinal);
+
+        var hinted = await RawAsync(sleepIp, Get("/hints"));
+        Assert.StartsWith("HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\nHTTP/1.1 200 OK\r\n", hinted, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nok", hinted, StringComparison.Ordinal);
+
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", await RawAsync(sleepIp, Get("/close")), StringComparison.Ordinal);
+        await DataPlaneLab.WaitUntilAsync(() => sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 200) == 2, "Sleep's sidecar counts two answers");
+        await DataPlaneLab.WaitUntilAsync(() => sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 502) == 1, "and one 502");
+        await stop.CancelAsync();
+        await serving;
+    }
+
+    /// <summary>
+    /// Answers /pieces with its head and body in four writes 50 ms apart, /hints with a 103 before its 200, and /close by
+    /// closing without an answer; one request per connection, each answer saying so.
+    /// </summary>
+    private static async Task AnswerAwkwardlyAsync(TcpListener listener, CancellationToken stop)
+    {
+        try
+        {
+            while (true)
+            {
+                using var socket = await listener.AcceptSocketAsync(stop);
+                var head = new StringBuilder();
+                var buffer = new byte[4096];
+                while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+                {
+                    var n = await socket.ReceiveAsync(buffer, stop);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    head.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                }
+
+                string[] writes = head.ToString().Split(' ')[1] switch
+                {
+                    "/pieces" => ["HTTP/1.1 200 OK\r\nCont", "ent-Length: 5\r\nConnection: close\r\n\r", "\nhel", "lo"],
+                    "/hints" => ["HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"],
+                    _ => [],
+                };
+                foreach (var write in writes)
+                {
+                    await socket.SendAsync(Encoding.ASCII.GetBytes(write), stop);
+                    await Task.Delay(50, stop);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     /// <summary>Serves each connection: its first request gets 200 naming the connection, its second the idle-close notice.</summary>
     private static async Task NoticeOnSecondRequestAsync(TcpListener listener, System.Collections.Concurrent.ConcurrentQueue<int> requests, CancellationToken stop)
     {
