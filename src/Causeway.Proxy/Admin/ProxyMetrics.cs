@@ -46,13 +46,11 @@ public sealed class ProxyMetrics
     /// <summary>A request this sidecar sent out, as its caller's side reports it (Istio's reporter="source").</summary>
     public void SourceRequest(ProxyOptions options, string principal, string service, LoadBalancing.UpstreamEndpoint? endpoint, int status, long started)
     {
-        var last = t_last ??= new LastSeries();
-        if (!last.Source || !ReferenceEquals(last.Owner, this) || !ReferenceEquals(last.Principal, principal) || !ReferenceEquals(last.Service, service) ||
+        var last = t_last;
+        if (last is null || !last.Source || !ReferenceEquals(last.Owner, this) || !ReferenceEquals(last.Principal, principal) || !ReferenceEquals(last.Service, service) ||
             !ReferenceEquals(last.Endpoint, endpoint) || last.Status != status)
         {
-            var key = new RequestKey("source", options.WorkloadName, options.Namespace, principal, service, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status);
-            (last.Owner, last.Source, last.Principal, last.Service, last.Endpoint, last.Status) = (this, true, principal, service, endpoint, status);
-            last.Stats = _requests.GetOrAdd(key, _ => new RequestStats());
+            last = SourceSeries(options, principal, service, endpoint, status);
         }
 
         last.Stats!.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -61,15 +59,35 @@ public sealed class ProxyMetrics
     /// <summary>A request this sidecar took in for its workload from <paramref name="principal"/> (Istio's reporter="destination").</summary>
     public void DestinationRequest(ProxyOptions options, string principal, string service, int status, long started)
     {
-        var last = t_last ??= new LastSeries();
-        if (last.Source || !ReferenceEquals(last.Owner, this) || !ReferenceEquals(last.Principal, principal) || !ReferenceEquals(last.Service, service) || last.Status != status)
+        var last = t_last;
+        if (last is null || last.Source || !ReferenceEquals(last.Owner, this) || !ReferenceEquals(last.Principal, principal) || !ReferenceEquals(last.Service, service) || last.Status != status)
         {
-            var key = new RequestKey("destination", "", "", principal, service, options.WorkloadName, options.Cluster, status);
-            (last.Owner, last.Source, last.Principal, last.Service, last.Endpoint, last.Status) = (this, false, principal, service, null, status);
-            last.Stats = _requests.GetOrAdd(key, _ => new RequestStats());
+            last = DestinationSeries(options, principal, service, status);
         }
 
         last.Stats!.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    // The series look-ups are kept out of line: inlined into the direct paths' async methods, whose callers record at
+    // several places, their keys made those methods' frames kilobytes large, zeroed on every resumption.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private LastSeries SourceSeries(ProxyOptions options, string principal, string service, LoadBalancing.UpstreamEndpoint? endpoint, int status)
+    {
+        var last = t_last ??= new LastSeries();
+        var key = new RequestKey("source", options.WorkloadName, options.Namespace, principal, service, endpoint?.WorkloadName ?? "", endpoint?.Cluster ?? "", status);
+        (last.Owner, last.Source, last.Principal, last.Service, last.Endpoint, last.Status) = (this, true, principal, service, endpoint, status);
+        last.Stats = _requests.GetOrAdd(key, _ => new RequestStats());
+        return last;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private LastSeries DestinationSeries(ProxyOptions options, string principal, string service, int status)
+    {
+        var last = t_last ??= new LastSeries();
+        var key = new RequestKey("destination", "", "", principal, service, options.WorkloadName, options.Cluster, status);
+        (last.Owner, last.Source, last.Principal, last.Service, last.Endpoint, last.Status) = (this, false, principal, service, null, status);
+        last.Stats = _requests.GetOrAdd(key, _ => new RequestStats());
+        return last;
     }
 
     /// <summary>Counts a connection a listener handled or refused, with the reason (e.g. gateway: forwarded, not_tls, not_exposed).</summary>

@@ -23,6 +23,10 @@ namespace Causeway.Proxy.Http1;
 /// response, and repeats while the connection is kept alive. Requests are taken one at a time, in order, so a
 /// pipelined client is answered in order.
 /// </summary>
+/// <remarks>
+/// Its async methods are not inlined into one another: an inlined call puts the callee's state machine on the caller's
+/// stack, one per call site, and an async method's frame is zeroed at each resumption (OutboundAsync's was 1,992 bytes).
+/// </remarks>
 public sealed class Http1ClientConnection : IDisposable
 {
     private readonly Http1Forwarder _shared;
@@ -157,7 +161,7 @@ public sealed class Http1ClientConnection : IDisposable
     }
 
     /// <summary>Gives the connection <paramref name="limit"/> from now before the heartbeat ends it.</summary>
-    private void ExtendDeadline(TimeSpan limit) => Deadline = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+    private void ExtendDeadline(TimeSpan limit) => Deadline = Environment.TickCount64 + limit.Ticks / TimeSpan.TicksPerMillisecond;
 
     /// <summary>Called by the heartbeat past <see cref="Deadline"/>: ends the client connection and any upstream one in use.</summary>
     public void TimedOut()
@@ -178,6 +182,7 @@ public sealed class Http1ClientConnection : IDisposable
     /// <see cref="Http1Limits.IdleCloseLinger"/> passes, so that it reads the notice rather than a reset and sends the
     /// request elsewhere. Always false: nothing is handed to Kestrel.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async Task<bool> SayIdleCloseAsync()
     {
         if (!_inbound || _peer is null)
@@ -236,6 +241,7 @@ public sealed class Http1ClientConnection : IDisposable
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<Outcome> OutboundAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request)
     {
         var snapshot = _shared.Config.Current;
@@ -247,7 +253,7 @@ public sealed class Http1ClientConnection : IDisposable
         var route = _lastHost.Resolve(snapshot, head.Span[request.Host], _shared.Options.Namespace) ?? TransparentOutbound.RouteOf(_connection.Features.Get<IConnectionItemsFeature>());
         if (route is null)
         {
-            return await ReplyAsync(buffer, request, 404, "Not Found", $"causeway: '{Encoding.ASCII.GetString(head.Span[request.Host])}' is not a mesh service this sidecar knows\n");
+            return await ReplyAsync(buffer, request, 404, "Not Found", NotAMeshService(head.Span[request.Host]));
         }
 
         if (route.MeshHopIsHttp2(requestIsHttp2: false))
@@ -275,7 +281,7 @@ public sealed class Http1ClientConnection : IDisposable
                 var exchange = await ExchangeAsync(buffer, head, request, address, port, sni, []);
                 if (exchange.Status == 0 && exchange.Unreached)
                 {
-                    _shared.Logger.LogWarning("A request for {Service} to {Endpoint} (attempt {Attempt}) failed: {Reason}", route.Hostname, endpoint, attempt + 1, exchange.Error);
+                    LogUnreached(route, endpoint, attempt, exchange.Error);
                     ConnectFailures.Record(endpoint, _shared.Options);
                     if (attempt < _shared.Options.MaxRetries)
                     {
@@ -290,7 +296,7 @@ public sealed class Http1ClientConnection : IDisposable
 
                 if (exchange.Status == 0)
                 {
-                    _shared.Logger.LogWarning("A request for {Service} to {Endpoint} failed: {Reason}", route.Hostname, endpoint, exchange.Error);
+                    LogFailed(route, endpoint, exchange.Error);
                     var reply = exchange.ResponseStarted ? Outcome.Close : await ReplyAsync(buffer, request, 502, "Bad Gateway", "", consumed: exchange.Consumed);
                     RecordOutbound(route, endpoint, 502, started);
                     return reply;
@@ -307,7 +313,21 @@ public sealed class Http1ClientConnection : IDisposable
         }
     }
 
+    // What only failures need is kept out of line, so that it does not grow the frame of the async method around it (its
+    // locals are zeroed at each of the method's resumptions).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string NotAMeshService(ReadOnlySpan<byte> host) => $"causeway: '{Encoding.ASCII.GetString(host)}' is not a mesh service this sidecar knows\n";
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void LogUnreached(ServiceRoute route, UpstreamEndpoint endpoint, int attempt, string error) =>
+        _shared.Logger.LogWarning("A request for {Service} to {Endpoint} (attempt {Attempt}) failed: {Reason}", route.Hostname, endpoint, attempt + 1, error);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void LogFailed(ServiceRoute route, UpstreamEndpoint endpoint, string error) =>
+        _shared.Logger.LogWarning("A request for {Service} to {Endpoint} failed: {Reason}", route.Hostname, endpoint, error);
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<Outcome> InboundAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request)
     {
         var started = Stopwatch.GetTimestamp();
@@ -378,6 +398,7 @@ public sealed class Http1ClientConnection : IDisposable
     /// refuses it, or on another endpoint when no connection could be made at all.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<Exchange> ExchangeAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request, string address, int port, string sni, byte[] extra)
     {
         // The head's bytes are the client's buffer, released once consumed: what is needed of them later is read now.
@@ -406,20 +427,7 @@ public sealed class Http1ClientConnection : IDisposable
             Task? body = null;
             try
             {
-                var length = request.Length + extra.Length + (whole ? (int)request.ContentLength : 0);
-                if (_scratch.Length < length)
-                {
-                    ArrayPool<byte>.Shared.Return(_scratch);
-                    _scratch = ArrayPool<byte>.Shared.Rent(length);
-                }
-
-                var written = RequestHeadParser.WriteUpstream(head.Span, request, extra, _scratch);
-                if (whole && request.ContentLength > 0)
-                {
-                    buffer.Slice(request.Length, request.ContentLength).CopyTo(_scratch.AsSpan(written));
-                    written += (int)request.ContentLength;
-                }
-
+                var written = WriteRequest(buffer, head.Span, request, extra, whole);
                 try
                 {
                     await upstream.Stream.WriteAsync(_scratch.AsMemory(0, written));
@@ -500,11 +508,33 @@ public sealed class Http1ClientConnection : IDisposable
         }
     }
 
+    /// <summary>The request as it goes upstream, into the scratch buffer: its head rewritten, then its body when buffered whole; its length.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int WriteRequest(in ReadOnlySequence<byte> buffer, ReadOnlySpan<byte> head, in RequestHead request, byte[] extra, bool whole)
+    {
+        var length = request.Length + extra.Length + (whole ? (int)request.ContentLength : 0);
+        if (_scratch.Length < length)
+        {
+            ArrayPool<byte>.Shared.Return(_scratch);
+            _scratch = ArrayPool<byte>.Shared.Rent(length);
+        }
+
+        var written = RequestHeadParser.WriteUpstream(head, request, extra, _scratch);
+        if (whole && request.ContentLength > 0)
+        {
+            buffer.Slice(request.Length, request.ContentLength).CopyTo(_scratch.AsSpan(written));
+            written += (int)request.ContentLength;
+        }
+
+        return written;
+    }
+
     /// <summary>
     /// The response head of a request whose body is still going up. An application may answer before it has read the
     /// whole body (a 413, say) and then stop reading or close; its answer is relayed all the same, as Envoy does, rather
     /// than a 502 for the body that could not be sent.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async Task<(ResponseHead? Head, string Error)> ReadEarlyResponseHeadAsync(UpstreamConnection upstream, bool headRequest, Task body)
     {
         var answer = ReadResponseHeadAsync(upstream, headRequest).AsTask();
@@ -531,6 +561,7 @@ public sealed class Http1ClientConnection : IDisposable
     /// failed) is read to its end and dropped within <see cref="Http1Limits.RequestBodyDrainTimeout"/>, so that a client
     /// still sending reads its answer rather than a reset.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask DrainBodyAsync(Task body)
     {
         if (!body.IsCompleted)
@@ -549,6 +580,7 @@ public sealed class Http1ClientConnection : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async Task<UpstreamConnection> ConnectAsync(string address, int port, string sni, UpstreamConnectionPool pool)
     {
         if (_shared.Options.EventLoop)
@@ -572,6 +604,7 @@ public sealed class Http1ClientConnection : IDisposable
     /// response is awaited. Once the upstream stops taking it (<see cref="_dropBody"/>), the rest is read and dropped.
     /// Faults only when the client breaks off.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async Task CopyRequestBodyAsync(Stream upstream, long remaining)
     {
         while (remaining > 0)
@@ -607,6 +640,7 @@ public sealed class Http1ClientConnection : IDisposable
 
     /// <summary>Reads up to the final (non-1xx) response head, passing informational ones on; null with a reason when there is none to relay.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<(ResponseHead? Head, string Error)> ReadResponseHeadAsync(UpstreamConnection upstream, bool headRequest)
     {
         while (true)
@@ -657,6 +691,7 @@ public sealed class Http1ClientConnection : IDisposable
 
     /// <summary>Relays the response from its final head on; also says whether the upstream connection can carry another request.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<(Exchange Exchange, bool Reusable)> RelayResponseAsync(UpstreamConnection upstream, ResponseHead response, bool clientClose, bool headRequest)
     {
         var hasBody = response.HasBody(headRequest);
@@ -683,6 +718,7 @@ public sealed class Http1ClientConnection : IDisposable
 
     /// <summary>Relays <paramref name="remaining"/> body bytes (long.MaxValue: until the upstream closes); false when it ended early.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<bool> RelayLengthAsync(UpstreamConnection upstream, long remaining)
     {
         var buffered = (int)Math.Min(remaining, upstream.End - upstream.Start);
@@ -718,6 +754,7 @@ public sealed class Http1ClientConnection : IDisposable
 
     /// <summary>Relays a chunked body as it is, following its framing to its end; false when it broke off or broke the framing.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<bool> RelayChunkedAsync(UpstreamConnection upstream)
     {
         var scanner = new ChunkedBodyScanner();
@@ -752,6 +789,7 @@ public sealed class Http1ClientConnection : IDisposable
     /// otherwise (its body is still coming, or part of it was sent on) the connection closes after the answer.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private async ValueTask<Outcome> ReplyAsync(ReadOnlySequence<byte> buffer, RequestHead request, int status, string reason, string body, bool consumed = false)
     {
         var whole = !consumed && request.Length + request.ContentLength <= buffer.Length;
