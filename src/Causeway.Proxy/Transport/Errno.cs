@@ -14,9 +14,11 @@ internal static class Errno
     /// After a system call on a socket returned -1: false when it was interrupted and is to be made again; else true, with
     /// its error as .NET names it (WouldBlock for "nothing now").
     /// </summary>
-    public static bool Failed(out SocketError error)
+    public static bool Failed(out SocketError error) => Failed(Marshal.GetLastPInvokeError(), out error);
+
+    /// <summary>The same, given the call's errno.</summary>
+    public static bool Failed(int errno, out SocketError error)
     {
-        var errno = Marshal.GetLastPInvokeError();
         error = errno == Eagain ? SocketError.WouldBlock : ToSocketError(errno);
         return errno != Eintr;
     }

@@ -299,7 +299,10 @@ public sealed partial class ReadinessSocket : IDisposable
                         return (int)moved;
                     }
 
-                    if (Errno.Failed(out error))
+                    // errno is read right after the call, as a SetLastError stub would (the runtime keeps it across the
+                    // call's return to managed code), but only when the call failed: reading and clearing it around every
+                    // call cost two more calls into the runtime's native library per receive and send.
+                    if (Errno.Failed(Marshal.GetLastSystemError(), out error))
                     {
                         return -1;
                     }
@@ -355,10 +358,11 @@ public sealed partial class ReadinessSocket : IDisposable
         [LibraryImport("libc", SetLastError = true)]
         public static partial int accept4(int fd, byte* address, int* length, int flags);
 
-        [LibraryImport("libc", SetLastError = true)]
+        // Without SetLastError: Transfer reads errno itself, only when one of these failed.
+        [LibraryImport("libc")]
         public static partial nint recv(int fd, byte* buffer, nint length, int flags);
 
-        [LibraryImport("libc", SetLastError = true)]
+        [LibraryImport("libc")]
         public static partial nint send(int fd, byte* buffer, nint length, int flags);
     }
 
