@@ -208,18 +208,13 @@ public class Http1ForwarderTests(ITestOutputHelper output)
     public async Task AnUpstreamsIdleCloseNotice_SendsTheRequestAgainOnANewConnection()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var (sleepIp, appIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-        // An application without a sidecar that answers a connection's second request with the notice, as a server does
-        // when it closes an idle connection just as a request arrives on it.
-        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("legacy", "helloworld", appIp.ToString(), "v1", tlsMode: "disabled"));
-        using var application = new TcpListener(appIp, 5000);
-        application.Start();
+        // The application answers a connection's second request with the notice, as a server does when it closes an idle
+        // connection just as a request arrives on it.
+        var (sleep, sleepIp, application) = await StartWithApplicationWithoutSidecarAsync(lab);
+        using var closesApplication = application;
         using var stop = new CancellationTokenSource();
         var requests = new System.Collections.Concurrent.ConcurrentQueue<int>();
         var serving = NoticeOnSecondRequestAsync(application, requests, stop.Token);
-        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
         using var client = DataPlaneLab.ClientVia(sleepIp);
 
         Assert.Equal("connection 1", await client.GetStringAsync(Base + "/hello"));
@@ -234,16 +229,11 @@ public class Http1ForwarderTests(ITestOutputHelper output)
     public async Task AnUpstreamsAnswerInPieces_ItsInformationalHead_AndItsCloseWithoutAnswer_ReachTheClientAsTheyCame()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var (sleepIp, appIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-        // An application without a sidecar: the plain upstream connection, read straight from its socket.
-        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("legacy", "helloworld", appIp.ToString(), "v1", tlsMode: "disabled"));
-        using var application = new TcpListener(appIp, 5000);
-        application.Start();
+        // Without a sidecar the upstream connection is plain, read straight from its socket.
+        var (sleep, sleepIp, application) = await StartWithApplicationWithoutSidecarAsync(lab);
+        using var closesApplication = application;
         using var stop = new CancellationTokenSource();
         var serving = AnswerAwkwardlyAsync(application, stop.Token);
-        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
 
         static string Get(string path) => $"GET {path} HTTP/1.1\r\nHost: helloworld.sample:5000\r\nConnection: close\r\n\r\n";
         var pieces = await RawAsync(sleepIp, Get("/pieces"));
@@ -259,6 +249,30 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         await DataPlaneLab.WaitUntilAsync(() => sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 502) == 1, "and one 502");
         await stop.CancelAsync();
         await serving;
+    }
+
+    /// <summary>
+    /// A cluster whose helloworld is an application without a sidecar (tlsMode disabled), listening for the test to serve
+    /// it (it owns the listener), and Sleep's sidecar, once it sees that endpoint.
+    /// </summary>
+    private static async Task<(ProxyServer Sleep, IPAddress SleepIp, TcpListener Application)> StartWithApplicationWithoutSidecarAsync(DataPlaneLab lab)
+    {
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, appIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("legacy", "helloworld", appIp.ToString(), "v1", tlsMode: "disabled"));
+        var application = new TcpListener(appIp, 5000);
+        application.Start();
+        try
+        {
+            var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+            await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+            return (sleep, sleepIp, application);
+        }
+        catch
+        {
+            application.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
