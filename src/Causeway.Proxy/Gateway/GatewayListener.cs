@@ -61,7 +61,7 @@ public sealed class GatewayListener : IAsyncDisposable
             socket.Bind(endPoint);
             socket.Listen(options.ListenBacklog);
             var bound = socket.LocalEndPoint!;
-            listening = new ReadinessSocket(socket, EventLoop.Next());
+            listening = ReadinessSocket.Listening(socket, EventLoop.Next());
             return new GatewayListener(listening, bound, router, options, metrics, logger);
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)

@@ -23,6 +23,9 @@ public sealed unsafe partial class EventLoop : IDisposable
     /// <summary>The peer closed its sending side or the connection: no more bytes will come after what is there.</summary>
     internal const uint HangUpEvents = 0x008 /* EPOLLERR */ | 0x010 /* EPOLLHUP */ | 0x2000 /* EPOLLRDHUP */;
 
+    /// <summary>Broken: a pending error, or both directions closed (a refused or reset connection).</summary>
+    internal const uint ErrorEvents = 0x008 /* EPOLLERR */ | 0x010 /* EPOLLHUP */;
+
     /// <summary>Writable, or broken: a writer waiting for room learns either way.</summary>
     internal const uint WriteEvents = 0x004 /* EPOLLOUT */ | 0x008 /* EPOLLERR */ | 0x010 /* EPOLLHUP */;
 
@@ -112,8 +115,9 @@ public sealed unsafe partial class EventLoop : IDisposable
     }
 
     /// <summary>
-    /// Takes a socket out of the set before it is closed. Its handle is freed by the loop after the batch of events it is
-    /// in, since that batch may still name it.
+    /// Takes a .NET socket out of the set before it is closed (a descriptor of our own leaves it by its close, see
+    /// <see cref="SocketDescriptor.OnClosed"/>). Its handle is freed by the loop after the batch of events it is in, since
+    /// that batch may still name it.
     /// </summary>
     internal void Unregister(SafeHandle fd, GCHandle handle)
     {
@@ -136,8 +140,14 @@ public sealed unsafe partial class EventLoop : IDisposable
             }
         }
 
-        _released.Enqueue(handle);
+        Release(handle);
     }
+
+    /// <summary>
+    /// Frees a socket's registration once it is out of the set (taken out, or its descriptor closed): after the batch of
+    /// events the loop is in, since that batch may still name it.
+    /// </summary>
+    internal void Release(GCHandle handle) => _released.Enqueue(handle);
 
     private void Run()
     {

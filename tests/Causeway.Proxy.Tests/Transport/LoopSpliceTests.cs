@@ -21,7 +21,7 @@ public sealed class LoopSpliceTests : IDisposable
         var listening = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listening.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listening.Listen(16);
-        _listener = new ReadinessSocket(listening, _loop);
+        _listener = ReadinessSocket.Listening(listening, _loop);
         _upstreamListener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _upstreamListener.Listen(16);
     }
@@ -93,14 +93,18 @@ public sealed class LoopSpliceTests : IDisposable
         await sendingUp.WaitAsync(Patience);
 
         // Half-closed one way, the other way still carries the answer, then closes too.
+        var reading = ReadToEndAsync(client);
         await sendingDown.WaitAsync(Patience);
         await backend.SendAsync("bye"u8.ToArray());
         backend.Shutdown(SocketShutdown.Send);
-        Assert.Equal(down.Concat("bye"u8.ToArray()).ToArray(), await ReadToEndAsync(client));
-
         var (received, sent) = await splicing.WaitAsync(Patience);
         Assert.Equal(up.Length, received);
         Assert.Equal(down.Length + 3, sent);
+
+        // The direction that ended last leaves its FIN to the owner's close: every byte, then a clean end, not a reset.
+        server.Dispose();
+        upstream.Dispose();
+        Assert.Equal(down.Concat("bye"u8.ToArray()).ToArray(), await reading);
     }
 
     [Theory]
@@ -145,9 +149,11 @@ public sealed class LoopSpliceTests : IDisposable
             client.Shutdown(SocketShutdown.Send);
             await backend.SendAsync(new byte[] { 2 });
             backend.Shutdown(SocketShutdown.Send);
+            Assert.Equal((1L, 1L), await splicing.WaitAsync(Patience));
+            server.Dispose();
+            upstream.Dispose();
             Assert.Equal([1], await ReadToEndAsync(backend));
             Assert.Equal([2], await ReadToEndAsync(client));
-            Assert.Equal((1L, 1L), await splicing.WaitAsync(Patience));
         }
 
         Assert.InRange(KernelPipe.Pooled, 1, KernelPipe.MaxPooled);

@@ -153,12 +153,12 @@ public sealed class ReadinessSocketTests : IDisposable
     }
 
     [Fact]
-    public async Task AListeningSocket_AcceptsEveryWaitingConnection_ThenWaitsForTheNext_AndAWaitingAcceptEndsWhenItIsDisposed()
+    public async Task AListeningSocket_AcceptsEveryWaitingConnection_WithTcpNoDelay_ThenWaitsForTheNext_AndAWaitingAcceptEndsWhenItIsDisposed()
     {
         var listening = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listening.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listening.Listen(16);
-        var ours = new ReadinessSocket(listening, _loop);
+        var ours = ReadinessSocket.Listening(listening, _loop);
         var clients = new List<Socket>();
         try
         {
@@ -174,6 +174,8 @@ public sealed class ReadinessSocketTests : IDisposable
             {
                 var fd = await ours.AcceptAsync().AsTask().WaitAsync(Patience);
                 using var accepted = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+                // The listener's TCP_NODELAY, which the gateway's connections rely on having without asking.
+                Assert.True(accepted.NoDelay);
                 await clients[i].SendAsync(new[] { (byte)i });
                 var one = new byte[1];
                 accepted.Blocking = true;
