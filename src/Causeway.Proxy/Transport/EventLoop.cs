@@ -115,9 +115,8 @@ public sealed unsafe partial class EventLoop : IDisposable
     }
 
     /// <summary>
-    /// Takes a .NET socket out of the set before it is closed (a descriptor of our own leaves it by its close, see
-    /// <see cref="SocketDescriptor.OnClosed"/>). Its handle is freed by the loop after the batch of events it is in, since
-    /// that batch may still name it.
+    /// Takes a socket out of the set before it is closed. Its handle is freed by the loop after the batch of events it is
+    /// in, since that batch may still name it.
     /// </summary>
     internal void Unregister(SafeHandle fd, GCHandle handle)
     {
@@ -140,14 +139,8 @@ public sealed unsafe partial class EventLoop : IDisposable
             }
         }
 
-        Release(handle);
+        _released.Enqueue(handle);
     }
-
-    /// <summary>
-    /// Frees a socket's registration once it is out of the set (taken out, or its descriptor closed): after the batch of
-    /// events the loop is in, since that batch may still name it.
-    /// </summary>
-    internal void Release(GCHandle handle) => _released.Enqueue(handle);
 
     private void Run()
     {

@@ -48,10 +48,6 @@ public sealed partial class ReadinessSocket : IDisposable
         }
 
         _registration = loop.Register(this, _fd);
-        if (fd is SocketDescriptor descriptor)
-        {
-            descriptor.OnClosed(loop, _registration);
-        }
     }
 
     /// <summary>
@@ -495,15 +491,16 @@ public sealed partial class ReadinessSocket : IDisposable
             return;
         }
 
+        // Out of the set before the close, not by it: close(2) leaves a descriptor in the set while any other copy of it
+        // is open (a child between fork and exec holds every one, Process.Start's), and an edge it still raised after the
+        // registration's handle was freed would reach whichever socket reused that handle.
+        _loop.Unregister(_fd, _registration);
         if (_socket is not null)
         {
-            _loop.Unregister(_fd, _registration);
             _socket.Dispose();
         }
         else
         {
-            // close(2) takes the descriptor out of the loop's epoll set itself (nothing shares its open file), which saves
-            // an epoll_ctl per socket; the registration is released when the descriptor is really closed (SocketDescriptor).
             _fd.Dispose();
         }
 

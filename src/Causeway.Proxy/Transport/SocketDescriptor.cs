@@ -19,20 +19,7 @@ internal sealed partial class SocketDescriptor : SafeHandle
     public SocketDescriptor(int fd)
         : base(-1, ownsHandle: true) => SetHandle(fd);
 
-    private EventLoop? _loop;
-    private GCHandle _registration;
-
     public override bool IsInvalid => handle < 0;
-
-    /// <summary>
-    /// Hands the loop's registration back to <paramref name="loop"/> when the descriptor is closed: not before, since a
-    /// system call still holding it (another thread's) defers the close, and until then the loop may still see its edges.
-    /// </summary>
-    public void OnClosed(EventLoop loop, GCHandle registration)
-    {
-        _loop = loop;
-        _registration = registration;
-    }
 
     /// <summary>A new non-blocking IPv4 TCP socket.</summary>
     public static SocketDescriptor OpenTcp4()
@@ -60,12 +47,7 @@ internal sealed partial class SocketDescriptor : SafeHandle
         return added;
     }
 
-    protected override bool ReleaseHandle()
-    {
-        var closed = close((int)handle) == 0;
-        _loop?.Release(_registration);
-        return closed;
-    }
+    protected override bool ReleaseHandle() => close((int)handle) == 0;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int socket(int domain, int type, int protocol);
