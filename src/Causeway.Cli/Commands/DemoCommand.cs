@@ -198,8 +198,9 @@ public static partial class DemoCommand
         // sidecar has counted it (on a busy machine the sidecar's thread may wait for the CPU in between): the count is
         // given a moment to catch up before it is judged.
         var remoteReplies = SourceResult.RemoteRepliesOf(cluster, v1, v2);
-        var mtls = await SumAsync(remoteServers, FromSleep()) - mtlsBefore;
-        for (var waited = Stopwatch.StartNew(); mtls < remoteReplies && waited.Elapsed < MetricsCatchUp; mtls = await SumAsync(remoteServers, FromSleep()) - mtlsBefore)
+        var waited = Stopwatch.StartNew();
+        long mtls;
+        while ((mtls = await SumAsync(remoteServers, FromSleep()) - mtlsBefore) < remoteReplies && waited.Elapsed < MetricsCatchUp)
         {
             await Task.Delay(50);
         }
