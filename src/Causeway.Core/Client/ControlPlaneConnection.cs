@@ -70,10 +70,16 @@ public sealed class ControlPlaneConnection : IDisposable
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             SslOptions = new SslClientAuthenticationOptions
             {
+                // The handshake builds the server's chain once, against the roots given here; the handler's options are
+                // fixed once it has connected, so a chain that ends at a root learnt since (TrustAlso) is built again
+                // against the roots of the moment, the only case that pays for a second build.
+                CertificateChainPolicy = MeshTrust.Policy(roots),
                 RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
                     certificate is X509Certificate2 leaf &&
                     (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None &&
-                    MeshTrust.TryValidate(leaf, chain?.ChainPolicy.ExtraStore ?? [], trusted.Current, out string _),
+                    (errors == SslPolicyErrors.None && chain is not null
+                        ? MeshTrust.Accepts(chain, trusted.Current, out string _)
+                        : MeshTrust.TryValidate(leaf, chain?.ChainPolicy.ExtraStore ?? [], trusted.Current, out string _)),
             },
         };
 
