@@ -1,11 +1,11 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Causeway.Api.V1;
 using Causeway.Core.Client;
 using Causeway.Core.Security;
-using System.Security.Authentication;
 using Grpc.Core;
 
 namespace Causeway.Core.Tests.Client;
@@ -80,10 +80,11 @@ public class ControlPlaneConnectionTests
     /// <summary>A TLS server on loopback with a serving certificate of <c>issuer</c> (sent with its chain) that counts the clients that accepted it.</summary>
     private sealed class TlsServer : IAsyncDisposable
     {
+        private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
+        private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(10);
         private readonly TcpListener _listener;
         private readonly X509Certificate2 _certificate;
         private readonly Task _accepting;
-        private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
         private int _accepted;
 
         private TlsServer(TcpListener listener, X509Certificate2 certificate, CertificateAuthority issuer)
@@ -121,6 +122,8 @@ public class ControlPlaneConnectionTests
                     return;
                 }
 
+                // Bounded, so that a client that neither sends nor closes cannot hold the loop, and the test, forever.
+                using (var timeout = new CancellationTokenSource(ReadTimeout))
                 using (client)
                 await using (var tls = new SslStream(client.GetStream()))
                 {
@@ -130,17 +133,17 @@ public class ControlPlaneConnectionTests
                         {
                             ServerCertificateContext = context,
                             ApplicationProtocols = [SslApplicationProtocol.Http2],
-                        });
+                        }, timeout.Token);
                         // The client judges the certificate after its side of the handshake is done; only one that
                         // accepted it goes on to send HTTP/2's connection preface.
                         var preface = new byte[Preface.Length];
-                        await tls.ReadExactlyAsync(preface);
+                        await tls.ReadExactlyAsync(preface, timeout.Token);
                         if (preface.AsSpan().SequenceEqual(Preface))
                         {
                             Interlocked.Increment(ref _accepted);
                         }
                     }
-                    catch (Exception e) when (e is IOException or EndOfStreamException or AuthenticationException)
+                    catch (Exception e) when (e is IOException or EndOfStreamException or AuthenticationException or OperationCanceledException)
                     {
                     }
                 }
