@@ -24,7 +24,10 @@ public sealed partial class ReadinessSocket : IDisposable
     private int _disposed;
     private volatile bool _errorSeen;
 
-    /// <summary>Takes a .NET socket (accepted, connected or listening) onto <paramref name="loop"/>, and owns it from then on.</summary>
+    /// <summary>
+    /// Takes a .NET socket (accepted or connected) onto <paramref name="loop"/>, and owns it from then on. A listening one
+    /// goes through <see cref="Listening"/>, which gives the connections <see cref="Adopt"/> takes their TCP_NODELAY.
+    /// </summary>
     public ReadinessSocket(Socket socket, EventLoop loop)
         : this(socket.SafeHandle, socket, loop, drained: false)
     {
