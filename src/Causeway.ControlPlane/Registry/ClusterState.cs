@@ -26,6 +26,12 @@ public sealed record ClusterState
     /// <summary>Why the remote is not synced, for status pages and <c>causeway remote-clusters</c>.</summary>
     public string? Error { get; init; }
 
+    /// <summary>
+    /// The keys <see cref="Resources"/> changed by since the remote's last complete list, as its watch delivered them;
+    /// null for the local cluster and before the first list. A topology built from an earlier state reads only these.
+    /// </summary>
+    public ChangeLog? Changes { get; init; }
+
     /// <summary>The remote secret this state comes from; empty for the local cluster.</summary>
     public string SecretName { get; init; } = "";
 

@@ -97,7 +97,7 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
                 Publish(new ClusterState
                 {
                     Cluster = info.Cluster, Network = info.Network, SecretName = _state.SecretName,
-                    Resources = building.ToImmutable(), Synced = true, LastUpdate = DateTimeOffset.UtcNow,
+                    Resources = building.ToImmutable(), Changes = ChangeLog.Start(), Synced = true, LastUpdate = DateTimeOffset.UtcNow,
                 });
                 _logger.LogInformation("remote cluster {Cluster} (network {Network}) synced: {Count} resources", info.Cluster, info.Network, building.Count);
                 continue;
@@ -122,7 +122,7 @@ public sealed class RemoteClusterWatcher : IAsyncDisposable
             }
 
             var resources = evt.Type == WatchEvent.Types.EventType.Deleted ? _state.Resources.Remove(resource.Key) : _state.Resources.SetItem(resource.Key, resource);
-            Publish(_state with { Resources = resources, LastUpdate = DateTimeOffset.UtcNow, Stale = false, Error = null });
+            Publish(_state with { Resources = resources, Changes = _state.Changes?.Append(resource.Key), LastUpdate = DateTimeOffset.UtcNow, Stale = false, Error = null });
         }
 
         throw new RpcException(new Status(StatusCode.Unavailable, "the remote closed the watch"));

@@ -90,6 +90,17 @@ public sealed class WorkloadIndex
             }
         }
 
+        changed.AddRange(removed);
+        changed.AddRange(added);
+        return Apply(removed, added);
+    }
+
+    /// <summary>
+    /// The index with <paramref name="removed"/> taken out and <paramref name="added"/> put in (a replaced workload is in
+    /// both, as its objects before and after): only the lists they are in are copied. This index is never modified.
+    /// </summary>
+    public WorkloadIndex Apply(IReadOnlyList<Resource> removed, IReadOnlyList<Resource> added)
+    {
         if (added.Count == 0 && removed.Count == 0)
         {
             return this;
@@ -114,8 +125,6 @@ public sealed class WorkloadIndex
             next.Insert(w, copiedNamespaces, copiedLabels);
         }
 
-        changed.AddRange(removed);
-        changed.AddRange(added);
         return next;
     }
 

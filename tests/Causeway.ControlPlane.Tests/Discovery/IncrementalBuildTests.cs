@@ -21,8 +21,8 @@ public class IncrementalBuildTests
     private static ImmutableDictionary<ResourceKey, Resource> Resources(params string[] yaml) =>
         yaml.SelectMany(y => ResourceDocuments.ParseYaml(y)).ToImmutableDictionary(r => r.Key);
 
-    private static ClusterState Cluster(string name, string network, bool local, ImmutableDictionary<ResourceKey, Resource> resources) =>
-        new() { Cluster = name, Network = network, IsLocal = local, Synced = true, Resources = resources };
+    private static ClusterState Cluster(string name, string network, bool local, ImmutableDictionary<ResourceKey, Resource> resources, ChangeLog? changes = null) =>
+        new() { Cluster = name, Network = network, IsLocal = local, Synced = true, Resources = resources, Changes = changes };
 
     private static readonly ImmutableDictionary<ResourceKey, Resource> Local = Resources(
         Manifests.Service("helloworld", 5000), Manifests.Service("ratings", 9080),
@@ -33,8 +33,22 @@ public class IncrementalBuildTests
         Manifests.Workload("helloworld-v2", "helloworld", "10.2.0.10", "v2"), Manifests.Workload("ratings-v2", "ratings", "10.2.0.20", "v2", 9080),
         Manifests.EastWestGateway("192.0.2.2", "network2"));
 
-    private static MeshSnapshot Snapshot(long version, ImmutableDictionary<ResourceKey, Resource> local, ImmutableDictionary<ResourceKey, Resource> remote) =>
-        new(version, Cluster("cluster1", "network1", true, local), ImmutableSortedDictionary<string, ClusterState>.Empty.Add("cluster2", Cluster("cluster2", "network2", false, remote)));
+    private static MeshSnapshot Snapshot(long version, ImmutableDictionary<ResourceKey, Resource> local, ImmutableDictionary<ResourceKey, Resource> remote, ChangeLog? localChanges = null, ChangeLog? remoteChanges = null) =>
+        new(version, Cluster("cluster1", "network1", true, local, localChanges), ImmutableSortedDictionary<string, ClusterState>.Empty.Add("cluster2", Cluster("cluster2", "network2", false, remote, remoteChanges)));
+
+    /// <summary><paramref name="log"/> with every key whose resource is not the same object in <paramref name="after"/> as in <paramref name="before"/>, as a watch would have delivered them.</summary>
+    private static ChangeLog Logged(ChangeLog log, ImmutableDictionary<ResourceKey, Resource> before, ImmutableDictionary<ResourceKey, Resource> after)
+    {
+        foreach (var key in before.Keys.Union(after.Keys).OrderBy(k => k.ToString(), StringComparer.Ordinal))
+        {
+            if (!ReferenceEquals(before.GetValueOrDefault(key), after.GetValueOrDefault(key)))
+            {
+                log = log.Append(key);
+            }
+        }
+
+        return log;
+    }
 
     private static ImmutableDictionary<ResourceKey, Resource> With(ImmutableDictionary<ResourceKey, Resource> resources, string yaml)
     {
@@ -56,16 +70,30 @@ public class IncrementalBuildTests
     {
         "endpoint added in cluster 2", "workload relabelled out of its service", "gateway moved", "service removed", "destination rule added",
         "gateway replica added", "gateway replica moved after the first", "gateway replica moved before the first",
-        "endpoint removed in cluster 2", "endpoint replaced by two in cluster 2",
+        "endpoint removed in cluster 2", "endpoint replaced by two in cluster 2", "service added in cluster 2",
     };
 
+    public static TheoryData<string, bool> ChangesWithAndWithoutLog()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (var change in Changes)
+        {
+            data.Add(change, false);
+            data.Add(change, true);
+        }
+
+        return data;
+    }
+
+    /// <summary>With <paramref name="logged"/>, both clusters carry the change log a remote's watch keeps, and the build reads only the keys in it.</summary>
     [Theory]
-    [MemberData(nameof(Changes))]
-    public void WhatAPushBuildsFromTheOneBeforeIsWhatABuildFromNothingGives(string change)
+    [MemberData(nameof(ChangesWithAndWithoutLog))]
+    public void WhatAPushBuildsFromTheOneBeforeIsWhatABuildFromNothingGives(string change, bool logged)
     {
         var builder = new ProxyConfigBuilder(Options, () => "root");
         var before = change.StartsWith("gateway replica moved", StringComparison.Ordinal) ? With(Remote, Replica("192.0.2.5")) : Remote;
-        var first = MeshTopology.Build(Snapshot(1, Local, before));
+        var (localLog, remoteLog) = logged ? (ChangeLog.Start(), ChangeLog.Start()) : (null, null);
+        var first = MeshTopology.Build(Snapshot(1, Local, before, localLog, remoteLog));
         var firstView = builder.ServicesFor(first, Sleep1);
 
         var (local, remote) = change switch
@@ -76,12 +104,13 @@ public class IncrementalBuildTests
             "endpoint added in cluster 2" => (Local, With(Remote, Manifests.Workload("helloworld-v2b", "helloworld", "10.2.0.11", "v2"))),
             "endpoint removed in cluster 2" => (Local, Remote.Remove(new ResourceKey("WorkloadEntry", "sample", "helloworld-v2"))),
             "endpoint replaced by two in cluster 2" => (Local, With(With(Remote.Remove(new ResourceKey("WorkloadEntry", "sample", "helloworld-v2")), Manifests.Workload("helloworld-v2c", "helloworld", "10.2.0.12", "v2")), Manifests.Workload("helloworld-v2d", "helloworld", "10.2.0.13", "v2"))),
+            "service added in cluster 2" => (Local, With(With(Remote, Manifests.Service("details", 9080)), Manifests.Workload("details-v1", "details", "10.2.0.30", "v1", 9080))),
             "workload relabelled out of its service" => (Local, With(Remote, Manifests.Workload("ratings-v2", "reviews", "10.2.0.20", "v2", 9080))),
             "gateway moved" => (Local, With(Remote, Manifests.EastWestGateway("192.0.2.9", "network2"))),
             "service removed" => (Local.Remove(new ResourceKey("ServiceEntry", "sample", "ratings")), Remote.Remove(new ResourceKey("ServiceEntry", "sample", "ratings"))),
             _ => (With(Local, "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: ratings, namespace: sample}\nspec: {host: ratings, trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}}\n"), Remote),
         };
-        var second = MeshTopology.Build(Snapshot(2, local, remote), first);
+        var second = MeshTopology.Build(Snapshot(2, local, remote, localLog is null ? null : Logged(localLog, Local, local), remoteLog is null ? null : Logged(remoteLog, before, remote)), first);
         var incremental = builder.Build(second, Sleep1);
 
         var fromNothing = new ProxyConfigBuilder(Options, () => "root").Build(MeshTopology.Build(Snapshot(2, local, remote)), Sleep1);
@@ -109,6 +138,23 @@ public class IncrementalBuildTests
         {
             Assert.All(secondView.Services.Where(s => s.Namespace == "sample"), s => Assert.DoesNotContain(firstView.Services, before => ReferenceEquals(before, s)));
         }
+    }
+
+    [Fact]
+    public void WithAChangeLog_TheBuildLooksOnlyAtTheKeysInIt_AndWithoutAUsableOneAtEveryResource()
+    {
+        var log = ChangeLog.Start();
+        var first = MeshTopology.Build(Snapshot(1, Local, Remote, remoteChanges: log));
+        var added = With(Remote, Manifests.Workload("helloworld-v2b", "helloworld", "10.2.0.11", "v2"));
+        static int Endpoints(MeshTopology t) => t.Services[Host("helloworld")].Endpoints.Count;
+
+        // A log that does not name the new workload: the build trusts it, so it visited nothing else.
+        Assert.Equal(2, Endpoints(MeshTopology.Build(Snapshot(2, Local, added, remoteChanges: log.Append(new ResourceKey("WorkloadEntry", "sample", "ratings-v2"))), first)));
+        Assert.Equal(3, Endpoints(MeshTopology.Build(Snapshot(2, Local, added, remoteChanges: log.Append(new ResourceKey("WorkloadEntry", "sample", "helloworld-v2b"))), first)));
+
+        // A log of another list (the remote was listed again), or none: every resource is looked at.
+        Assert.Equal(3, Endpoints(MeshTopology.Build(Snapshot(2, Local, added, remoteChanges: ChangeLog.Start()), first)));
+        Assert.Equal(3, Endpoints(MeshTopology.Build(Snapshot(2, Local, added), first)));
     }
 
     private static LbEndpoint Endpoint(ServicesView view, string host, string address) =>
