@@ -33,6 +33,11 @@ public sealed record MeshTopology
     // For each host, the entries (across clusters, in order) its service was merged from.
     private Dictionary<string, List<EntryPart>> _hostEntries = [];
 
+    // The explicit addresses the virtual ones were allocated around, and the allocation: a function of the hosts and
+    // those alone, so kept while neither changes.
+    private Dictionary<string, string> _explicitAddresses = [];
+    private Dictionary<string, string> _allocated = [];
+
     /// <summary>
     /// Builds the topology of <paramref name="snapshot"/>. With <paramref name="previous"/>, what did not change is
     /// reused rather than built again: a cluster whose resources are the same object contributes what it did before, a
@@ -74,7 +79,7 @@ public sealed record MeshTopology
             }
         }
 
-        var allocated = VirtualAddresses.Allocate(hostEntries.Keys, addresses);
+        var allocated = previous is not null && SameHosts(previous, hostEntries, addresses) ? previous._allocated : VirtualAddresses.Allocate(hostEntries.Keys, addresses);
         var services = ImmutableSortedDictionary.CreateBuilder<string, MeshService>(StringComparer.Ordinal);
         foreach (var (host, entries) in hostEntries)
         {
@@ -99,7 +104,36 @@ public sealed record MeshTopology
             Local = snapshot.Local,
             _parts = parts,
             _hostEntries = hostEntries,
+            _explicitAddresses = addresses,
+            _allocated = allocated,
         };
+    }
+
+    /// <summary>True when <paramref name="previous"/> had these very hosts and explicit addresses, so its virtual addresses stand (allocating sorts every host).</summary>
+    private static bool SameHosts(MeshTopology previous, Dictionary<string, List<EntryPart>> hosts, Dictionary<string, string> explicitAddresses)
+    {
+        if (previous._hostEntries.Count != hosts.Count || previous._explicitAddresses.Count != explicitAddresses.Count)
+        {
+            return false;
+        }
+
+        foreach (var host in hosts.Keys)
+        {
+            if (!previous._hostEntries.ContainsKey(host))
+            {
+                return false;
+            }
+        }
+
+        foreach (var (host, address) in explicitAddresses)
+        {
+            if (!previous._explicitAddresses.TryGetValue(host, out var before) || before != address)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>True when both lists hold the very same objects (as <paramref name="of"/> picks them) in the same order.</summary>
