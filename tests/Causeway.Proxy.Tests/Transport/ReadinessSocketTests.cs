@@ -86,6 +86,10 @@ public sealed class ReadinessSocketTests : IDisposable
         using var _ = ours;
         using var __ = peer;
         await peer.SendAsync(new byte[] { 1 });
+        // The loop sees that byte's edge before it is read: an edge that reached the loop only after the read had taken
+        // its bytes would complete the next zero-byte read once, by design (its caller's read then finds nothing and
+        // waits), which is not what this test is about.
+        await WaitUntilAsync(() => ours.MayHaveInput);
         var buffer = new byte[16];
         Assert.Equal(1, await ours.ReceiveAsync(buffer).AsTask().WaitAsync(Patience));
 
