@@ -218,7 +218,8 @@ public sealed record MeshTopology
             }
 
             var entries = new List<EntryPart>();
-            foreach (var entry in serviceEntries.OrderBy(r => r.Key.Namespace).ThenBy(r => r.Key.Name))
+            serviceEntries.Sort(static (a, b) => InEntryOrder(a.Key, b.Key));
+            foreach (var entry in serviceEntries)
             {
                 var spec = entry.SpecAs<ServiceEntrySpec>();
                 var ns = entry.Metadata.Namespace ?? "default";
@@ -229,8 +230,7 @@ public sealed record MeshTopology
                     continue;
                 }
 
-                var selected = Selected(workloads, ns, spec);
-                entries.Add(same && SameObjects(kept!.Selected, selected, w => w.Workload) ? kept : EntryPart.Build(cluster, entry, spec, ns, selected));
+                entries.Add(Reselected(cluster, entry, spec, ns, workloads, same ? kept : null));
             }
 
             return new ClusterPart(cluster.Resources, cluster.Network, entries, workloads, cluster.Changes);
@@ -291,8 +291,7 @@ public sealed record MeshTopology
                     continue;
                 }
 
-                var selected = Selected(workloads, kept.Namespace, spec);
-                entries.Add(SameObjects(kept.Selected, selected, w => w.Workload) ? kept : EntryPart.Build(cluster, kept.Entry, spec, kept.Namespace, selected));
+                entries.Add(Reselected(cluster, kept.Entry, spec, kept.Namespace, workloads, kept));
             }
 
             var inserted = false;
@@ -302,20 +301,28 @@ public sealed record MeshTopology
                 {
                     var spec = entry.SpecAs<ServiceEntrySpec>();
                     var ns = entry.Metadata.Namespace ?? "default";
-                    entries.Add(EntryPart.Build(cluster, entry, spec, ns, Selected(workloads, ns, spec)));
+                    entries.Add(Reselected(cluster, entry, spec, ns, workloads, kept: null));
                     inserted = true;
                 }
             }
 
             if (inserted)
             {
-                // The order of the build from every resource (namespace, then name), which the hosts' entries follow.
-                entries.Sort(static (a, b) => Comparer<string>.Default.Compare(a.Key.Namespace, b.Key.Namespace) is var byNamespace and not 0
-                    ? byNamespace
-                    : Comparer<string>.Default.Compare(a.Key.Name, b.Key.Name));
+                entries.Sort(static (a, b) => InEntryOrder(a.Key, b.Key));
             }
 
             return new ClusterPart(cluster.Resources, cluster.Network, entries, workloads, cluster.Changes);
+        }
+
+        /// <summary>The order of a cluster's entries, which the hosts' entries follow: namespace, then name.</summary>
+        private static int InEntryOrder(ResourceKey a, ResourceKey b) =>
+            Comparer<string>.Default.Compare(a.Namespace, b.Namespace) is var byNamespace and not 0 ? byNamespace : Comparer<string>.Default.Compare(a.Name, b.Name);
+
+        /// <summary>The entry's part with its workloads selected again: <paramref name="kept"/> itself when it selected the very same workload objects.</summary>
+        private static EntryPart Reselected(ClusterState cluster, Resource entry, ServiceEntrySpec spec, string ns, WorkloadIndex workloads, EntryPart? kept)
+        {
+            var selected = Selected(workloads, ns, spec);
+            return kept is not null && SameObjects(kept.Selected, selected, w => w.Workload) ? kept : EntryPart.Build(cluster, entry, spec, ns, selected);
         }
 
         /// <summary>Whether the entry's selector matches any of <paramref name="workloads"/> (the versions before and after a change).</summary>
