@@ -157,10 +157,13 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         var inbound = tls is null ? null : new InboundConnection(options, config, tls, metrics);
+        // The direct paths share the HTTP/2 pools: an HTTP/1.1 client's request on an upgraded mesh hop rides the same
+        // connections as HTTP/2 clients' streams, and a mesh stream for an HTTP/1.1 application the HTTP/1.1 pools.
+        var http2Pools = inbound is null || connector is null || !options.DirectHttp2 ? null : Causeway.Proxy.Http2.Http2UpstreamPools.Connecting(connector, options.Http2);
         var http1 = inbound is null || connector is null || !options.DirectHttp1 ? null :
-            new Http1Forwarder(options, config, connector, inbound, metrics, loggers.CreateLogger<Http1Forwarder>());
-        var http2 = inbound is null || connector is null || !options.DirectHttp2 ? null :
-            new Http2.Http2Forwarder(options, config, connector, inbound, metrics, loggers.CreateLogger<Http2.Http2Forwarder>());
+            new Http1Forwarder(options, config, connector, inbound, metrics, loggers.CreateLogger<Http1Forwarder>(), http2Pools);
+        var http2 = http2Pools is null ? null :
+            new Http2.Http2Forwarder(options, config, http2Pools, inbound!, metrics, loggers.CreateLogger<Http2.Http2Forwarder>(), http1);
         // Captured connections arrive at 127.0.0.1 (outbound) and at the pod's address (inbound).
         var address = options.Capture ? IPAddress.Any : options.Address;
         var connectionEnds = new KestrelConnectionEnds(metrics, address, options.InboundPort, options.OutboundPort, options.GatewayPort);

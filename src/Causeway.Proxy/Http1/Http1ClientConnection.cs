@@ -8,6 +8,7 @@ using Causeway.Core.Identity;
 using Causeway.Core.Naming;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
+using Causeway.Proxy.Http2;
 using Causeway.Proxy.Inbound;
 using Causeway.Proxy.LoadBalancing;
 using Causeway.Proxy.Outbound;
@@ -39,6 +40,7 @@ public sealed class Http1ClientConnection : IDisposable
     private volatile bool _closing;
     private volatile bool _idle;
     private volatile UpstreamConnection? _upstream;
+    private volatile UpgradedRequestStream? _upgraded;
     private volatile bool _dropBody;
     private int _timedOut;
 
@@ -51,6 +53,9 @@ public sealed class Http1ClientConnection : IDisposable
     private string? _lastPoolAddress;
     private int _lastPoolPort;
     private string? _lastPoolSni;
+    private Http2UpstreamPool? _lastHttp2Pool;
+    private string? _lastHttp2Address;
+    private int _lastHttp2Port;
 
     // Inbound: what the mTLS handshake established, once per connection.
     private readonly MeshSni? _sni;
@@ -163,6 +168,9 @@ public sealed class Http1ClientConnection : IDisposable
     /// <summary>Gives the connection <paramref name="limit"/> from now before the heartbeat ends it.</summary>
     private void ExtendDeadline(TimeSpan limit) => Deadline = Environment.TickCount64 + limit.Ticks / TimeSpan.TicksPerMillisecond;
 
+    /// <summary>Something of the response came: the connection gets the activity timeout from now.</summary>
+    internal void Progressed() => ExtendDeadline(_shared.Limits.ActivityTimeout);
+
     /// <summary>Called by the heartbeat past <see cref="Deadline"/>: ends the client connection and any upstream one in use.</summary>
     public void TimedOut()
     {
@@ -174,6 +182,7 @@ public sealed class Http1ClientConnection : IDisposable
         _shared.Metrics.Connection(_inbound ? InboundConnection.Listener : KestrelConnectionEnds.OutboundListener, "http1_timeout");
         _connection.Abort(new ConnectionAbortedException("no progress within the HTTP/1.1 timeouts"));
         _upstream?.Dispose();
+        _upgraded?.Cancel("no progress within the HTTP/1.1 timeouts");
     }
 
     /// <summary>
@@ -256,7 +265,8 @@ public sealed class Http1ClientConnection : IDisposable
             return await ReplyAsync(buffer, request, 404, "Not Found", NotAMeshService(head.Span[request.Host]));
         }
 
-        if (route.MeshHopIsHttp2(requestIsHttp2: false))
+        var upgraded = route.MeshHopIsHttp2(requestIsHttp2: false);
+        if (upgraded && _shared.Http2Pools is null)
         {
             return Outcome.HandOver;
         }
@@ -278,11 +288,17 @@ public sealed class Http1ClientConnection : IDisposable
             {
                 var (address, port, sni) = endpoint.Plaintext ? (endpoint.Address, (int)endpoint.Port, "") :
                     (endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : _shared.Options.InboundPort, route.MeshSni);
-                var exchange = await ExchangeAsync(buffer, head, request, address, port, sni, []);
-                if (exchange.Status == 0 && exchange.Unreached)
+                // An endpoint outside the mesh takes HTTP/1.1 whatever the route says (no sidecar translates for it), as on the forwarder path.
+                var exchange = upgraded && !endpoint.Plaintext ? await UpgradedExchangeAsync(buffer, head, request, address, port, sni) :
+                    await ExchangeAsync(buffer, head, request, address, port, sni, []);
+                if (exchange.Status == 0 && (exchange.Unreached || exchange.Refused))
                 {
                     LogUnreached(route, endpoint, attempt, exchange.Error);
-                    ConnectFailures.Record(endpoint, _shared.Options);
+                    if (exchange.Unreached)
+                    {
+                        ConnectFailures.Record(endpoint, _shared.Options);
+                    }
+
                     if (attempt < _shared.Options.MaxRetries)
                     {
                         previous = endpoint;
@@ -390,7 +406,116 @@ public sealed class Http1ClientConnection : IDisposable
     }
 
     /// <summary>How one try went: the response status (0 when there was none to pass on) and what the connection does next.</summary>
-    private readonly record struct Exchange(int Status, Outcome Outcome, bool Unreached = false, bool ResponseStarted = false, bool Consumed = false, string Error = "");
+    private readonly record struct Exchange(int Status, Outcome Outcome, bool Unreached = false, bool ResponseStarted = false, bool Consumed = false, string Error = "", bool Refused = false);
+
+    /// <summary>
+    /// Sends the request on an HTTP/2 stream to one mesh endpoint (<see cref="UpgradedRequestStream"/>, whose upstream
+    /// connection's read loop writes the response to this client). A request buffered whole stays unconsumed until the
+    /// stream ends, so that it can go again when no connection could be made or the stream was refused unprocessed; a
+    /// larger body is read on once the stream is open, and cannot.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private async ValueTask<Exchange> UpgradedExchangeAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request, string address, int port, string sni)
+    {
+        var whole = request.Length + request.ContentLength <= buffer.Length;
+        var pool = Http2PoolFor(address, port, sni);
+        var closeClient = request.Close || _closing;
+        var stream = new UpgradedRequestStream(this, _output, pool, head.Span, request, whole ? buffer.Slice(request.Length, request.ContentLength) : default, closeClient);
+        _upgraded = stream;
+        Task? body = null;
+        var consumed = false;
+        try
+        {
+            stream.Start();
+            if (!whole)
+            {
+                await stream.WaitForRoomAsync();
+                if (stream.Unreached)
+                {
+                    return new Exchange(0, Outcome.Close, Unreached: true, Error: stream.Error);
+                }
+
+                consumed = true;
+                _input.AdvanceTo(buffer.GetPosition(request.Length));
+                body = CopyRequestBodyAsync(stream, request.ContentLength);
+            }
+
+            await stream.Completion;
+        }
+        finally
+        {
+            _upgraded = null;
+        }
+
+        // A request the upstream never answered is left to the caller, which sends it again or answers it itself.
+        if (whole && (stream.Completed || stream.ResponseStarted))
+        {
+            consumed = true;
+            _input.AdvanceTo(buffer.GetPosition(request.Length + request.ContentLength));
+        }
+
+        var bodyCut = body is not null && (!body.IsCompleted || _dropBody);
+        if (body is not null)
+        {
+            await DrainBodyAsync(body);
+        }
+
+        if (stream.Completed)
+        {
+            return new Exchange(stream.Status, closeClient || bodyCut ? Outcome.Close : Outcome.KeepAlive);
+        }
+
+        if (stream.ResponseStarted)
+        {
+            _connection.Abort(new ConnectionAbortedException("the upstream broke off its response"));
+            return new Exchange(0, Outcome.Close, ResponseStarted: true, Error: stream.Error);
+        }
+
+        return new Exchange(0, Outcome.Close, Unreached: stream.Unreached, Consumed: consumed, Error: stream.Error, Refused: stream.Refused);
+    }
+
+    /// <summary>The HTTP/2 pool of a mesh upstream, from the connection's last answer while the upstream is the same (see <see cref="PoolFor"/>).</summary>
+    private Http2UpstreamPool Http2PoolFor(string address, int port, string sni)
+    {
+        if (_lastHttp2Pool is { Dropped: false } pool && ReferenceEquals(address, _lastHttp2Address) && port == _lastHttp2Port && ReferenceEquals(sni, pool.Sni))
+        {
+            return pool;
+        }
+
+        _lastHttp2Pool = _shared.Http2Pools!.For(address, port, sni);
+        (_lastHttp2Address, _lastHttp2Port) = (address, port);
+        return _lastHttp2Pool;
+    }
+
+    /// <summary>Copies a body not buffered whole onto the upgraded stream as it arrives, as far as the stream has room; the rest is dropped once the stream takes no more.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private async Task CopyRequestBodyAsync(UpgradedRequestStream stream, long remaining)
+    {
+        while (remaining > 0)
+        {
+            var result = await _input.ReadAsync();
+            var take = Math.Min(remaining, result.Buffer.Length);
+            remaining -= take;
+            if (!_dropBody && !stream.SendBody(result.Buffer.Slice(0, take), endStream: remaining == 0))
+            {
+                _dropBody = true;
+            }
+
+            _input.AdvanceTo(result.Buffer.GetPosition(take));
+            ExtendDeadline(_shared.Limits.ActivityTimeout);
+            if (remaining > 0 && result.IsCompleted)
+            {
+                stream.Cancel("the client closed the connection within the request body");
+                throw new ConnectionAbortedException("the client closed the connection within the request body");
+            }
+
+            if (!_dropBody)
+            {
+                await stream.WaitForRoomAsync();
+            }
+        }
+    }
 
     /// <summary>
     /// Sends the request to one upstream and relays its response. A request whose head and body are all buffered is
@@ -414,7 +539,7 @@ public sealed class Http1ClientConnection : IDisposable
             {
                 try
                 {
-                    upstream = await ConnectAsync(address, port, sni, pool);
+                    upstream = await _shared.ConnectAsync(address, port, sni, pool);
                 }
                 catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or InvalidOperationException)
                 {
@@ -578,25 +703,6 @@ public sealed class Http1ClientConnection : IDisposable
         {
             // The client went away or the drain time ran out: the connection closes either way.
         }
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private async Task<UpstreamConnection> ConnectAsync(string address, int port, string sni, UpstreamConnectionPool pool)
-    {
-        if (_shared.Options.EventLoop)
-        {
-            var (socket, stream) = await _shared.Connector.ConnectOnLoopAsync(new UpstreamTarget(address, port, sni), CancellationToken.None);
-            return new UpstreamConnection(socket, stream, pool);
-        }
-
-        if (sni.Length == 0)
-        {
-            var socket = await _shared.Connector.ConnectPlaintextAsync(address, port, CancellationToken.None);
-            return new UpstreamConnection(socket, new NetworkStream(socket, ownsSocket: true), pool);
-        }
-
-        var (tcp, tls) = await _shared.Connector.ConnectHttp11Async(new UpstreamTarget(address, port, sni), CancellationToken.None);
-        return new UpstreamConnection(tcp, tls, pool);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Causeway.Proxy.Http2.Hpack;
 
 namespace Causeway.Proxy.Http1;
 
@@ -128,6 +129,51 @@ public static class RequestHeadParser
         w += Copy(extra, destination[w..]);
         destination[w++] = (byte)'\r';
         destination[w++] = (byte)'\n';
+        return w;
+    }
+
+    /// <summary>The most bytes <see cref="WriteHttp2"/> writes for a head of <paramref name="headLength"/> bytes.</summary>
+    public static int MaxHttp2Length(int headLength) => (headLength * 3) + 64;
+
+    /// <summary>
+    /// Writes the head as an HTTP/2 header block for an upgraded mesh hop (HPACK without a dynamic table, as
+    /// <see cref="Http2.Hpack.HpackEncoder"/> writes): <c>:method</c>, <c>:scheme</c> http (what the HTTP/1.1 forwarder
+    /// says on the hop), <c>:path</c>, <c>:authority</c> from Host, then the client's fields in their order, names in
+    /// lowercase, less Host and the hop-by-hop ones (RFC 9113, section 8.2.2; <c>te</c> only as "trailers"). Returns
+    /// the bytes written; <paramref name="destination"/> needs <see cref="MaxHttp2Length"/>.
+    /// </summary>
+    public static int WriteHttp2(ReadOnlySpan<byte> data, in RequestHead head, Span<byte> destination)
+    {
+        var method = data[head.Method];
+        var w = method.SequenceEqual("GET"u8) ? HpackEncoder.WriteIndexed(StaticTable.MethodGet, destination) :
+            method.SequenceEqual("POST"u8) ? HpackEncoder.WriteIndexed(StaticTable.MethodPost, destination) :
+            HpackEncoder.WriteLiteral(StaticTable.MethodGet, method, destination);
+        w += HpackEncoder.WriteIndexed(StaticTable.SchemeHttp, destination[w..]);
+        var path = data[head.PathAndQuery];
+        w += path.SequenceEqual("/"u8) ? HpackEncoder.WriteIndexed(StaticTable.PathRoot, destination[w..]) :
+            HpackEncoder.WriteLiteral(StaticTable.PathRoot, path, destination[w..]);
+        w += HpackEncoder.WriteLiteral(StaticTable.Authority, data[head.Host], destination[w..]);
+        Span<byte> lower = stackalloc byte[256];
+        var pos = data.IndexOf("\r\n"u8) + 2;
+        var end = head.Length - 2;
+        while (pos < end)
+        {
+            var line = data[pos..].Slice(0, data[pos..].IndexOf("\r\n"u8));
+            pos += line.Length + 2;
+            HeaderNames.TrySplit(line, out var name, out var valueRange);
+            var value = line[valueRange];
+            var kind = HeaderNames.Classify(name);
+            if (kind is HeaderName.Host or HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.Trailer or HeaderName.ProxyAuthorization ||
+                (kind == HeaderName.Te && !Ascii.EqualsIgnoreCase(value, "trailers"u8)))
+            {
+                continue;
+            }
+
+            var nameBytes = name.Length <= lower.Length ? lower[..name.Length] : new byte[name.Length];
+            Ascii.ToLower(name, nameBytes, out _);
+            w += kind == HeaderName.Te ? HpackEncoder.WriteLiteral("te"u8, "trailers"u8, destination[w..]) : HpackEncoder.WriteLiteral(nameBytes, value, destination[w..]);
+        }
+
         return w;
     }
 

@@ -27,8 +27,8 @@ public abstract class Http2Connection : IDisposable
     private readonly Stream _output;
     private readonly HpackDecoder _decoder = new();
     private readonly HeaderList _headers = new();
-    private readonly Dictionary<int, Http2ProxyStream> _streams = [];
-    private List<Http2ProxyStream> _blocked = [];
+    private readonly Dictionary<int, Http2Stream> _streams = [];
+    private List<Http2Stream> _blocked = [];
     private byte[] _out = ArrayPool<byte>.Shared.Rent(16 * 1024);
     private byte[] _spare = ArrayPool<byte>.Shared.Rent(16 * 1024);
     private int _outLength;
@@ -175,14 +175,14 @@ public abstract class Http2Connection : IDisposable
     protected abstract void OnHeaders(int streamId, bool endStream, HeaderList headers, bool tooLarge);
 
     /// <summary>A DATA frame's payload (padding removed) on an open stream; <paramref name="flowControlled"/> is what it took of the windows.</summary>
-    protected abstract void OnData(Http2ProxyStream stream, int streamId, ReadOnlySpan<byte> data, bool endStream, int flowControlled);
+    protected abstract void OnData(Http2Stream stream, int streamId, ReadOnlySpan<byte> data, bool endStream, int flowControlled);
 
-    protected abstract void OnReset(Http2ProxyStream stream, int streamId, Http2ErrorCode code);
+    protected abstract void OnReset(Http2Stream stream, int streamId, Http2ErrorCode code);
 
     protected abstract void OnGoAway(int lastStreamId, Http2ErrorCode code);
 
     /// <summary>The connection ended: every stream still on it is failed or reset.</summary>
-    protected abstract void OnClosed(List<Http2ProxyStream> streams);
+    protected abstract void OnClosed(List<Http2Stream> streams);
 
     protected virtual void OnProtocolError(Http2ConnectionException error)
     {
@@ -450,7 +450,7 @@ public abstract class Http2Connection : IDisposable
         }
 
         var windowDelta = 0;
-        List<Http2ProxyStream>? adjusted = null;
+        List<Http2Stream>? adjusted = null;
         for (var i = 0; i < payload.Length; i += 6)
         {
             var id = BinaryPrimitives.ReadUInt16BigEndian(payload[i..]);
@@ -541,7 +541,7 @@ public abstract class Http2Connection : IDisposable
     /// <summary>Tells the streams that waited for this connection's window or socket to try again.</summary>
     private void ResumeBlocked()
     {
-        List<Http2ProxyStream> resuming;
+        List<Http2Stream> resuming;
         lock (Sync)
         {
             if (_blocked.Count == 0)
@@ -608,7 +608,7 @@ public abstract class Http2Connection : IDisposable
         }
     }
 
-    public Http2ProxyStream? Find(int streamId)
+    public Http2Stream? Find(int streamId)
     {
         lock (Sync)
         {
@@ -616,7 +616,7 @@ public abstract class Http2Connection : IDisposable
         }
     }
 
-    protected void AddLocked(int streamId, Http2ProxyStream stream)
+    protected void AddLocked(int streamId, Http2Stream stream)
     {
         _streams.Add(streamId, stream);
         LastActive = Environment.TickCount64;
@@ -650,7 +650,7 @@ public abstract class Http2Connection : IDisposable
     }
 
     /// <summary>The streams with ids above <paramref name="lastStreamId"/>; the caller holds <see cref="Sync"/> unless <paramref name="locked"/> is false.</summary>
-    protected List<Http2ProxyStream> StreamsAfter(int lastStreamId, bool locked = true)
+    protected List<Http2Stream> StreamsAfter(int lastStreamId, bool locked = true)
     {
         if (!locked)
         {
@@ -660,7 +660,7 @@ public abstract class Http2Connection : IDisposable
             }
         }
 
-        List<Http2ProxyStream> after = [];
+        List<Http2Stream> after = [];
         foreach (var (id, stream) in _streams)
         {
             if (id > lastStreamId)
@@ -813,7 +813,7 @@ public abstract class Http2Connection : IDisposable
     /// connection's window or room stopped it, <paramref name="stream"/> is resumed once they open.
     /// END_STREAM goes on the last frame when <paramref name="endStream"/> and everything was written.
     /// </summary>
-    public int WriteData(int streamId, ReadOnlySpan<byte> data, bool endStream, int streamWindow, Http2ProxyStream stream)
+    public int WriteData(int streamId, ReadOnlySpan<byte> data, bool endStream, int streamWindow, Http2Stream stream)
     {
         int n;
         lock (Sync)
@@ -964,7 +964,7 @@ public abstract class Http2Connection : IDisposable
             return;
         }
 
-        List<Http2ProxyStream> streams;
+        List<Http2Stream> streams;
         lock (Sync)
         {
             streams = [.. _streams.Values];
@@ -988,7 +988,7 @@ public abstract class Http2Connection : IDisposable
     /// <summary>The connection's windows, queues and streams, for diagnosis.</summary>
     internal string Describe()
     {
-        List<Http2ProxyStream> streams;
+        List<Http2Stream> streams;
         string state;
         lock (Sync)
         {

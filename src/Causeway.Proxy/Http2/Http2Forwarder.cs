@@ -16,7 +16,8 @@ namespace Causeway.Proxy.Http2;
 /// detection) and the inbound one (ALPN h2 after mTLS, for services whose application speaks HTTP/2) that proxies
 /// HTTP/2 to HTTP/2 itself: frames are read into pooled buffers, header blocks decoded once and re-encoded, bodies
 /// copied from one connection's read buffer into the other's write buffer under flow control, with one send per
-/// batch of frames. Routing, endpoint picking, retries of requests that never reached an application, passive outlier
+/// batch of frames. On the inbound side an application that speaks HTTP/1.1 gets each stream as an HTTP/1.1 request
+/// (<see cref="Http1ApplicationStream"/>). Routing, endpoint picking, retries of requests that never reached an application, passive outlier
 /// detection, authorization, XFCC and metrics are those of the Kestrel and forwarder path it replaces. Connections it
 /// does not take (HTTP/1.1, inbound services whose application speaks HTTP/1.1) go on to the next middleware.
 /// </summary>
@@ -25,8 +26,9 @@ public sealed class Http2Forwarder : IDisposable
     private readonly ConcurrentDictionary<Http2ServerConnection, byte> _connections = new();
     private readonly Timer _heartbeat;
 
-    public Http2Forwarder(ProxyOptions options, ProxyConfigHolder config, MeshConnector connector, InboundConnection inbound, ProxyMetrics metrics, ILogger<Http2Forwarder> logger)
+    public Http2Forwarder(ProxyOptions options, ProxyConfigHolder config, Http2UpstreamPools pools, InboundConnection inbound, ProxyMetrics metrics, ILogger<Http2Forwarder> logger, Http1.Http1Forwarder? http1 = null)
     {
+        Http1 = http1;
         Options = options;
         Config = config;
         InboundConnection = inbound;
@@ -35,8 +37,7 @@ public sealed class Http2Forwarder : IDisposable
         Limits = options.Http2;
         AppAddress = options.AppAddressOrDefault.ToString();
         Principal = options.Identity.ToString();
-        Pools = new Http2UpstreamPools(async pool => new Http2UpstreamConnection(
-            await connector.ConnectHttp2Async(new UpstreamTarget(pool.Address, pool.Port, pool.Sni), CancellationToken.None), Limits, pool), Limits);
+        Pools = pools;
         _heartbeat = new Timer(static s => ((Http2Forwarder)s!).Beat(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
@@ -53,6 +54,9 @@ public sealed class Http2Forwarder : IDisposable
     internal Http2Limits Limits { get; }
 
     internal Http2UpstreamPools Pools { get; }
+
+    /// <summary>The HTTP/1.1 path, whose pools and connections carry mesh HTTP/2 streams on to applications that speak HTTP/1.1; without it those connections are Kestrel's.</summary>
+    internal Http1.Http1Forwarder? Http1 { get; }
 
     internal string AppAddress { get; }
 
@@ -75,7 +79,7 @@ public sealed class Http2Forwarder : IDisposable
     public Func<ConnectionDelegate, ConnectionDelegate> Inbound => next => async connection =>
     {
         var items = connection.Features.Get<IConnectionItemsFeature>();
-        if (!IsHttp2(connection) || InboundConnection.Sni(items) is not { } sni || Config.Current?.Find(sni.Host, (uint)sni.Port)?.IsHttp2 != true)
+        if (!IsHttp2(connection) || InboundConnection.Sni(items) is not { } sni || Config.Current?.Find(sni.Host, (uint)sni.Port) is not { } route || (!route.IsHttp2 && Http1 is null))
         {
             await next(connection);
             return;

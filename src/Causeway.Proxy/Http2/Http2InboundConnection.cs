@@ -11,8 +11,9 @@ namespace Causeway.Proxy.Http2;
 
 /// <summary>
 /// A peer sidecar's mTLS HTTP/2 connection to this sidecar's inbound listener, for a service whose application speaks
-/// HTTP/2: each request is authorised against the workload's AuthorizationPolicies with the peer's SPIFFE ID and goes
-/// to the application as h2c, with <c>x-forwarded-client-cert</c> replaced by who called in (Envoy's XFCC).
+/// HTTP/2 or that the mesh hop carries as HTTP/2: each request is authorised against the workload's AuthorizationPolicies
+/// with the peer's SPIFFE ID and goes to the application as h2c, or as HTTP/1.1 to one that speaks it, with
+/// <c>x-forwarded-client-cert</c> replaced by who called in (Envoy's XFCC).
 /// </summary>
 public sealed class Http2InboundConnection : Http2ServerConnection
 {
@@ -23,6 +24,8 @@ public sealed class Http2InboundConnection : Http2ServerConnection
     private ProxySnapshot? _lastSnapshot;
     private uint _appPort;
     private Http2UpstreamPool? _pool;
+    private bool _appIsHttp2;
+    private Http1.UpstreamConnectionPool? _http1Pool;
 
     public Http2InboundConnection(Stream input, Stream output, Http2Forwarder forwarder, MeshSni sni, SpiffeId? peer)
         : base(input, output, forwarder, InboundConnection.Listener)
@@ -46,8 +49,16 @@ public sealed class Http2InboundConnection : Http2ServerConnection
         if (snapshot != _lastSnapshot)
         {
             _appPort = Forwarder.InboundConnection.TargetPort(snapshot, _sni);
-            _pool = Forwarder.Pools.For(Forwarder.AppAddress, (int)_appPort, "");
+            _appIsHttp2 = snapshot.Find(_sni.Host, (uint)_sni.Port)?.IsHttp2 == true;
+            _pool = _appIsHttp2 ? Forwarder.Pools.For(Forwarder.AppAddress, (int)_appPort, "") : null;
+            _http1Pool = _appIsHttp2 ? null : Forwarder.Http1?.Pools.For(Forwarder.AppAddress, (int)_appPort, "");
             _lastSnapshot = snapshot;
+        }
+
+        if (!_appIsHttp2 && _http1Pool is null)
+        {
+            // The port's protocol changed under the connection to one this path does not carry.
+            return 502;
         }
 
         var path = head.Path >= 0 ? headers.Value(head.Path) : default;
@@ -77,6 +88,25 @@ public sealed class Http2InboundConnection : Http2ServerConnection
         return 0;
     }
 
+    private protected override IHttp2ServerStream OpenForwarded(int streamId, bool endStream, HeaderList headers, in Http2RequestHead head, ServiceRoute? route)
+    {
+        if (_appIsHttp2)
+        {
+            return base.OpenForwarded(streamId, endStream, headers, head, route);
+        }
+
+        if (_http1Pool!.Dropped)
+        {
+            _http1Pool = Forwarder.Http1!.Pools.For(Forwarder.AppAddress, (int)_appPort, "");
+        }
+
+        var length = Http1ApplicationStream.EncodeRequestHead(headers, head, chunked: !endStream && head.ContentLength < 0, _forwardedClientCert, out var block);
+        var stream = new Http1ApplicationStream(this, streamId, Forwarder.Http1!, _http1Pool, Forwarder.AppAddress, (int)_appPort, block, length,
+            headers.Value(head.Method).SequenceEqual("HEAD"u8), endStream, head.ContentLength);
+        Add(streamId, stream);
+        return stream;
+    }
+
     protected override int ExtraHeadersLength => HpackEncoder.MaxLiteralLength(23, _forwardedClientCert.Length);
 
     protected override int WriteExtraHeaders(Span<byte> destination) =>
@@ -99,6 +129,6 @@ public sealed class Http2InboundConnection : Http2ServerConnection
     internal override void ConnectFailed(UpstreamEndpoint? endpoint, int attempt, string reason) =>
         Forwarder.Logger.LogWarning("An HTTP/2 connection to the application on port {Port} failed: {Reason}", _appPort, reason);
 
-    internal override void Record(Http2ProxyStream stream, UpstreamEndpoint? endpoint, long started) =>
+    internal override void Record(IHttp2ServerStream stream, UpstreamEndpoint? endpoint, long started) =>
         Forwarder.Metrics.DestinationRequest(Forwarder.Options, _peerName, _sni.Host, stream.Status, started);
 }

@@ -111,7 +111,7 @@ public sealed class Http2OutboundConnection(Stream input, Stream output, Http2Fo
         }
     }
 
-    internal override void Record(Http2ProxyStream stream, UpstreamEndpoint? endpoint, long started)
+    internal override void Record(IHttp2ServerStream stream, UpstreamEndpoint? endpoint, long started)
     {
         if (stream.Route is { } route)
         {

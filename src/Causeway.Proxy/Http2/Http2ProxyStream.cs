@@ -11,7 +11,7 @@ namespace Causeway.Proxy.Http2;
 /// the pool's connect completions call in; every call takes the stream's lock, and then at most a connection's (never
 /// the other way round), so that the two directions cannot deadlock.
 /// </summary>
-public sealed class Http2ProxyStream
+internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
 {
     private readonly Http2ServerConnection _down;
     private readonly int _downId;
@@ -65,10 +65,10 @@ public sealed class Http2ProxyStream
     public int Status { get; private set; }
 
     /// <summary>When a frame of the stream last came either way (<see cref="Environment.TickCount64"/>).</summary>
-    internal long LastActive { get; private set; } = Environment.TickCount64;
+    public long LastActive { get; private set; } = Environment.TickCount64;
 
     /// <summary>Picks an endpoint and opens the request on an upstream connection, or waits for one.</summary>
-    internal void Start()
+    public void Start()
     {
         lock (this)
         {
@@ -80,7 +80,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>No byte moved either way for the stream idle timeout: 504 (408 while the request was still coming) before an answer, else a reset.</summary>
-    internal void TimedOut()
+    public void TimedOut()
     {
         lock (this)
         {
@@ -125,7 +125,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>Opens the request on <paramref name="up"/> if it has room; the caller holds this stream's lock.</summary>
-    internal bool TryOpenOnLocked(Http2UpstreamConnection up)
+    internal override bool TryOpenOnLocked(Http2UpstreamConnection up)
     {
         if (_finished)
         {
@@ -146,7 +146,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>The pool has a connection that may have room.</summary>
-    internal void OnPoolReady(Http2UpstreamPool pool, Http2UpstreamConnection up)
+    internal override void OnPoolReady(Http2UpstreamPool pool, Http2UpstreamConnection up)
     {
         lock (this)
         {
@@ -158,7 +158,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>The upstream connection could not be made: nothing reached the application, so another endpoint may be tried.</summary>
-    internal void OnConnectFailed(string reason)
+    internal override void OnConnectFailed(string reason)
     {
         lock (this)
         {
@@ -189,7 +189,7 @@ public sealed class Http2ProxyStream
 
     // ---- From the client ----
 
-    internal void OnRequestData(ReadOnlySpan<byte> data, bool endStream, int flowControlled)
+    public void OnRequestData(ReadOnlySpan<byte> data, bool endStream, int flowControlled)
     {
         lock (this)
         {
@@ -231,7 +231,7 @@ public sealed class Http2ProxyStream
         }
     }
 
-    internal void OnRequestTrailers(byte[] block, int length)
+    public void OnRequestTrailers(byte[] block, int length)
     {
         lock (this)
         {
@@ -262,7 +262,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>The client reset the stream, or its connection ended.</summary>
-    internal void OnDownstreamReset()
+    public void OnDownstreamReset()
     {
         lock (this)
         {
@@ -275,7 +275,7 @@ public sealed class Http2ProxyStream
 
     // ---- From the upstream ----
 
-    internal void OnResponseHeaders(HeaderList fields, bool endStream, bool tooLarge)
+    internal override void OnResponseHeaders(HeaderList fields, bool endStream, bool tooLarge)
     {
         lock (this)
         {
@@ -344,7 +344,7 @@ public sealed class Http2ProxyStream
         }
     }
 
-    internal void OnResponseData(ReadOnlySpan<byte> data, bool endStream, int flowControlled)
+    internal override void OnResponseData(ReadOnlySpan<byte> data, bool endStream, int flowControlled)
     {
         lock (this)
         {
@@ -375,7 +375,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>The upstream reset the stream.</summary>
-    internal void OnUpstreamReset(Http2ErrorCode code)
+    internal override void OnUpstreamReset(Http2ErrorCode code)
     {
         lock (this)
         {
@@ -390,7 +390,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>The upstream connection ended, or its GOAWAY left this stream out (<paramref name="refused"/>: never processed).</summary>
-    internal void OnUpstreamLost(bool refused)
+    internal override void OnUpstreamLost(bool refused)
     {
         lock (this)
         {
@@ -449,7 +449,7 @@ public sealed class Http2ProxyStream
     // ---- Either side ----
 
     /// <summary>A window update came for this stream on <paramref name="connection"/>; false if it overflowed the window.</summary>
-    internal bool AdjustSendWindow(Http2Connection connection, int delta)
+    internal override bool AdjustSendWindow(Http2Connection connection, int delta)
     {
         lock (this)
         {
@@ -477,7 +477,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>A stream error found on <paramref name="connection"/>'s side: reset there, and the other side told.</summary>
-    internal void ResetFrom(Http2Connection connection, Http2ErrorCode code)
+    internal override void ResetFrom(Http2Connection connection, Http2ErrorCode code)
     {
         lock (this)
         {
@@ -498,7 +498,7 @@ public sealed class Http2ProxyStream
     }
 
     /// <summary>The connection's window or socket has room again.</summary>
-    internal void Resume(Http2Connection connection)
+    internal override void Resume(Http2Connection connection)
     {
         lock (this)
         {
@@ -636,7 +636,7 @@ public sealed class Http2ProxyStream
         _down.Record(this, _endpoint, _started);
     }
 
-    internal string Describe()
+    internal override string Describe()
     {
         lock (this)
         {

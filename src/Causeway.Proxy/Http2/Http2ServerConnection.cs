@@ -9,7 +9,7 @@ namespace Causeway.Proxy.Http2;
 
 /// <summary>
 /// A client's HTTP/2 connection to the sidecar: checks the preface and each request head (RFC 9113, section 8.3),
-/// opens a <see cref="Http2ProxyStream"/> per request, and refuses streams past its limit or once it is draining.
+/// opens a stream per request (<see cref="IHttp2ServerStream"/>), and refuses streams past its limit or once it is draining.
 /// Where a request goes and what is recorded of it is the listener's (<see cref="Http2OutboundConnection"/>,
 /// <see cref="Http2InboundConnection"/>).
 /// </summary>
@@ -17,7 +17,7 @@ public abstract class Http2ServerConnection : Http2Connection
 {
     private readonly Stream _input;
     private readonly string _listener;
-    private readonly List<Http2ProxyStream> _starting = [];
+    private readonly List<IHttp2ServerStream> _starting = [];
     private int _lastStreamId;
     private volatile bool _draining;
     private long _opened;
@@ -135,10 +135,7 @@ public abstract class Http2ServerConnection : Http2Connection
             return;
         }
 
-        var block = ArrayPool<byte>.Shared.Rent(Http2Headers.MaxBlockLength(headers) + ExtraHeadersLength);
-        var length = EncodeUpstreamHead(headers, head, block);
-        var stream = Open(streamId, endStream, block, length, head.ContentLength);
-        stream.Route = route;
+        var stream = OpenForwarded(streamId, endStream, headers, head, route);
         // Started when the read's frames are all handled: a stream the client resets in the same read (a rapid reset)
         // never reaches an upstream.
         _starting.Add(stream);
@@ -154,19 +151,34 @@ public abstract class Http2ServerConnection : Http2Connection
         _starting.Clear();
     }
 
+    /// <summary>The stream for a request that goes on (<see cref="Accept"/> took it): as HTTP/2, unless the listener sends it on otherwise.</summary>
+    private protected virtual IHttp2ServerStream OpenForwarded(int streamId, bool endStream, HeaderList headers, in Http2RequestHead head, ServiceRoute? route)
+    {
+        var block = ArrayPool<byte>.Shared.Rent(Http2Headers.MaxBlockLength(headers) + ExtraHeadersLength);
+        var length = EncodeUpstreamHead(headers, head, block);
+        var stream = Open(streamId, endStream, block, length, head.ContentLength);
+        stream.Route = route;
+        return stream;
+    }
+
     private Http2ProxyStream Open(int streamId, bool endStream, byte[]? head, int headLength, long contentLength)
     {
         var stream = new Http2ProxyStream(this, streamId, head, headLength, endStream, contentLength);
+        Add(streamId, stream);
+        return stream;
+    }
+
+    /// <summary>Puts a new stream on the connection.</summary>
+    private protected void Add(int streamId, Http2Stream stream)
+    {
         _opened++;
         lock (Sync)
         {
             AddLocked(streamId, stream);
         }
-
-        return stream;
     }
 
-    private void OnTrailers(Http2ProxyStream stream, bool endStream, HeaderList headers)
+    private void OnTrailers(Http2Stream stream, bool endStream, HeaderList headers)
     {
         if (!endStream || !Http2Headers.TryEncodeResponse(headers, 0, out var block, out var length))
         {
@@ -174,7 +186,7 @@ public abstract class Http2ServerConnection : Http2Connection
             return;
         }
 
-        stream.OnRequestTrailers(block, length);
+        ((IHttp2ServerStream)stream).OnRequestTrailers(block, length);
     }
 
     /// <summary>The request's pseudo-headers and framing fields, by index; false when the head is malformed (RFC 9113, section 8.3.1).</summary>
@@ -294,15 +306,16 @@ public abstract class Http2ServerConnection : Http2Connection
     internal abstract void ConnectFailed(UpstreamEndpoint? endpoint, int attempt, string reason);
 
     /// <summary>The stream ended: its metrics.</summary>
-    internal abstract void Record(Http2ProxyStream stream, UpstreamEndpoint? endpoint, long started);
+    internal abstract void Record(IHttp2ServerStream stream, UpstreamEndpoint? endpoint, long started);
 
-    protected override void OnData(Http2ProxyStream stream, int streamId, ReadOnlySpan<byte> data, bool endStream, int flowControlled) =>
-        stream.OnRequestData(data, endStream, flowControlled);
+    protected override void OnData(Http2Stream stream, int streamId, ReadOnlySpan<byte> data, bool endStream, int flowControlled) =>
+        ((IHttp2ServerStream)stream).OnRequestData(data, endStream, flowControlled);
 
-    protected override void OnReset(Http2ProxyStream stream, int streamId, Http2ErrorCode code)
+    protected override void OnReset(Http2Stream stream, int streamId, Http2ErrorCode code)
     {
-        stream.OnDownstreamReset();
-        if (stream.Status == 0 && ++_prematureResets > Limits.MaxPrematureResets && _prematureResets * 2 > _opened)
+        var proxied = (IHttp2ServerStream)stream;
+        proxied.OnDownstreamReset();
+        if (proxied.Status == 0 && ++_prematureResets > Limits.MaxPrematureResets && _prematureResets * 2 > _opened)
         {
             // CVE-2023-44487: most streams cancelled before any answer is a client making the proxy work for nothing
             // (Envoy's premature reset check); a client cancelling now and then never comes near it.
@@ -319,7 +332,7 @@ public abstract class Http2ServerConnection : Http2Connection
     /// <summary>Ends the streams on which no byte moved either way since <paramref name="idleSince"/> (<see cref="Http2Limits.StreamIdleTimeout"/>).</summary>
     internal void EndIdleStreams(long idleSince)
     {
-        foreach (var stream in StreamsAfter(0, locked: false))
+        foreach (IHttp2ServerStream stream in StreamsAfter(0, locked: false))
         {
             if (stream.LastActive < idleSince)
             {
@@ -333,9 +346,9 @@ public abstract class Http2ServerConnection : Http2Connection
         // A client's GOAWAY says it opens no more streams; the ones open finish.
     }
 
-    protected override void OnClosed(List<Http2ProxyStream> streams)
+    protected override void OnClosed(List<Http2Stream> streams)
     {
-        foreach (var stream in streams)
+        foreach (IHttp2ServerStream stream in streams)
         {
             stream.OnDownstreamReset();
         }

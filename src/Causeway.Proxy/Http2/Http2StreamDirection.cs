@@ -32,7 +32,7 @@ internal struct Http2StreamDirection
     /// (copied from the read buffer straight into <paramref name="to"/>'s), the rest queued, all of it when there is
     /// no <paramref name="to"/> yet (the upstream stream is not open); true when all went.
     /// </summary>
-    public bool SendOrQueue(Http2Connection? to, int toId, Http2ProxyStream stream, Http2Connection from, int fromId, ReadOnlySpan<byte> data, bool endStream, bool senderOpen)
+    public bool SendOrQueue(Http2Connection? to, int toId, Http2Stream stream, Http2Connection? from, int fromId, ReadOnlySpan<byte> data, bool endStream, bool senderOpen)
     {
         if (to is not null && !HasPending)
         {
@@ -69,7 +69,7 @@ internal struct Http2StreamDirection
     /// <paramref name="from"/> for each body byte (none when the proxy wrote the bytes itself: <paramref name="from"/>
     /// null); true when nothing is left waiting.
     /// </summary>
-    public bool Pump(Http2Connection to, int toId, Http2ProxyStream stream, Http2Connection? from, int fromId, bool senderOpen)
+    public bool Pump(Http2Connection to, int toId, Http2Stream stream, Http2Connection? from, int fromId, bool senderOpen)
     {
         if (Pending is null)
         {
@@ -122,7 +122,7 @@ internal struct Http2StreamDirection
     }
 
     /// <summary>Writes what the windows allow of <paramref name="data"/> on <paramref name="to"/> and credits the sender for it; the bytes written, -1 if <paramref name="to"/> is closed.</summary>
-    private int SendData(Http2Connection to, int toId, Http2ProxyStream stream, Http2Connection? from, int fromId, ReadOnlySpan<byte> data, bool endStream, bool senderOpen)
+    private int SendData(Http2Connection to, int toId, Http2Stream stream, Http2Connection? from, int fromId, ReadOnlySpan<byte> data, bool endStream, bool senderOpen)
     {
         var n = to.WriteData(toId, data, endStream, SendWindow, stream);
         if (n > 0)

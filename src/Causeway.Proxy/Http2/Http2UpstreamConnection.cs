@@ -5,7 +5,7 @@ namespace Causeway.Proxy.Http2;
 /// <summary>
 /// The proxy's HTTP/2 connection to an upstream (a peer sidecar or gateway over mTLS, or an application over h2c):
 /// opens streams for proxied requests, in id order, up to the peer's concurrency limit, and hands each response's
-/// frames to its <see cref="Http2ProxyStream"/>. After a GOAWAY it takes no more streams and the ones it left out are
+/// frames to its <see cref="Http2UpstreamStream"/>. After a GOAWAY it takes no more streams and the ones it left out are
 /// retried or failed.
 /// </summary>
 public sealed class Http2UpstreamConnection : Http2Connection
@@ -33,7 +33,7 @@ public sealed class Http2UpstreamConnection : Http2Connection
     /// the connection has no room (closed, draining, or at the peer's limit). <paramref name="window"/> is the
     /// stream's send window.
     /// </summary>
-    public int TryOpenStream(Http2ProxyStream stream, ReadOnlySpan<byte> head, bool endStream, out int window)
+    public int TryOpenStream(Http2UpstreamStream stream, ReadOnlySpan<byte> head, bool endStream, out int window)
     {
         int id;
         lock (Sync)
@@ -77,17 +77,17 @@ public sealed class Http2UpstreamConnection : Http2Connection
             throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "invalid_stream_id", "a server opened a stream");
         }
 
-        Find(streamId)?.OnResponseHeaders(headers, endStream, tooLarge);
+        (Find(streamId) as Http2UpstreamStream)?.OnResponseHeaders(headers, endStream, tooLarge);
     }
 
-    protected override void OnData(Http2ProxyStream stream, int streamId, ReadOnlySpan<byte> data, bool endStream, int flowControlled) =>
-        stream.OnResponseData(data, endStream, flowControlled);
+    protected override void OnData(Http2Stream stream, int streamId, ReadOnlySpan<byte> data, bool endStream, int flowControlled) =>
+        ((Http2UpstreamStream)stream).OnResponseData(data, endStream, flowControlled);
 
-    protected override void OnReset(Http2ProxyStream stream, int streamId, Http2ErrorCode code) => stream.OnUpstreamReset(code);
+    protected override void OnReset(Http2Stream stream, int streamId, Http2ErrorCode code) => ((Http2UpstreamStream)stream).OnUpstreamReset(code);
 
     protected override void OnGoAway(int lastStreamId, Http2ErrorCode code)
     {
-        List<Http2ProxyStream> refused;
+        List<Http2Stream> refused;
         lock (Sync)
         {
             Draining = true;
@@ -97,7 +97,7 @@ public sealed class Http2UpstreamConnection : Http2Connection
         _pool.Remove(this);
         foreach (var stream in refused)
         {
-            stream.OnUpstreamLost(refused: true);
+            ((Http2UpstreamStream)stream).OnUpstreamLost(refused: true);
         }
 
         if (StreamCount == 0)
@@ -106,12 +106,12 @@ public sealed class Http2UpstreamConnection : Http2Connection
         }
     }
 
-    protected override void OnClosed(List<Http2ProxyStream> streams)
+    protected override void OnClosed(List<Http2Stream> streams)
     {
         _pool.Remove(this);
         foreach (var stream in streams)
         {
-            stream.OnUpstreamLost(refused: false);
+            ((Http2UpstreamStream)stream).OnUpstreamLost(refused: false);
         }
     }
 }

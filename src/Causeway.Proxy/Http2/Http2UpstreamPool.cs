@@ -12,7 +12,7 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
 
     // Replaced whole under _sync when a connection comes or goes, and read without the lock on every request.
     private volatile Http2UpstreamConnection[] _connections = [];
-    private List<Http2ProxyStream> _waiting = [];
+    private List<Http2UpstreamStream> _waiting = [];
     private bool _connecting;
 
     public string Address { get; } = address;
@@ -30,7 +30,7 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
     public int ConnectionCount => _connections.Length;
 
     /// <summary>Opens the stream's request on a connection with room; false if none has. The caller holds the stream's lock.</summary>
-    public bool TryOpen(Http2ProxyStream stream)
+    public bool TryOpen(Http2UpstreamStream stream)
     {
         LastUsed = Environment.TickCount64;
         foreach (var connection in _connections)
@@ -45,7 +45,7 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
     }
 
     /// <summary>Queues the stream for the next connection, starting one if none is being made. The caller holds the stream's lock.</summary>
-    public void Wait(Http2ProxyStream stream)
+    public void Wait(Http2UpstreamStream stream)
     {
         lock (_sync)
         {
@@ -74,7 +74,7 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
             failure = e.GetBaseException().Message;
         }
 
-        List<Http2ProxyStream> waiting;
+        List<Http2UpstreamStream> waiting;
         lock (_sync)
         {
             if (connection is not null)

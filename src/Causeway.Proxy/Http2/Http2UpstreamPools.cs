@@ -10,6 +10,11 @@ public sealed class Http2UpstreamPools(Func<Http2UpstreamPool, Task<Http2Upstrea
 {
     private readonly ConcurrentDictionary<(string Address, int Port, string Sni), Http2UpstreamPool> _pools = new();
 
+    /// <summary>Pools whose connections are made by <paramref name="connector"/>: mTLS with ALPN h2 to mesh endpoints, h2c to an SNI of "".</summary>
+    public static Http2UpstreamPools Connecting(Outbound.MeshConnector connector, Http2Limits limits) =>
+        new(async pool => new Http2UpstreamConnection(
+            await connector.ConnectHttp2Async(new Outbound.UpstreamTarget(pool.Address, pool.Port, pool.Sni), CancellationToken.None), limits, pool), limits);
+
     public Http2UpstreamPool For(string address, int port, string sni)
     {
         var key = (address, port, sni);

@@ -410,7 +410,7 @@ public class Http1ForwarderTests(ITestOutputHelper output)
     }
 
     /// <summary>Reads until <paramref name="end"/> has arrived; what was read.</summary>
-    private static async Task<string> ReadUntilAsync(Stream stream, string end, TimeSpan limit)
+    internal static async Task<string> ReadUntilAsync(Stream stream, string end, TimeSpan limit)
     {
         using var timeout = new CancellationTokenSource(limit);
         var text = new StringBuilder();
@@ -430,7 +430,7 @@ public class Http1ForwarderTests(ITestOutputHelper output)
     }
 
     /// <summary>Reads until the peer closes; the bytes read (-1 if it did not close within <paramref name="limit"/>).</summary>
-    private static async Task<int> ReadToEndAsync(TcpClient client, TimeSpan limit)
+    internal static async Task<int> ReadToEndAsync(TcpClient client, TimeSpan limit)
     {
         using var timeout = new CancellationTokenSource(limit);
         var buffer = new byte[4096];
@@ -459,7 +459,7 @@ public class Http1ForwarderTests(ITestOutputHelper output)
     }
 
     /// <summary>Sends raw bytes to the sidecar's outbound port and returns everything it answers until it closes.</summary>
-    private static async Task<string> RawAsync(IPAddress sidecar, string request)
+    internal static async Task<string> RawAsync(IPAddress sidecar, string request)
     {
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(sidecar, 15001);

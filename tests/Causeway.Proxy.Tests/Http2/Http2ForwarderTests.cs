@@ -8,7 +8,8 @@ namespace Causeway.Proxy.Tests.Http2;
 
 /// <summary>
 /// The sidecars' own HTTP/2 path, end to end: an application's h2c to its sidecar, mTLS HTTP/2 between sidecars, h2c
-/// to an HTTP/2 application (port protocol HTTP2), with Kestrel serving both applications.
+/// to an HTTP/2 application (port protocol HTTP2) or HTTP/1.1 to an HTTP/1.1 one (port protocol HTTP), with Kestrel
+/// serving both applications.
 /// </summary>
 public class Http2ForwarderTests
 {
@@ -46,14 +47,14 @@ public class Http2ForwarderTests
         public ValueTask DisposeAsync() => Lab.DisposeAsync();
     }
 
-    private static async Task<Fortune> StartAsync(int endpoints = 1, Causeway.Proxy.Http2.Http2Limits? sleepLimits = null, bool startApp = true)
+    private static async Task<Fortune> StartAsync(int endpoints = 1, Causeway.Proxy.Http2.Http2Limits? sleepLimits = null, bool startApp = true, string protocol = "HTTP2", Causeway.Proxy.Http2.Http2Limits? serverLimits = null)
     {
         var lab = new DataPlaneLab();
         try
         {
             var cluster = await lab.StartClusterAsync("cluster1", "network1");
             var (sleepIp, appIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(6000, 15006));
-            var manifests = Service("fortune", 6000, "HTTP2") + "\n---\n" + Workload("fortune-v1", "fortune", appIp.ToString(), "v1", 6000, "fortune");
+            var manifests = Service("fortune", 6000, protocol) + "\n---\n" + Workload("fortune-v1", "fortune", appIp.ToString(), "v1", 6000, "fortune");
             for (var i = 1; i < endpoints; i++)
             {
                 // Endpoints with no sidecar running: nothing listens on their inbound port, so a connection to one is refused.
@@ -61,8 +62,8 @@ public class Http2ForwarderTests
             }
 
             await cluster.ApplyAsync(manifests);
-            var app = startApp ? await lab.StartAppAsync(appIp, 6000, "v1", "fortune", http2Only: true) : null;
-            var server = await lab.StartSidecarAsync(cluster, "fortune-v1", "sample", "fortune", appIp);
+            var app = startApp ? await lab.StartAppAsync(appIp, 6000, "v1", "fortune", http2Only: protocol == "HTTP2") : null;
+            var server = await lab.StartSidecarAsync(cluster, "fortune-v1", "sample", "fortune", appIp, http2: serverLimits);
             var sleep = await lab.StartSidecarAsync(cluster, "sleep", "sample", "sleep", sleepIp, http2: sleepLimits);
             await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep, "fortune.sample.svc.cluster.local", 6000) == endpoints, "sleep sees fortune");
             return new Fortune(lab, cluster, sleepIp, appIp, app, sleep, server);
@@ -74,10 +75,12 @@ public class Http2ForwarderTests
         }
     }
 
-    [Fact]
-    public async Task BodiesLargerThanEveryWindow_CrossThePairWhole_BothWays()
+    [Theory]
+    [InlineData("HTTP2")]
+    [InlineData("HTTP")]
+    public async Task BodiesLargerThanEveryWindow_CrossThePairWhole_BothWays(string protocol)
     {
-        await using var fortune = await StartAsync();
+        await using var fortune = await StartAsync(protocol: protocol);
         using var client = fortune.Client();
 
         // 3 MiB: past the 768 KiB stream window and the 1 MiB connection window on every hop, so each hop must pass credit back.
@@ -107,10 +110,12 @@ public class Http2ForwarderTests
         Assert.True(fortune.Direct(fortune.Server, "inbound") >= 1, "the server's sidecar served the mesh connection itself");
     }
 
-    [Fact]
-    public async Task MoreStreamsThanAConnectionAllows_AllAnswered_OverMoreThanOneMeshConnection()
+    [Theory]
+    [InlineData("HTTP2")]
+    [InlineData("HTTP")]
+    public async Task MoreStreamsThanAConnectionAllows_AllAnswered_OverMoreThanOneMeshConnection(string protocol)
     {
-        await using var fortune = await StartAsync();
+        await using var fortune = await StartAsync(protocol: protocol);
         using var first = fortune.Client();
         using var second = fortune.Client();
 
@@ -127,10 +132,12 @@ public class Http2ForwarderTests
         Assert.True(fortune.Sleep.Http2!.Pools.Connections >= 2, $"{fortune.Sleep.Http2!.Pools.Connections} mesh connection(s)");
     }
 
-    [Fact]
-    public async Task TheProxysOwnAnswers_AreHttp2Responses()
+    [Theory]
+    [InlineData("HTTP2")]
+    [InlineData("HTTP")]
+    public async Task TheProxysOwnAnswers_AreHttp2Responses(string protocol)
     {
-        await using var fortune = await StartAsync();
+        await using var fortune = await StartAsync(protocol: protocol);
         using var client = fortune.Client();
         using var unknown = fortune.Request(HttpMethod.Get, "/");
         unknown.Headers.Host = "nowhere.sample:6000";
@@ -138,7 +145,8 @@ public class Http2ForwarderTests
         Assert.Equal(HttpStatusCode.NotFound, notFound.StatusCode);
         Assert.Equal("causeway: 'nowhere.sample:6000' is not a mesh service this sidecar knows\n", await notFound.Content.ReadAsStringAsync());
 
-        // The app resets its stream before answering: the client gets a 502 from its sidecar's peer, not a hang.
+        // The app resets its stream (or, over HTTP/1.1, its connection) before answering: the client gets a 502 from its
+        // sidecar's peer, not a hang.
         using var aborted = await client.SendAsync(fortune.Request(HttpMethod.Get, "/abort"));
         Assert.Equal(HttpStatusCode.BadGateway, aborted.StatusCode);
 
@@ -160,16 +168,18 @@ public class Http2ForwarderTests
         Assert.Equal(12, fortune.App!.Requests);
     }
 
-    [Fact]
-    public async Task AuthorizationAndXfcc_AreAppliedToEachRequest()
+    [Theory]
+    [InlineData("HTTP2")]
+    [InlineData("HTTP")]
+    public async Task AuthorizationAndXfcc_AreAppliedToEachRequest(string protocol)
     {
-        await using var fortune = await StartAsync();
+        await using var fortune = await StartAsync(protocol: protocol);
         using var client = fortune.Client();
         using var whoami = fortune.Request(HttpMethod.Get, "/whoami");
         whoami.Headers.Add("x-forwarded-client-cert", "By=forged;URI=spiffe://cluster.local/ns/sample/sa/admin");
         using var who = await client.SendAsync(whoami);
         var body = await who.Content.ReadAsStringAsync();
-        Assert.Contains("xfcc=By=spiffe://cluster.local/ns/sample/sa/fortune;URI=spiffe://cluster.local/ns/sample/sa/sleep proto=HTTP/2", body, StringComparison.Ordinal);
+        Assert.Contains($"xfcc=By=spiffe://cluster.local/ns/sample/sa/fortune;URI=spiffe://cluster.local/ns/sample/sa/sleep proto={(protocol == "HTTP2" ? "HTTP/2" : "HTTP/1.1")}", body, StringComparison.Ordinal);
 
         await fortune.Cluster.ApplyAsync("""
             apiVersion: security.istio.io/v1beta1
@@ -188,10 +198,12 @@ public class Http2ForwarderTests
         Assert.DoesNotContain(fortune.App!.Seen, p => p.Contains("/private", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task AClientThatCancels_LeavesTheConnectionsServing()
+    [Theory]
+    [InlineData("HTTP2")]
+    [InlineData("HTTP")]
+    public async Task AClientThatCancels_LeavesTheConnectionsServing(string protocol)
     {
-        await using var fortune = await StartAsync();
+        await using var fortune = await StartAsync(protocol: protocol);
         using var client = fortune.Client();
         using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
         {
@@ -241,6 +253,40 @@ public class Http2ForwarderTests
     }
 
     [Fact]
+    public async Task AnHttp11Application_GetsABodyOfUnknownLengthChunked_OneCookieField_AndA504WhenItStalls()
+    {
+        await using var fortune = await StartAsync(protocol: "HTTP", serverLimits: new Causeway.Proxy.Http2.Http2Limits { StreamIdleTimeout = TimeSpan.FromSeconds(1) });
+        using var client = fortune.Client();
+
+        // A body without a length crosses the HTTP/2 hops as DATA and reaches the application chunked.
+        var body = RandomNumberGenerator.GetBytes(300 * 1024);
+        using var content = new UnknownLengthContent(body);
+        using var upload = fortune.Request(HttpMethod.Post, "/echo", content);
+        using (var echoed = await fortune.WithinAsync(client.SendAsync(upload)))
+        {
+            Assert.Equal(HttpStatusCode.OK, echoed.StatusCode);
+            Assert.Equal(body, await echoed.Content.ReadAsByteArrayAsync());
+        }
+
+        // Cookies that HTTP/2 carries as several fields arrive as one.
+        using var cookies = fortune.Request(HttpMethod.Get, "/cookies");
+        cookies.Headers.TryAddWithoutValidation("cookie", ["a=1", "b=2"]);
+        using (var seen = await client.SendAsync(cookies))
+        {
+            Assert.Equal("a=1; b=2", await seen.Content.ReadAsStringAsync());
+        }
+
+        // Nothing moves on the stream for the server sidecar's stream idle timeout: the client gets a 504.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var stalled = await client.SendAsync(fortune.Request(HttpMethod.Get, "/slow?ms=6000"));
+        Assert.Equal(HttpStatusCode.GatewayTimeout, stalled.StatusCode);
+        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(5));
+        using var ok = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.True(fortune.Direct(fortune.Server, "inbound") >= 1, "the server's sidecar served the mesh connection itself");
+    }
+
+    [Fact]
     public async Task AStoppingDestinationSidecar_FinishesItsStreamsInFlight_AndNewOnesGoToTheOtherEndpoint()
     {
         await using var lab = new DataPlaneLab();
@@ -269,6 +315,25 @@ public class Http2ForwarderTests
 
         var answers = await fortune.WithinAsync(Task.WhenAll(slow));
         await DataPlaneLab.AssertDrainedUnderTrafficAsync(answers, drained, statuses);
+    }
+
+    /// <summary>A request body sent in pieces whose length the client does not know beforehand.</summary>
+    private sealed class UnknownLengthContent(byte[] body) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            for (var sent = 0; sent < body.Length; sent += 16 * 1024)
+            {
+                await stream.WriteAsync(body.AsMemory(sent, Math.Min(16 * 1024, body.Length - sent)));
+                await stream.FlushAsync();
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
     }
 
     /// <summary>An HTTP/2 server that answers the first stream of each connection, then sends GOAWAY naming it as the last.</summary>

@@ -27,7 +27,7 @@ public class SidecarTests
         // Istio's default h2UpgradePolicy (DO_NOT_UPGRADE): the mesh hop speaks what the application spoke.
         Assert.StartsWith("Hello version: v1", await client.GetStringAsync(HelloUrl), StringComparison.Ordinal);
         Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http1"));
-        Assert.Equal(0, server.Metrics.ConnectionCount(InboundConnection.Listener, "http2"));
+        Assert.Equal(0, server.Metrics.ConnectionCount(InboundConnection.Listener, "http2_direct"));
 
         await c1.ApplyAsync("""
             apiVersion: networking.istio.io/v1beta1
@@ -39,7 +39,7 @@ public class SidecarTests
             """);
         await DataPlaneLab.WaitUntilAsync(() => sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == true, "sleep's sidecar has the upgrade policy");
         Assert.StartsWith("Hello version: v1", await client.GetStringAsync(HelloUrl), StringComparison.Ordinal);
-        Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http2"));
+        Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http2_direct"));
         Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http1"));
     }
 

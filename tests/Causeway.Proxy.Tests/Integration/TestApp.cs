@@ -77,6 +77,7 @@ internal sealed class TestApp : IAsyncDisposable
                 await c.Response.Body.FlushAsync();
             }
         });
+        app.MapGet("/cookies", (HttpContext c) => string.Join(" | ", c.Request.Headers.Cookie.ToArray()));
         app.MapGet("/whoami", (HttpContext c) => $"xfcc={c.Request.Headers["x-forwarded-client-cert"]} proto={c.Request.Protocol} host={c.Request.Host}\n");
         await app.StartAsync();
         return result;
