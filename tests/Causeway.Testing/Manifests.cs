@@ -15,6 +15,18 @@ public static class Manifests
             labels: {app: {{name}}}
         """;
 
+    /// <summary>A DestinationRule for <c>NAME.sample.svc.cluster.local</c> that upgrades its HTTP/1.1 to HTTP/2 on the mesh hop (Istio's <c>h2UpgradePolicy: UPGRADE</c>).</summary>
+    public static string H2Upgrade(string name) => $$"""
+        apiVersion: networking.istio.io/v1beta1
+        kind: DestinationRule
+        metadata: {name: {{name}}, namespace: sample}
+        spec:
+          host: {{name}}.sample.svc.cluster.local
+          trafficPolicy:
+            connectionPool:
+              http: {h2UpgradePolicy: UPGRADE}
+        """;
+
     /// <summary>
     /// A WorkloadEntry in <c>sample</c>; <paramref name="tlsMode"/>, when given, is its <c>security.istio.io/tlsMode</c>
     /// label; <paramref name="extra"/> is appended as top-level YAML (e.g. a status).

@@ -207,15 +207,13 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
             return true;
         }
 
-        var id = up.TryOpenStream(this, _head.AsSpan(0, _headLength), _headOnly, out var window);
+        var id = OpenOnLocked(up, _head.AsSpan(0, _headLength), _headOnly, ref _request, ref _response);
         if (id == 0)
         {
             return false;
         }
 
-        (_up, _upId, _upOpen, _request.SendWindow) = (up, id, true, window);
-        _response.ReceiveWindow = up.Limits.StreamWindow;
-        _request.EndSent = _headOnly;
+        (_up, _upId, _upOpen) = (up, id, true);
         if (!_body.IsEmpty)
         {
             SendLocked(up, _body, endStream: true);
@@ -229,17 +227,6 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
 
         WakeRoomWaiterLocked();
         return true;
-    }
-
-    internal override void OnPoolReady(Http2UpstreamPool pool, Http2UpstreamConnection up)
-    {
-        lock (this)
-        {
-            if (!_finished && !TryOpenOnLocked(up))
-            {
-                pool.Wait(this);
-            }
-        }
     }
 
     internal override void OnConnectFailed(string reason)

@@ -132,29 +132,15 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
             return true;
         }
 
-        var id = up.TryOpenStream(this, _head.AsSpan(0, _headLength), _headOnly, out var window);
+        var id = OpenOnLocked(up, _head.AsSpan(0, _headLength), _headOnly, ref _request, ref _response);
         if (id == 0)
         {
             return false;
         }
 
-        (_up, _upId, _upOpen, _request.SendWindow) = (up, id, true, window);
-        _response.ReceiveWindow = up.Limits.StreamWindow;
-        _request.EndSent = _headOnly;
+        (_up, _upId, _upOpen) = (up, id, true);
         PumpRequestLocked();
         return true;
-    }
-
-    /// <summary>The pool has a connection that may have room.</summary>
-    internal override void OnPoolReady(Http2UpstreamPool pool, Http2UpstreamConnection up)
-    {
-        lock (this)
-        {
-            if (!_finished && !TryOpenOnLocked(up))
-            {
-                pool.Wait(this);
-            }
-        }
     }
 
     /// <summary>The upstream connection could not be made: nothing reached the application, so another endpoint may be tried.</summary>

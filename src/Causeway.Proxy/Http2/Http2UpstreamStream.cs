@@ -13,8 +13,34 @@ public abstract class Http2UpstreamStream : Http2Stream
     /// <summary>Opens the request on <paramref name="up"/> if it has room; false if it has none. The caller holds this stream's lock.</summary>
     internal abstract bool TryOpenOnLocked(Http2UpstreamConnection up);
 
-    /// <summary>The pool has a connection that may have room.</summary>
-    internal abstract void OnPoolReady(Http2UpstreamPool pool, Http2UpstreamConnection up);
+    /// <summary>The pool has a connection that may have room: the request opens on it, or waits for the next.</summary>
+    internal void OnPoolReady(Http2UpstreamPool pool, Http2UpstreamConnection up)
+    {
+        lock (this)
+        {
+            if (!TryOpenOnLocked(up))
+            {
+                pool.Wait(this);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens the stream on <paramref name="up"/> with its head, setting the request's send window and the response's
+    /// receive window; the stream id, or 0 when the connection has no room. The caller holds this stream's lock.
+    /// </summary>
+    private protected int OpenOnLocked(Http2UpstreamConnection up, ReadOnlySpan<byte> head, bool endStream, ref Http2StreamDirection request, ref Http2StreamDirection response)
+    {
+        var id = up.TryOpenStream(this, head, endStream, out var window);
+        if (id != 0)
+        {
+            request.SendWindow = window;
+            request.EndSent = endStream;
+            response.ReceiveWindow = up.Limits.StreamWindow;
+        }
+
+        return id;
+    }
 
     /// <summary>The upstream connection could not be made: nothing reached the application.</summary>
     internal abstract void OnConnectFailed(string reason);

@@ -18,22 +18,13 @@ public class UpgradedRequestStreamTests(ITestOutputHelper output)
 {
     private const string Base = "http://helloworld.sample:5000";
 
-    private const string UpgradeRule = """
-        apiVersion: networking.istio.io/v1beta1
-        kind: DestinationRule
-        metadata: {name: helloworld, namespace: sample}
-        spec:
-          host: helloworld.sample.svc.cluster.local
-          trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
-        """;
-
     [Theory]
     [InlineData("HTTP")]
     [InlineData("HTTP2")]
     public async Task AnUpgradedHop_StaysOnTheDirectPath_AndCarriesHeadsBodiesAndKeepAlive(string protocol)
     {
         await using var lab = new DataPlaneLab();
-        var mesh = await lab.StartOneServiceAsync(protocol == "HTTP" ? UpgradeRule : "", protocol: protocol);
+        var mesh = await lab.StartOneServiceAsync(protocol == "HTTP" ? Manifests.H2Upgrade("helloworld") : "", protocol: protocol);
         await DataPlaneLab.WaitUntilAsync(() => mesh.SleepSidecar.Config.Current?.Find(DataPlaneLab.Host, 5000)?.MeshHopIsHttp2(requestIsHttp2: false) == true, "sleep's sidecar has the HTTP/2 hop");
         using var client = DataPlaneLab.ClientVia(mesh.Sleep);
 
@@ -88,14 +79,7 @@ public class UpgradedRequestStreamTests(ITestOutputHelper output)
     public async Task AnUnreachableEndpointIsRetriedElsewhere_ButARequestThatReachedAnApplicationIsNot()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var (sleepIp, aIp, deadIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" +
-            Manifests.Workload("helloworld-dead", "helloworld", deadIp.ToString(), "v1") + "\n---\n" + UpgradeRule);
-        var app = await lab.StartAppAsync(aIp, 5000, "v1", "a");
-        await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp);
-        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2 && sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == true, "sleep sees both endpoints and the upgrade");
+        var (app, _, _, deadIp, sleepIp, sleep) = await TwoEndpointsAsync(lab, secondAlive: false);
         using var client = DataPlaneLab.ClientVia(sleepIp);
 
         for (var i = 0; i < 20; i++)
@@ -118,16 +102,7 @@ public class UpgradedRequestStreamTests(ITestOutputHelper output)
     public async Task AStoppingDestinationSidecar_FinishesTheUpgradedRequestsInFlight_AndTheClientsConnectionGoesOn()
     {
         await using var lab = new DataPlaneLab();
-        var c1 = await lab.StartClusterAsync("cluster1", "network1");
-        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" +
-            Manifests.Workload("helloworld-b", "helloworld", bIp.ToString(), "v1") + "\n---\n" + UpgradeRule);
-        var appA = await lab.StartAppAsync(aIp, 5000, "v1", "a");
-        var appB = await lab.StartAppAsync(bIp, 5000, "v1", "b");
-        var sidecarA = await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp, drainTime: ProxyOptions.DefaultDrainTime);
-        await lab.StartSidecarAsync(c1, "helloworld-b", "sample", "helloworld", bIp);
-        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2 && sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == true, "sleep sees both endpoints and the upgrade");
+        var (appA, appB, sidecarA, _, sleepIp, _) = await TwoEndpointsAsync(lab, secondAlive: true);
 
         // Several slow requests in flight at A on HTTP/1.1 connections of their own, while A's sidecar is told to stop.
         var slow = new List<Task<string>>();
@@ -147,7 +122,31 @@ public class UpgradedRequestStreamTests(ITestOutputHelper output)
         }
 
         await stopping.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(6, appA.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) + appB.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)));
+        Assert.Equal(6, appA.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) + appB!.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)));
+    }
+
+    /// <summary>
+    /// helloworld at A and at B with the upgrade rule, each with its application and sidecar (A's drains for the default
+    /// time when stopped); with <paramref name="secondAlive"/> false, nothing listens at B. Sleep's sidecar, once it sees both.
+    /// </summary>
+    private static async Task<(TestApp A, TestApp? B, ProxyServer SidecarA, IPAddress BIp, IPAddress SleepIp, ProxyServer Sleep)> TwoEndpointsAsync(DataPlaneLab lab, bool secondAlive)
+    {
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, aIp, bIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006), LoopbackAddresses.Next(5000, 15006));
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-a", "helloworld", aIp.ToString(), "v1") + "\n---\n" +
+            Manifests.Workload("helloworld-b", "helloworld", bIp.ToString(), "v1") + "\n---\n" + Manifests.H2Upgrade("helloworld"));
+        var appA = await lab.StartAppAsync(aIp, 5000, "v1", "a");
+        var sidecarA = await lab.StartSidecarAsync(c1, "helloworld-a", "sample", "helloworld", aIp, drainTime: ProxyOptions.DefaultDrainTime);
+        TestApp? appB = null;
+        if (secondAlive)
+        {
+            appB = await lab.StartAppAsync(bIp, 5000, "v1", "b");
+            await lab.StartSidecarAsync(c1, "helloworld-b", "sample", "helloworld", bIp);
+        }
+
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2 && sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == true, "sleep sees both endpoints and the upgrade");
+        return (appA, appB, sidecarA, bIp, sleepIp, sleep);
     }
 
     /// <summary>Two requests on one client connection, the second sent once the first is answered; everything read until the close.</summary>

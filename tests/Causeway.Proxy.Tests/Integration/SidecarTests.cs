@@ -29,14 +29,7 @@ public class SidecarTests
         Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http1"));
         Assert.Equal(0, server.Metrics.ConnectionCount(InboundConnection.Listener, "http2_direct"));
 
-        await c1.ApplyAsync("""
-            apiVersion: networking.istio.io/v1beta1
-            kind: DestinationRule
-            metadata: {name: helloworld, namespace: sample}
-            spec:
-              host: helloworld.sample.svc.cluster.local
-              trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
-            """);
+        await c1.ApplyAsync(H2Upgrade("helloworld"));
         await DataPlaneLab.WaitUntilAsync(() => sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == true, "sleep's sidecar has the upgrade policy");
         Assert.StartsWith("Hello version: v1", await client.GetStringAsync(HelloUrl), StringComparison.Ordinal);
         Assert.Equal(1, server.Metrics.ConnectionCount(InboundConnection.Listener, "http2_direct"));
