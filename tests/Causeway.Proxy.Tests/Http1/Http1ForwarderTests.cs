@@ -120,14 +120,18 @@ public class Http1ForwarderTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task AnAnswerBeforeTheWholeBody_IsRelayed_AndTheRestOfTheBodyDrained(bool applicationCloses)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public async Task AnAnswerBeforeTheWholeBody_IsRelayed_AndTheRestOfTheBodyDrained(bool applicationCloses, bool upgraded)
     {
         await using var lab = new DataPlaneLab();
         var c1 = await lab.StartClusterAsync("cluster1", "network1");
         var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(5000, 15006));
-        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1"));
+        // Upgraded: the mesh hop is HTTP/2, so each sidecar's side is a stream (UpgradedRequestStream, Http1ApplicationStream).
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-v1", "helloworld", helloIp.ToString(), "v1") +
+            (upgraded ? "\n---\n" + Manifests.H2Upgrade("helloworld") : ""));
         // An application that refuses an upload as soon as it has the head: it then closes (unread bytes: a reset), or
         // keeps the connection without reading another byte.
         using var application = new TcpListener(helloIp, 5000);
@@ -136,7 +140,7 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         var refusing = RefuseUploadsAsync(application, applicationCloses, stop.Token);
         var hello = await lab.StartSidecarAsync(c1, "helloworld-v1", "sample", "helloworld", helloIp);
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
-        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1, "sleep sees helloworld");
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1 && sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == upgraded, "sleep sees helloworld");
 
         using var client = new TcpClient();
         await client.ConnectAsync(sleepIp, 15001);
