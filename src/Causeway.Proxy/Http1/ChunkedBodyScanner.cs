@@ -131,6 +131,33 @@ public struct ChunkedBodyScanner
         return i;
     }
 
+    /// <summary>
+    /// A whole chunk-size line's size (CRLF not included), under the scanner's rules: 1 to 15 hex digits, then
+    /// optionally an extension after ';', space or tab, which is ignored; -1 when the line breaks them.
+    /// </summary>
+    public static long ParseSizeLine(ReadOnlySpan<byte> line)
+    {
+        long size = 0;
+        var digits = 0;
+        foreach (var b in line)
+        {
+            var digit = HexValue(b);
+            if (digit < 0)
+            {
+                return digits > 0 && b is (byte)';' or (byte)' ' or (byte)'\t' ? size : -1;
+            }
+
+            if (++digits > 15)
+            {
+                return -1;
+            }
+
+            size = (size << 4) | (uint)digit;
+        }
+
+        return digits > 0 ? size : -1;
+    }
+
     private static int HexValue(byte b) => b switch
     {
         >= (byte)'0' and <= (byte)'9' => b - '0',

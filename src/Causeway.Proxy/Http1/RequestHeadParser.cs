@@ -153,7 +153,6 @@ public static class RequestHeadParser
         w += path.SequenceEqual("/"u8) ? HpackEncoder.WriteIndexed(StaticTable.PathRoot, destination[w..]) :
             HpackEncoder.WriteLiteral(StaticTable.PathRoot, path, destination[w..]);
         w += HpackEncoder.WriteLiteral(StaticTable.Authority, data[head.Host], destination[w..]);
-        Span<byte> lower = stackalloc byte[256];
         var pos = data.IndexOf("\r\n"u8) + 2;
         var end = head.Length - 2;
         while (pos < end)
@@ -169,9 +168,7 @@ public static class RequestHeadParser
                 continue;
             }
 
-            var nameBytes = name.Length <= lower.Length ? lower[..name.Length] : new byte[name.Length];
-            Ascii.ToLower(name, nameBytes, out _);
-            w += kind == HeaderName.Te ? HpackEncoder.WriteLiteral("te"u8, "trailers"u8, destination[w..]) : HpackEncoder.WriteLiteral(nameBytes, value, destination[w..]);
+            w += kind == HeaderName.Te ? HpackEncoder.WriteLiteral("te"u8, "trailers"u8, destination[w..]) : HpackEncoder.WriteLiteralLowercase(name, value, destination[w..]);
         }
 
         return w;

@@ -144,6 +144,10 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         return w;
     }
 
+    /// <summary>Fields of one HTTP/1.1 connection that HTTP/2 forbids (RFC 9113, section 8.2.2), left out of the head and trailers passed on.</summary>
+    private static bool IsHopByHop(HeaderName kind) =>
+        kind is HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.TransferEncoding or HeaderName.Upgrade or HeaderName.Te;
+
     private static int Put(ReadOnlySpan<byte> source, Span<byte> destination)
     {
         source.CopyTo(destination);
@@ -574,7 +578,10 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         }
     }
 
-    /// <summary>The body copy's end, once the response is done: a body the application still takes is let finish; its failure only means the connection is not reused.</summary>
+    /// <summary>
+    /// Leaves a body copy still running when the response is done: it stops at its next turn once the stream has
+    /// finished (or its write fails, the connection being closed rather than reused); its failure is only observed.
+    /// </summary>
     private static void StopBody(Task body) => body.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
 
     /// <summary>Reads up to the final response head, passing informational ones on as HEADERS.</summary>
@@ -622,7 +629,6 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         try
         {
             var w = HpackEncoder.WriteStatus(response.Status, block);
-            Span<byte> lower = stackalloc byte[256];
             var pos = data.IndexOf("\r\n"u8) + 2;
             var end = response.Length - 2;
             while (pos < end)
@@ -631,15 +637,10 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
                 pos += line.Length + 2;
                 HeaderNames.TrySplit(line, out var name, out var value);
                 var kind = HeaderNames.Classify(name);
-                if (kind is HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.TransferEncoding or HeaderName.Upgrade or HeaderName.Te ||
-                    (kind == HeaderName.ContentLength && response.Chunked))
+                if (!IsHopByHop(kind) && !(kind == HeaderName.ContentLength && response.Chunked))
                 {
-                    continue;
+                    w += HpackEncoder.WriteLiteralLowercase(name, line[value], block.AsSpan(w));
                 }
-
-                var nameBytes = name.Length <= lower.Length ? lower[..name.Length] : new byte[name.Length];
-                System.Text.Ascii.ToLower(name, nameBytes, out _);
-                w += HpackEncoder.WriteLiteral(nameBytes, line[value], block.AsSpan(w));
             }
 
             upstream.Start += response.Length;
@@ -702,7 +703,7 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
                 return;
             }
 
-            var n = await ReadAsync(upstream);
+            var n = await upstream.ReadMoreAsync(UpstreamConnection.BufferBytes);
             if (n == 0)
             {
                 if (!untilClose)
@@ -722,7 +723,12 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         while (true)
         {
             var line = await ReadLineAsync(upstream);
-            var size = ParseChunkSize(upstream.Unread[..line]);
+            var size = ChunkedBodyScanner.ParseSizeLine(upstream.Unread[..line]);
+            if (size < 0)
+            {
+                throw new InvalidDataException("a malformed chunk size");
+            }
+
             upstream.Start += line + 2;
             if (size == 0)
             {
@@ -731,7 +737,7 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
 
             while (size > 0)
             {
-                if (upstream.Start == upstream.End && await ReadAsync(upstream) == 0)
+                if (upstream.Start == upstream.End && await upstream.ReadMoreAsync(UpstreamConnection.BufferBytes) == 0)
                 {
                     throw new InvalidDataException("the application closed the connection within a chunk");
                 }
@@ -750,8 +756,8 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
             upstream.Start += 2;
         }
 
-        // The trailer section: fields up to an empty line.
-        var fields = new List<(byte[] Name, byte[] Value)>();
+        // The trailer section, fields up to an empty line, encoded as it is read (the buffer is read into again).
+        ArrayBufferWriter<byte>? trailers = null;
         while (true)
         {
             var line = await ReadLineAsync(upstream);
@@ -767,46 +773,33 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
             }
 
             var kind = HeaderNames.Classify(name);
-            if (kind is not (HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.TransferEncoding or HeaderName.Upgrade or HeaderName.Te or HeaderName.ContentLength or HeaderName.Host))
+            if (!IsHopByHop(kind) && kind is not (HeaderName.ContentLength or HeaderName.Host))
             {
-                var lower = new byte[name.Length];
-                System.Text.Ascii.ToLower(name, lower, out _);
-                fields.Add((lower, upstream.Unread[..line][value].ToArray()));
+                trailers ??= new ArrayBufferWriter<byte>();
+                var fieldValue = upstream.Unread[..line][value];
+                trailers.Advance(HpackEncoder.WriteLiteralLowercase(name, fieldValue, trailers.GetSpan(HpackEncoder.MaxLiteralLength(name.Length, fieldValue.Length))));
             }
 
             upstream.Start += line + 2;
         }
 
-        if (fields.Count == 0)
+        if (trailers is null)
         {
             await SendDataAsync(default, endStream: true);
             return;
         }
 
-        SendTrailers(fields);
+        SendTrailers(trailers.WrittenSpan);
     }
 
-    private void SendTrailers(List<(byte[] Name, byte[] Value)> fields)
+    private void SendTrailers(ReadOnlySpan<byte> block)
     {
-        var length = 16;
-        foreach (var (name, value) in fields)
-        {
-            length += HpackEncoder.MaxLiteralLength(name.Length, value.Length);
-        }
-
-        var block = new byte[length];
-        var w = 0;
-        foreach (var (name, value) in fields)
-        {
-            w += HpackEncoder.WriteLiteral(name, value, block.AsSpan(w));
-        }
-
         Http2Batch.Enter();
         try
         {
             lock (this)
             {
-                if (_finished || _aborted || !_down.WriteHeaders(_downId, block.AsSpan(0, w), endStream: true))
+                if (_finished || _aborted || !_down.WriteHeaders(_downId, block, endStream: true))
                 {
                     throw new IOException("the client's stream or connection closed");
                 }
@@ -841,50 +834,6 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
                 throw new InvalidDataException("the application closed the connection within a chunked body");
             }
         }
-    }
-
-    /// <summary>A chunk-size line's size (its extensions ignored); malformed lines fail.</summary>
-    private static long ParseChunkSize(ReadOnlySpan<byte> line)
-    {
-        long size = 0;
-        var digits = 0;
-        foreach (var b in line)
-        {
-            var digit = b switch
-            {
-                >= (byte)'0' and <= (byte)'9' => b - '0',
-                >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
-                >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
-                _ => -1,
-            };
-            if (digit < 0)
-            {
-                if (digits > 0 && b is (byte)';' or (byte)' ' or (byte)'\t')
-                {
-                    break;
-                }
-
-                throw new InvalidDataException("a malformed chunk size");
-            }
-
-            if (++digits > 15)
-            {
-                throw new InvalidDataException("a chunk size too large");
-            }
-
-            size = (size << 4) | (uint)digit;
-        }
-
-        return digits > 0 ? size : throw new InvalidDataException("a malformed chunk size");
-    }
-
-    /// <summary>Reads more of the response once what was read is all passed on; 0 at the end of the stream.</summary>
-    private static async ValueTask<int> ReadAsync(UpstreamConnection upstream)
-    {
-        (upstream.Start, upstream.End) = (0, 0);
-        var n = await upstream.ReceiveAsync(upstream.Room(UpstreamConnection.BufferBytes));
-        upstream.End = n;
-        return n;
     }
 
     /// <summary>Body bytes to the client as its windows allow, waiting for them to open; END_STREAM with the last when <paramref name="endStream"/>.</summary>

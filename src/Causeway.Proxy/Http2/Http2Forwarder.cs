@@ -13,13 +13,14 @@ namespace Causeway.Proxy.Http2;
 
 /// <summary>
 /// The sidecar's direct HTTP/2 path: a connection middleware on the outbound listener (h2c, after prior-knowledge
-/// detection) and the inbound one (ALPN h2 after mTLS, for services whose application speaks HTTP/2) that proxies
-/// HTTP/2 to HTTP/2 itself: frames are read into pooled buffers, header blocks decoded once and re-encoded, bodies
-/// copied from one connection's read buffer into the other's write buffer under flow control, with one send per
-/// batch of frames. On the inbound side an application that speaks HTTP/1.1 gets each stream as an HTTP/1.1 request
-/// (<see cref="Http1ApplicationStream"/>). Routing, endpoint picking, retries of requests that never reached an application, passive outlier
-/// detection, authorization, XFCC and metrics are those of the Kestrel and forwarder path it replaces. Connections it
-/// does not take (HTTP/1.1, inbound services whose application speaks HTTP/1.1) go on to the next middleware.
+/// detection) and the inbound one (ALPN h2 after mTLS) that proxies HTTP/2 to HTTP/2 itself: frames are read into
+/// pooled buffers, header blocks decoded once and re-encoded, bodies copied from one connection's read buffer into the
+/// other's write buffer under flow control, with one send per batch of frames. On the inbound side an application
+/// that speaks HTTP/1.1 gets each stream as an HTTP/1.1 request (<see cref="Http1ApplicationStream"/>). Routing,
+/// endpoint picking, retries of requests that never reached an application, passive outlier detection,
+/// authorization, XFCC and metrics are those of the Kestrel and forwarder path it replaces. Connections it does not
+/// take (HTTP/1.1; inbound HTTP/2 for an HTTP/1.1 application when the direct HTTP/1.1 path is off) go on to the next
+/// middleware.
 /// </summary>
 public sealed class Http2Forwarder : IDisposable
 {

@@ -29,6 +29,19 @@ public static class HpackEncoder
         return n + WriteString(value, destination[n..]);
     }
 
+    /// <summary>
+    /// A literal without indexing with a new name that comes from HTTP/1.1, whose names are case-insensitive: written in
+    /// lowercase, as HTTP/2 requires (RFC 9113, section 8.2.1). The name must be a token (ASCII).
+    /// </summary>
+    public static int WriteLiteralLowercase(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, Span<byte> destination)
+    {
+        destination[0] = 0;
+        var n = 1 + WriteInteger(name.Length, 7, 0x00, destination[1..]);
+        System.Text.Ascii.ToLower(name, destination.Slice(n, name.Length), out _);
+        n += name.Length;
+        return n + WriteString(value, destination[n..]);
+    }
+
     /// <summary><c>:status</c>, indexed when the static table has it.</summary>
     public static int WriteStatus(int status, Span<byte> destination)
     {
