@@ -287,6 +287,66 @@ public class Http2ForwarderTests
     }
 
     [Fact]
+    public async Task AnHttp11ApplicationsChunkedBody_ReachesAnHttp2ClientUnframed_WithItsTrailers()
+    {
+        await using var fortune = await StartAsync(protocol: "HTTP", startApp: false);
+        // Kestrel sends no trailers over HTTP/1.1, so the application is raw: two chunks, then trailers, one of them hop-by-hop.
+        using var listener = new System.Net.Sockets.TcpListener(fortune.AppIp, 6000);
+        listener.Start();
+        using var stop = new CancellationTokenSource();
+        var serving = AnswerChunkedWithTrailersAsync(listener, stop.Token);
+        using var client = fortune.Client();
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await fortune.WithinAsync(client.SendAsync(fortune.Request(HttpMethod.Get, "/trailers")));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("hello, world\n", await response.Content.ReadAsStringAsync());
+            Assert.Equal(["abc"], response.TrailingHeaders.GetValues("x-checksum"));
+            Assert.False(response.TrailingHeaders.Contains("connection"));
+        }
+
+        await stop.CancelAsync();
+        await serving;
+    }
+
+    /// <summary>Answers every request on every connection with a chunked body and a trailer section, keeping the connection.</summary>
+    private static async Task AnswerChunkedWithTrailersAsync(System.Net.Sockets.TcpListener listener, CancellationToken stop)
+    {
+        var held = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            while (true)
+            {
+                var socket = await listener.AcceptSocketAsync(stop);
+                held.Add(socket);
+                _ = Task.Run(async () =>
+                {
+                    var seen = "";
+                    var buffer = new byte[4096];
+                    int n;
+                    while ((n = await socket.ReceiveAsync(buffer, stop)) > 0)
+                    {
+                        seen += System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+                        for (var end = seen.IndexOf("\r\n\r\n", StringComparison.Ordinal); end >= 0; end = seen.IndexOf("\r\n\r\n", StringComparison.Ordinal))
+                        {
+                            seen = seen[(end + 4)..];
+                            await socket.SendAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n7\r\nhello, \r\n6\r\nworld\n\r\n0\r\nX-Checksum: abc\r\nConnection: keep-alive\r\n\r\n"u8.ToArray(), stop);
+                        }
+                    }
+                }, stop);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task AStoppingDestinationSidecar_FinishesItsStreamsInFlight_AndNewOnesGoToTheOtherEndpoint()
     {
         await using var lab = new DataPlaneLab();
