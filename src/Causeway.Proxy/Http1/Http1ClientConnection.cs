@@ -8,6 +8,7 @@ using Causeway.Core.Identity;
 using Causeway.Core.Naming;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
+using Causeway.Proxy.Http;
 using Causeway.Proxy.Http2;
 using Causeway.Proxy.Inbound;
 using Causeway.Proxy.LoadBalancing;
@@ -305,7 +306,7 @@ public sealed class Http1ClientConnection : IDisposable
                         continue;
                     }
 
-                    var reply = await ReplyAsync(buffer, request, 502, "Bad Gateway", "");
+                    var reply = await ReplyAsync(buffer, request, 502, "Bad Gateway", UpstreamFailure.Body(exchange.Error));
                     RecordOutbound(route, endpoint, 502, started);
                     return reply;
                 }
@@ -313,7 +314,7 @@ public sealed class Http1ClientConnection : IDisposable
                 if (exchange.Status == 0)
                 {
                     LogFailed(route, endpoint, exchange.Error);
-                    var reply = exchange.ResponseStarted ? Outcome.Close : await ReplyAsync(buffer, request, 502, "Bad Gateway", "", consumed: exchange.Consumed);
+                    var reply = exchange.ResponseStarted ? Outcome.Close : await ReplyAsync(buffer, request, 502, "Bad Gateway", UpstreamFailure.Body(exchange.Error), consumed: exchange.Consumed);
                     RecordOutbound(route, endpoint, 502, started);
                     return reply;
                 }
@@ -380,7 +381,7 @@ public sealed class Http1ClientConnection : IDisposable
         var exchange = await ExchangeAsync(buffer, head, request, _shared.AppAddress, (int)_appPort, "", _forwardedClientCert);
         if (exchange.Status == 0)
         {
-            var reply = exchange.ResponseStarted ? Outcome.Close : await ReplyAsync(buffer, request, 502, "Bad Gateway", "", consumed: exchange.Consumed);
+            var reply = exchange.ResponseStarted ? Outcome.Close : await ReplyAsync(buffer, request, 502, "Bad Gateway", UpstreamFailure.Body(exchange.Error), consumed: exchange.Consumed);
             RecordInbound(sni.Host, 502, started);
             return reply;
         }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using Causeway.Proxy.Http;
 using Causeway.Proxy.Http2.Hpack;
 using Causeway.Proxy.LoadBalancing;
 
@@ -160,7 +161,7 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
                 return;
             }
 
-            ReplyLocked(502, "");
+            ReplyLocked(502, UpstreamFailure.Body(reason));
         }
     }
 
@@ -403,7 +404,7 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
                 return;
             }
 
-            ReplyLocked(502, "");
+            ReplyLocked(502, UpstreamFailure.Body(refused ? UpstreamFailure.RefusedStream : UpstreamFailure.RemoteReset));
             return;
         }
 
@@ -425,7 +426,7 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
         DetachUpstreamLocked();
         if (!_responseStarted)
         {
-            ReplyLocked(502, "");
+            ReplyLocked(502, UpstreamFailure.Body(UpstreamFailure.ProtocolError));
             return;
         }
 

@@ -248,7 +248,9 @@ public class Http1ForwarderTests(ITestOutputHelper output)
         Assert.StartsWith("HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\nHTTP/1.1 200 OK\r\n", hinted, StringComparison.Ordinal);
         Assert.EndsWith("\r\n\r\nok", hinted, StringComparison.Ordinal);
 
-        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", await RawAsync(sleepIp, Get("/close")), StringComparison.Ordinal);
+        var closed = await RawAsync(sleepIp, Get("/close"));
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", closed, StringComparison.Ordinal);
+        Assert.Contains("\r\n\r\nupstream connect error or disconnect/reset before headers. reset reason: ", closed, StringComparison.Ordinal);
         await DataPlaneLab.WaitUntilAsync(() => sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 200) == 2, "Sleep's sidecar counts two answers");
         await DataPlaneLab.WaitUntilAsync(() => sleep.Metrics.RequestCount(k => k.Reporter == "source" && k.ResponseCode == 502) == 1, "and one 502");
         await stop.CancelAsync();

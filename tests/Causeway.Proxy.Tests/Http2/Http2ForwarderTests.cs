@@ -149,6 +149,10 @@ public class Http2ForwarderTests
         // sidecar's peer, not a hang.
         using var aborted = await client.SendAsync(fortune.Request(HttpMethod.Get, "/abort"));
         Assert.Equal(HttpStatusCode.BadGateway, aborted.StatusCode);
+        if (protocol == "HTTP2")
+        {
+            Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: remote reset\n", await aborted.Content.ReadAsStringAsync());
+        }
 
         using var ok = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
         Assert.Equal("Hello version: v1, instance: fortune\n", await ok.Content.ReadAsStringAsync());

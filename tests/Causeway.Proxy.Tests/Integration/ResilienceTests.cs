@@ -92,6 +92,15 @@ public class ResilienceTests(ITestOutputHelper output)
 
         using var health = new HttpClient();
         Assert.Equal(HttpStatusCode.OK, (await health.GetAsync($"http://{sleepIp}:15021/healthz/ready")).StatusCode);
+
+        // A service whose one endpoint refuses: once the retries are spent, a 502 that says why, in Envoy's words.
+        await c1.ApplyAsync(Service("goodbye", 5000) + "\n---\n" + Workload("goodbye-dead", "goodbye", deadIp.ToString(), "v1"));
+        await DataPlaneLab.WaitUntilAsync(() => sleep.Config.Current!.Find("goodbye.sample.svc.cluster.local", 5000) is not null, "sleep sees goodbye");
+        using var refused = await client.GetAsync("http://goodbye.sample:5000/hello");
+        Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+        var why = await refused.Content.ReadAsStringAsync();
+        Assert.StartsWith("upstream connect error or disconnect/reset before headers. reset reason: ", why, StringComparison.Ordinal);
+        Assert.Contains("refused", why, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
@@ -130,7 +139,12 @@ public class ResilienceTests(ITestOutputHelper output)
 
         // The application drops the connection after it got the request: the caller gets an error, and no other
         // instance gets the request again (it may not be idempotent in effect).
-        Assert.Equal(HttpStatusCode.BadGateway, (await client.GetAsync("http://helloworld.sample:5000/abort")).StatusCode);
+        using (var aborted = await client.GetAsync("http://helloworld.sample:5000/abort"))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, aborted.StatusCode);
+            Assert.StartsWith("upstream connect error or disconnect/reset before headers. reset reason: ", await aborted.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
         Assert.Equal(1, apps[1].Seen.Count(p => p == "GET /abort"));
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
     }
