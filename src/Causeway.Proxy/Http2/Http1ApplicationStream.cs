@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net.Sockets;
 using Causeway.Proxy.Configuration;
+using Causeway.Proxy.Http;
 using Causeway.Proxy.Http1;
 using Causeway.Proxy.Http2.Hpack;
 using Microsoft.Extensions.Logging;
@@ -360,7 +361,7 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidDataException)
         {
-            Failed(e);
+            await FailedAsync(e);
         }
         finally
         {
@@ -407,7 +408,7 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
                     catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or InvalidOperationException)
                     {
                         _down.ConnectFailed(null, 0, e.GetBaseException().Message);
-                        Reply(502);
+                        await ReplyAsync(502, UpstreamFailure.Body(e.GetBaseException().Message));
                         return (null, false);
                     }
                 }
@@ -909,7 +910,7 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
     }
 
     /// <summary>The exchange with the application failed: before the response, the client gets a 502 (504 past the stream idle timeout); after, a reset.</summary>
-    private void Failed(Exception error)
+    private async Task FailedAsync(Exception error)
     {
         bool started;
         lock (this)
@@ -925,7 +926,7 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         _http1.Logger.LogWarning("A request to the application on port {Port} failed: {Reason}", _port, error.GetBaseException().Message);
         if (!started)
         {
-            Reply(_timedOut ? 504 : 502);
+            await ReplyAsync(_timedOut ? 504 : 502, _timedOut ? "causeway: stream timeout\n" : UpstreamFailure.Body(error.GetBaseException().Message));
             return;
         }
 
@@ -944,21 +945,43 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         }
     }
 
-    /// <summary>The proxy's own answer, before any of the application's: a status with no body.</summary>
-    private void Reply(int status)
+    /// <summary>The proxy's own answer, before any of the application's: a status and a short text saying why.</summary>
+    private async Task ReplyAsync(int status, string body)
     {
-        Span<byte> head = stackalloc byte[32];
-        var length = Http2Headers.EncodeLocalReply(status, 0, head);
+        var text = System.Text.Encoding.ASCII.GetBytes(body);
+        if (!WriteReplyHead(status, text.Length))
+        {
+            return;
+        }
+
+        try
+        {
+            await SendDataAsync(text, endStream: true);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            // The client went away while the answer waited for its window: nothing is left to tell it.
+        }
+    }
+
+    /// <summary>Writes the local answer's HEADERS (with END_STREAM when there is no body); false when the stream is already over.</summary>
+    private bool WriteReplyHead(int status, int bodyLength)
+    {
+        Span<byte> head = stackalloc byte[64];
+        var length = Http2Headers.EncodeLocalReply(status, bodyLength, head);
         Http2Batch.Enter();
         try
         {
             lock (this)
             {
-                if (!_finished && !_aborted && _down.WriteHeaders(_downId, head[..length], endStream: true))
+                if (_finished || _aborted || !_down.WriteHeaders(_downId, head[..length], endStream: bodyLength == 0))
                 {
-                    Status = status;
-                    _response.EndSent = true;
+                    return false;
                 }
+
+                Status = status;
+                _response.EndSent = bodyLength == 0;
+                return true;
             }
         }
         finally

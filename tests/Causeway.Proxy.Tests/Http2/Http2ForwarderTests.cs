@@ -149,9 +149,11 @@ public class Http2ForwarderTests
         // sidecar's peer, not a hang.
         using var aborted = await client.SendAsync(fortune.Request(HttpMethod.Get, "/abort"));
         Assert.Equal(HttpStatusCode.BadGateway, aborted.StatusCode);
+        var why = await aborted.Content.ReadAsStringAsync();
+        Assert.StartsWith("upstream connect error or disconnect/reset before headers. reset reason: ", why, StringComparison.Ordinal);
         if (protocol == "HTTP2")
         {
-            Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: remote reset\n", await aborted.Content.ReadAsStringAsync());
+            Assert.EndsWith("reset reason: remote reset\n", why, StringComparison.Ordinal);
         }
 
         using var ok = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
@@ -284,6 +286,7 @@ public class Http2ForwarderTests
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var stalled = await client.SendAsync(fortune.Request(HttpMethod.Get, "/slow?ms=6000"));
         Assert.Equal(HttpStatusCode.GatewayTimeout, stalled.StatusCode);
+        Assert.Equal("causeway: stream timeout\n", await stalled.Content.ReadAsStringAsync());
         Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(5));
         using var ok = await client.SendAsync(fortune.Request(HttpMethod.Get, "/hello"));
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
