@@ -116,8 +116,7 @@ public static class RequestHeadParser
         {
             var line = data[pos..].Slice(0, data[pos..].IndexOf("\r\n"u8));
             var kind = HeaderNames.Classify(line[..line.IndexOf((byte)':')]);
-            var drop = kind is HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.Te or HeaderName.Trailer or HeaderName.ProxyAuthorization ||
-                (kind == HeaderName.ForwardedClientCert && !extra.IsEmpty);
+            var drop = EndsAtThisHop(kind) || kind == HeaderName.Te || (kind == HeaderName.ForwardedClientCert && !extra.IsEmpty);
             if (!drop)
             {
                 w += Copy(data.Slice(pos, line.Length + 2), destination[w..]);
@@ -162,8 +161,7 @@ public static class RequestHeadParser
             HeaderNames.TrySplit(line, out var name, out var valueRange);
             var value = line[valueRange];
             var kind = HeaderNames.Classify(name);
-            if (kind is HeaderName.Host or HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.Trailer or HeaderName.ProxyAuthorization ||
-                (kind == HeaderName.Te && !Ascii.EqualsIgnoreCase(value, "trailers"u8)))
+            if (kind == HeaderName.Host || EndsAtThisHop(kind) || (kind == HeaderName.Te && !Ascii.EqualsIgnoreCase(value, "trailers"u8)))
             {
                 continue;
             }
@@ -173,6 +171,13 @@ public static class RequestHeadParser
 
         return w;
     }
+
+    /// <summary>
+    /// The request fields neither hop passes on: the hop-by-hop ones (RFC 9110, section 7.6.1) and Proxy-Authorization,
+    /// which is for this proxy. <c>te</c> is judged by each hop, since HTTP/2 keeps "trailers".
+    /// </summary>
+    private static bool EndsAtThisHop(HeaderName kind) =>
+        kind is HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.Trailer or HeaderName.ProxyAuthorization;
 
     private static int Copy(ReadOnlySpan<byte> source, Span<byte> destination)
     {

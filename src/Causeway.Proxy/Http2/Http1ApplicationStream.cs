@@ -407,8 +407,9 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
                     }
                     catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or InvalidOperationException)
                     {
-                        _down.ConnectFailed(null, 0, e.GetBaseException().Message);
-                        await ReplyAsync(502, UpstreamFailure.Body(e.GetBaseException().Message));
+                        var reason = e.GetBaseException().Message;
+                        _down.ConnectFailed(null, 0, reason);
+                        await ReplyAsync(502, UpstreamFailure.Body(reason));
                         return (null, false);
                     }
                 }
@@ -923,10 +924,11 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
             started = _responseStarted;
         }
 
-        _http1.Logger.LogWarning("A request to the application on port {Port} failed: {Reason}", _port, error.GetBaseException().Message);
+        var reason = error.GetBaseException().Message;
+        _http1.Logger.LogWarning("A request to the application on port {Port} failed: {Reason}", _port, reason);
         if (!started)
         {
-            await ReplyAsync(_timedOut ? 504 : 502, _timedOut ? "causeway: stream timeout\n" : UpstreamFailure.Body(error.GetBaseException().Message));
+            await ReplyAsync(_timedOut ? 504 : 502, _timedOut ? "causeway: stream timeout\n" : UpstreamFailure.Body(reason));
             return;
         }
 
