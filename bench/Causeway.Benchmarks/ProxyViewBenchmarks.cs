@@ -51,7 +51,7 @@ public class ProxyViewBenchmarks
     [Benchmark]
     public MeshTopology BuildTopologyAfterOneChange() => MeshTopology.Build(_changed, _topology);
 
-    /// <summary>The same without the change log (the local cluster's changes): every resource of cluster 2 is looked at to find the change.</summary>
+    /// <summary>The same without a usable change log (a remote listed again, or a log too far behind): every resource of cluster 2 is looked at to find the change.</summary>
     [Benchmark]
     public MeshTopology BuildTopologyAfterOneUnloggedChange() => MeshTopology.Build(_changedUnlogged, _topology);
 

@@ -37,6 +37,8 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         double InitialPushCpuSeconds,
         IReadOnlyList<double> PushSeconds,
         IReadOnlyList<double> PushCpuSeconds,
+        IReadOnlyList<double> LocalPushSeconds,
+        IReadOnlyList<double> LocalPushCpuSeconds,
         IReadOnlyList<double> FullPushSeconds,
         IReadOnlyList<double> FullPushCpuSeconds,
         double RssBeforeMiB,
@@ -90,31 +92,12 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
             harnessCpu = ProcessUsage.CpuSeconds([Environment.ProcessId]) - harnessCpu;
             log.WriteLine($"B8: {clients.Count:N0} clients connected and served {configBytes / 1e6:F2} MB each ({wireBytes / 1e6:F2} MB on the wire) in {initial:F2} s (all had connected and sent their first request after {connected:F2} s); control-plane CPU {initialCpu:F2} s, the clients' (this process) {harnessCpu:F2} s");
 
-            var pushes = new List<double>();
-            var cpu = new List<double>();
-            for (var change = -1; change < settings.ScalePushes; change++)
-            {
-                var versions = clients.Select(c => c.Version).ToList();
-                var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
-                started = Stopwatch.GetTimestamp();
-                var index = change + 1;
-                await ApplyAsync(admin2, [Manifest.Workload(Service(index % settings.ScaleServices), $"added-{index}", $"10.250.{index / 250}.{index % 250 + 1}")]);
-                await Task.WhenAll(clients.Select((c, i) => c.WaitForVersionAsync(v => v.Version > versions[i], TimeSpan.FromMinutes(5), $"change {index}")));
-                var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-                var weight = clients[0].Last.RemoteGatewayWeight;
-                if (weight != settings.ScaleServices * perCluster + index + 1)
-                {
-                    throw new InvalidOperationException($"after change {index} the first client sees a gateway weight of {weight}, not {settings.ScaleServices * perCluster + index + 1}");
-                }
-
-                // The first change is warm-up: the push path runs for the first time at this size.
-                if (change >= 0)
-                {
-                    pushes.Add(seconds);
-                    cpu.Add(ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore);
-                    log.WriteLine($"B8: change {index} reached all {clients.Count:N0} clients in {seconds * 1000:F0} ms");
-                }
-            }
+            // A new endpoint in cluster 2 changes every client's configuration through the remote's watch (the gateway's
+            // weight for that service). The same change in cluster 1 itself is the common case in a real mesh (a pod of
+            // this cluster comes or goes): it passes through this control plane's own registry and local policies.
+            var expected = settings.ScaleServices * perCluster;
+            var (pushes, cpu) = await ChangesAsync(admin2, "change", "added", 250, clients, controlPlane, c => c.RemoteGatewayWeight, expected, "gateway weight");
+            var (localPushes, localCpu) = await ChangesAsync(admin1, "local change", "local", 251, clients, controlPlane, c => c.LocalEndpoints, expected, "endpoints in cluster 1");
 
             // A full push, in Istio's sense: a change to every service of every client's configuration, so that each client
             // is sent a complete one again. A second replica of cluster 2's east-west gateway is one: every service's remote
@@ -152,7 +135,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
             await Task.Delay(TimeSpan.FromSeconds(2));
             var rssAfter = ProcessUsage.RssMiB([controlPlane]);
             return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, clients.Count, configBytes, wireBytes, initial, initialCpu, pushes, cpu,
-                fullPushes, fullCpu, rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / clients.Count);
+                localPushes, localCpu, fullPushes, fullCpu, rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / clients.Count);
         }
         finally
         {
@@ -163,6 +146,41 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
 
             await lab.DownAsync();
         }
+    }
+
+    /// <summary>
+    /// Adds an endpoint through <paramref name="admin"/> per change, after one warm-up (the push path runs for the first
+    /// time at this size), each timed until every client has it and checked on the first client.
+    /// </summary>
+    private async Task<(List<double> Seconds, List<double> Cpu)> ChangesAsync(
+        ControlPlaneConnection admin, string what, string prefix, int octet, List<SimulatedSidecar> clients, int controlPlane, Func<ConfigSummary, long> count, long before, string counted)
+    {
+        var seconds = new List<double>();
+        var cpu = new List<double>();
+        for (var change = -1; change < settings.ScalePushes; change++)
+        {
+            var versions = clients.Select(c => c.Version).ToList();
+            var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
+            var started = Stopwatch.GetTimestamp();
+            var index = change + 1;
+            await ApplyAsync(admin, [Manifest.Workload(Service(index % settings.ScaleServices), $"{prefix}-{index}", $"10.{octet}.{index / 250}.{index % 250 + 1}")]);
+            await Task.WhenAll(clients.Select((c, i) => c.WaitForVersionAsync(v => v.Version > versions[i], TimeSpan.FromMinutes(5), $"{what} {index}")));
+            var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var seen = count(clients[0].Last);
+            if (seen != before + index + 1)
+            {
+                throw new InvalidOperationException($"after {what} {index} the first client sees {seen} ({counted}), not {before + index + 1}");
+            }
+
+            if (change >= 0)
+            {
+                seconds.Add(elapsed);
+                cpu.Add(ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore);
+                log.WriteLine($"B8: {what} {index} reached all {clients.Count:N0} clients in {elapsed * 1000:F0} ms; control-plane CPU {cpu[^1]:F2} s");
+            }
+        }
+
+        return (seconds, cpu);
     }
 
     /// <summary>Moves every thread of a running process to <paramref name="cpus"/>, so the clients here do not share its core.</summary>
@@ -264,7 +282,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
     }
 
     /// <summary>What a simulated sidecar keeps of a configuration.</summary>
-    public sealed record ConfigSummary(long Version, int Services, long RemoteGatewayWeight, IReadOnlyDictionary<string, int>? ServicesByGateway = null)
+    public sealed record ConfigSummary(long Version, int Services, long RemoteGatewayWeight, IReadOnlyDictionary<string, int>? ServicesByGateway = null, int LocalEndpoints = 0)
     {
         /// <summary>How many of the simulated services route through a gateway at <paramref name="address"/> (full parse only).</summary>
         public int GatewayEndpointsAt(string address) => ServicesByGateway?.GetValueOrDefault(address) ?? 0;
@@ -384,6 +402,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
             LastConfigSize = config.CalculateSize();
             long weight = 0;
             var services = 0;
+            var local = 0;
             var byGateway = new Dictionary<string, int>();
             foreach (var service in config.Services)
             {
@@ -402,11 +421,15 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
                             weight += e.Weight;
                             byGateway[e.Address] = byGateway.GetValueOrDefault(e.Address) + 1;
                         }
+                        else
+                        {
+                            local++;
+                        }
                     }
                 }
             }
 
-            return (response.VersionInfo, response.Nonce, new ConfigSummary(long.Parse(response.VersionInfo, CultureInfo.InvariantCulture), services, weight, byGateway));
+            return (response.VersionInfo, response.Nonce, new ConfigSummary(long.Parse(response.VersionInfo, CultureInfo.InvariantCulture), services, weight, byGateway, local));
         }
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Causeway.Api.V1;
+using Causeway.ControlPlane.Registry;
 using Causeway.ControlPlane.Topology;
 using Causeway.Core.Identity;
 using Causeway.Core.Naming;
@@ -29,7 +30,7 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
     private LocalPolicies? _lastPolicies;
 
     /// <summary>The local cluster's policies of one topology; DestinationRules by the FQDN of their host.</summary>
-    private sealed record LocalPolicies(ImmutableDictionary<ResourceKey, Resource> Resources, List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways, Dictionary<string, Resource> DestinationRules);
+    private sealed record LocalPolicies(ImmutableDictionary<ResourceKey, Resource> Resources, ChangeLog? Changes, List<Resource> AuthorizationPolicies, List<Resource> PeerAuthentications, List<Resource> Gateways, Dictionary<string, Resource> DestinationRules);
 
     /// <summary>The whole configuration of one proxy: its own part with the view of its network.</summary>
     public ProxyConfig Build(MeshTopology topology, ProxyNode node)
@@ -94,10 +95,22 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
             return last;
         }
 
-        var policies = new LocalPolicies(t.Local.Resources, Sorted(t, ResourceKinds.AuthorizationPolicy), Sorted(t, ResourceKinds.PeerAuthentication), Sorted(t, ResourceKinds.Gateway), DestinationRules(t));
+        // Finding the policies walks every local resource, four times; a change that touched none of them (a workload
+        // came or went) keeps them.
+        if (last?.Changes is { } built && t.Local.Changes is { } now && now.TryGetSince(built, ChangeLog.Capacity, out var keys) && !keys.Exists(IsPolicy))
+        {
+            var kept = last with { Resources = t.Local.Resources, Changes = now };
+            Volatile.Write(ref _lastPolicies, kept);
+            return kept;
+        }
+
+        var policies = new LocalPolicies(t.Local.Resources, t.Local.Changes, Sorted(t, ResourceKinds.AuthorizationPolicy), Sorted(t, ResourceKinds.PeerAuthentication), Sorted(t, ResourceKinds.Gateway), DestinationRules(t));
         Volatile.Write(ref _lastPolicies, policies);
         return policies;
     });
+
+    private static bool IsPolicy(ResourceKey key) =>
+        key.Kind == ResourceKinds.AuthorizationPolicy.Name || key.Kind == ResourceKinds.PeerAuthentication.Name || key.Kind == ResourceKinds.Gateway.Name || key.Kind == ResourceKinds.DestinationRule.Name;
 
     /// <summary>The first rule for a host wins; by host so that many services and rules cost no product of the two.</summary>
     private static Dictionary<string, Resource> DestinationRules(MeshTopology topology)

@@ -4,10 +4,11 @@ using Causeway.Core.Resources;
 namespace Causeway.ControlPlane.Registry;
 
 /// <summary>
-/// The keys a remote cluster's resources changed by, in order, since its last complete list: what lets a topology
-/// built from an earlier state of the cluster visit only those keys, where finding them among its resources meant
-/// walking all of them (30,000 in B8, a third of a push's topology build). Immutable; only the newest
-/// <see cref="Capacity"/> keys are kept, and a new list starts a new log that no earlier one can be read against.
+/// The keys a cluster's resources changed by, in order, since a remote's last complete list or since the local
+/// registry was loaded: what lets a topology (or the local policies) built from an earlier state of the cluster visit
+/// only those keys, where finding them among its resources meant walking all of them (30,000 in B8, a third of a
+/// push's topology build). Immutable; only the newest <see cref="Capacity"/> keys are kept, and a new list starts a new
+/// log that no earlier one can be read against.
 /// </summary>
 public sealed class ChangeLog
 {
@@ -25,7 +26,7 @@ public sealed class ChangeLog
         _keys = keys;
     }
 
-    /// <summary>The log of a cluster's state just after a complete list.</summary>
+    /// <summary>The log of a cluster's state just after a complete list (or the local registry's load).</summary>
     public static ChangeLog Start() => new(new object(), 0, []);
 
     /// <summary>How many changes have been logged since the list.</summary>

@@ -27,8 +27,9 @@ public sealed record ClusterState
     public string? Error { get; init; }
 
     /// <summary>
-    /// The keys <see cref="Resources"/> changed by since the remote's last complete list, as its watch delivered them;
-    /// null for the local cluster and before the first list. A topology built from an earlier state reads only these.
+    /// The keys <see cref="Resources"/> changed by: since the remote's last complete list, as its watch delivered them,
+    /// or since the local registry was loaded; null before a remote's first list. A topology built from an earlier
+    /// state reads only these.
     /// </summary>
     public ChangeLog? Changes { get; init; }
 

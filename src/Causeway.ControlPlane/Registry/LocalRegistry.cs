@@ -7,7 +7,8 @@ namespace Causeway.ControlPlane.Registry;
 
 /// <summary>
 /// This cluster's own resources: validated writes go to the store first, then the in-memory snapshot is replaced
-/// atomically and the change is announced. Readers take <see cref="Current"/> and never lock.
+/// atomically and the change is announced. Readers take <see cref="Current"/> (or <see cref="Contents"/>, with the
+/// log of what changed) and never lock.
 /// </summary>
 public sealed class LocalRegistry
 {
@@ -15,19 +16,22 @@ public sealed class LocalRegistry
     private readonly Lock _writeGate = new();
     private readonly int _watchQueueLimit;
     private ImmutableList<Channel<RegistryChange>> _watchers = [];
-    private ImmutableDictionary<ResourceKey, Resource> _current;
+    private RegistryContents _contents;
 
     public LocalRegistry(ResourceStore store, int watchQueueLimit, Action<string>? reportUnreadable = null)
     {
         _store = store;
         _watchQueueLimit = watchQueueLimit;
-        _current = store.LoadAll(reportUnreadable).ToImmutableDictionary(r => r.Key);
+        _contents = new RegistryContents(store.LoadAll(reportUnreadable).ToImmutableDictionary(r => r.Key), ChangeLog.Start());
     }
 
     /// <summary>Raised after every committed change, on the writer's thread; handlers must be quick.</summary>
     public event Action? Changed;
 
-    public ImmutableDictionary<ResourceKey, Resource> Current => Volatile.Read(ref _current);
+    public ImmutableDictionary<ResourceKey, Resource> Current => Contents.Resources;
+
+    /// <summary>The resources with the keys they changed by since this process loaded them, read as one.</summary>
+    public RegistryContents Contents => Volatile.Read(ref _contents);
 
     public long Revision => _store.Revision;
 
@@ -114,7 +118,13 @@ public sealed class LocalRegistry
 
     private void Publish(ImmutableDictionary<ResourceKey, Resource> next, List<RegistryChange> changes)
     {
-        Volatile.Write(ref _current, next);
+        var log = Contents.Changes;
+        foreach (var change in changes)
+        {
+            log = log.Append(change.Resource.Key);
+        }
+
+        Volatile.Write(ref _contents, new RegistryContents(next, log));
         foreach (var watcher in _watchers)
         {
             foreach (var change in changes)

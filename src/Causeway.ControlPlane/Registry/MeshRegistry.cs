@@ -19,6 +19,7 @@ public sealed class MeshRegistry : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<ResourceKey, (string Json, RemoteClusterWatcher Watcher)> _watchers = [];
     private MeshSnapshot _current;
+    private ChangeLog? _reconciled;
     private long _version;
     private bool _disposed;
 
@@ -56,15 +57,20 @@ public sealed class MeshRegistry : IAsyncDisposable
         }
     }
 
-    private ClusterState LocalState() => new()
+    private ClusterState LocalState()
     {
-        Cluster = _options.Cluster,
-        Network = _options.Network,
-        IsLocal = true,
-        Synced = true,
-        Resources = _local.Current,
-        LastUpdate = DateTimeOffset.UtcNow,
-    };
+        var contents = _local.Contents;
+        return new()
+        {
+            Cluster = _options.Cluster,
+            Network = _options.Network,
+            IsLocal = true,
+            Synced = true,
+            Resources = contents.Resources,
+            Changes = contents.Changes,
+            LastUpdate = DateTimeOffset.UtcNow,
+        };
+    }
 
     private void OnLocalChanged()
     {
@@ -93,7 +99,17 @@ public sealed class MeshRegistry : IAsyncDisposable
                 return;
             }
 
-            var secrets = _local.Current.Values.Where(r => r.Kind == ResourceKinds.RemoteSecret.Name).ToDictionary(r => r.Key);
+            // Only a remote secret's change starts or stops a watcher; finding the secrets walks every local resource,
+            // which for a pod coming or going (the commonest change) cost as much as the topology's own build.
+            var contents = _local.Contents;
+            var since = _reconciled;
+            _reconciled = contents.Changes;
+            if (since is not null && contents.Changes.TryGetSince(since, ChangeLog.Capacity, out var keys) && !keys.Exists(k => k.Kind == ResourceKinds.RemoteSecret.Name))
+            {
+                return;
+            }
+
+            var secrets = contents.Resources.Values.Where(r => r.Kind == ResourceKinds.RemoteSecret.Name).ToDictionary(r => r.Key);
             foreach (var (key, entry) in _watchers.ToList())
             {
                 if (!secrets.TryGetValue(key, out var secret) || ResourceDocuments.ToJson(secret) is var json && json != entry.Json)

@@ -71,6 +71,7 @@ public class IncrementalBuildTests
         "endpoint added in cluster 2", "workload relabelled out of its service", "gateway moved", "service removed", "destination rule added",
         "gateway replica added", "gateway replica moved after the first", "gateway replica moved before the first",
         "endpoint removed in cluster 2", "endpoint replaced by two in cluster 2", "service added in cluster 2",
+        "endpoint added in cluster 1", "endpoint removed in cluster 1",
     };
 
     public static TheoryData<string, bool> ChangesWithAndWithoutLog()
@@ -102,6 +103,8 @@ public class IncrementalBuildTests
             "gateway replica moved after the first" => (Local, With(before, Replica("192.0.2.7"))),
             "gateway replica moved before the first" => (Local, With(before, Replica("192.0.2.1"))),
             "endpoint added in cluster 2" => (Local, With(Remote, Manifests.Workload("helloworld-v2b", "helloworld", "10.2.0.11", "v2"))),
+            "endpoint added in cluster 1" => (With(Local, Manifests.Workload("helloworld-v1b", "helloworld", "10.1.0.11", "v1")), Remote),
+            "endpoint removed in cluster 1" => (Local.Remove(new ResourceKey("WorkloadEntry", "sample", "helloworld-v1")), Remote),
             "endpoint removed in cluster 2" => (Local, Remote.Remove(new ResourceKey("WorkloadEntry", "sample", "helloworld-v2"))),
             "endpoint replaced by two in cluster 2" => (Local, With(With(Remote.Remove(new ResourceKey("WorkloadEntry", "sample", "helloworld-v2")), Manifests.Workload("helloworld-v2c", "helloworld", "10.2.0.12", "v2")), Manifests.Workload("helloworld-v2d", "helloworld", "10.2.0.13", "v2"))),
             "service added in cluster 2" => (Local, With(With(Remote, Manifests.Service("details", 9080)), Manifests.Workload("details-v1", "details", "10.2.0.30", "v1", 9080))),
@@ -126,7 +129,7 @@ public class IncrementalBuildTests
             Assert.Equal(2, secondView.Services.Single(s => s.Hostname == Host("ratings")).Ports[0].Endpoints.Count(e => e.ViaGateway));
         }
 
-        var unchanged = change is "endpoint added in cluster 2" or "endpoint removed in cluster 2" or "endpoint replaced by two in cluster 2" ? Host("ratings")
+        var unchanged = change is "endpoint added in cluster 2" or "endpoint removed in cluster 2" or "endpoint replaced by two in cluster 2" or "endpoint added in cluster 1" or "endpoint removed in cluster 1" ? Host("ratings")
             : change is "workload relabelled out of its service" or "destination rule added" ? Host("helloworld") : null;
         if (unchanged is not null)
         {
@@ -155,6 +158,33 @@ public class IncrementalBuildTests
         // A log of another list (the remote was listed again), or none: every resource is looked at.
         Assert.Equal(3, Endpoints(MeshTopology.Build(Snapshot(2, Local, added, remoteChanges: ChangeLog.Start()), first)));
         Assert.Equal(3, Endpoints(MeshTopology.Build(Snapshot(2, Local, added), first)));
+    }
+
+    /// <summary>
+    /// The local policies are kept over a change the local log shows touched none of them (a workload came), and found
+    /// again after one that did, in either order.
+    /// </summary>
+    [Fact]
+    public void LocalPoliciesAreKeptOverAWorkloadChange_AndFoundAgainAfterAPolicyChange()
+    {
+        const string deny = "apiVersion: security.istio.io/v1beta1\nkind: AuthorizationPolicy\nmetadata: {name: deny-all, namespace: sample}\nspec: {action: DENY, rules: [{}]}\n";
+        var builder = new ProxyConfigBuilder(Options, () => "root");
+        var log = ChangeLog.Start();
+        var states = new List<ImmutableDictionary<ResourceKey, Resource>> { Local };
+        states.Add(With(states[^1], Manifests.Workload("helloworld-v1b", "helloworld", "10.1.0.11", "v1")));
+        states.Add(With(states[^1], deny));
+        states.Add(With(states[^1], Manifests.Workload("helloworld-v1c", "helloworld", "10.1.0.12", "v1")));
+        states.Add(states[^1].Remove(new ResourceKey("AuthorizationPolicy", "sample", "deny-all")));
+
+        MeshTopology? topology = null;
+        for (var i = 0; i < states.Count; i++)
+        {
+            log = i == 0 ? log : Logged(log, states[i - 1], states[i]);
+            topology = MeshTopology.Build(Snapshot(i + 1, states[i], Remote, log, ChangeLog.Start()), topology);
+            var config = builder.Build(topology, Sleep1);
+            Assert.Equal(new ProxyConfigBuilder(Options, () => "root").Build(MeshTopology.Build(Snapshot(i + 1, states[i], Remote)), Sleep1), config);
+            Assert.Equal(i is 2 or 3 ? 1 : 0, config.AuthorizationPolicies.Count);
+        }
     }
 
     private static LbEndpoint Endpoint(ServicesView view, string host, string address) =>
