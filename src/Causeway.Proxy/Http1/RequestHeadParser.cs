@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Causeway.Proxy.Http;
 using Causeway.Proxy.Http2.Hpack;
 
 namespace Causeway.Proxy.Http1;
@@ -106,10 +107,10 @@ public static class RequestHeadParser
     public static int WriteUpstream(ReadOnlySpan<byte> data, in RequestHead head, ReadOnlySpan<byte> extra, Span<byte> destination)
     {
         var w = 0;
-        w += Copy(data[head.Method], destination[w..]);
+        w += HeadBytes.Put(data[head.Method], destination[w..]);
         destination[w++] = (byte)' ';
-        w += Copy(data[head.PathAndQuery], destination[w..]);
-        w += Copy(" HTTP/1.1\r\n"u8, destination[w..]);
+        w += HeadBytes.Put(data[head.PathAndQuery], destination[w..]);
+        w += HeadBytes.Put(" HTTP/1.1\r\n"u8, destination[w..]);
         var pos = data.IndexOf("\r\n"u8) + 2;
         var end = head.Length - 2;
         while (pos < end)
@@ -119,13 +120,13 @@ public static class RequestHeadParser
             var drop = EndsAtThisHop(kind) || kind == HeaderName.Te || (kind == HeaderName.ForwardedClientCert && !extra.IsEmpty);
             if (!drop)
             {
-                w += Copy(data.Slice(pos, line.Length + 2), destination[w..]);
+                w += HeadBytes.Put(data.Slice(pos, line.Length + 2), destination[w..]);
             }
 
             pos += line.Length + 2;
         }
 
-        w += Copy(extra, destination[w..]);
+        w += HeadBytes.Put(extra, destination[w..]);
         destination[w++] = (byte)'\r';
         destination[w++] = (byte)'\n';
         return w;
@@ -178,12 +179,6 @@ public static class RequestHeadParser
     /// </summary>
     private static bool EndsAtThisHop(HeaderName kind) =>
         kind is HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.Trailer or HeaderName.ProxyAuthorization;
-
-    private static int Copy(ReadOnlySpan<byte> source, Span<byte> destination)
-    {
-        source.CopyTo(destination);
-        return source.Length;
-    }
 
     /// <summary>METHOD SP target SP HTTP/1.1, with the target's path and query (and authority, for absolute-form) located.</summary>
     private static bool TryParseRequestLine(ReadOnlySpan<byte> line, out Range method, out Range target, out Range authority)

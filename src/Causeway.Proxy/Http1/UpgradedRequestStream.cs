@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
 using System.Threading.Tasks.Sources;
+using Causeway.Proxy.Http;
 using Causeway.Proxy.Http2;
 using Causeway.Proxy.Http2.Hpack;
 using Microsoft.AspNetCore.WebUtilities;
@@ -503,13 +504,13 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
         w += digits;
         head[w++] = (byte)' ';
         w += Encoding.ASCII.GetBytes(reason, head[w..]);
-        w += Put("\r\n"u8, head[w..]);
+        w += HeadBytes.Put("\r\n"u8, head[w..]);
         for (var i = 1; i < fields.Count; i++)
         {
-            w += Put(fields.Name(i), head[w..]);
-            w += Put(": "u8, head[w..]);
-            w += Put(fields.Value(i), head[w..]);
-            w += Put("\r\n"u8, head[w..]);
+            w += HeadBytes.Put(fields.Name(i), head[w..]);
+            w += HeadBytes.Put(": "u8, head[w..]);
+            w += HeadBytes.Put(fields.Value(i), head[w..]);
+            w += HeadBytes.Put("\r\n"u8, head[w..]);
         }
 
         if (!informational)
@@ -517,16 +518,16 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
             if (!_noBody && contentLength < 0)
             {
                 _chunked = !endStream;
-                w += Put(endStream ? "content-length: 0\r\n"u8 : "transfer-encoding: chunked\r\n"u8, head[w..]);
+                w += HeadBytes.Put(endStream ? "content-length: 0\r\n"u8 : "transfer-encoding: chunked\r\n"u8, head[w..]);
             }
 
             if (_closeClient)
             {
-                w += Put("connection: close\r\n"u8, head[w..]);
+                w += HeadBytes.Put("connection: close\r\n"u8, head[w..]);
             }
         }
 
-        w += Put("\r\n"u8, head[w..]);
+        w += HeadBytes.Put("\r\n"u8, head[w..]);
         target.Advance(w);
         return true;
     }
@@ -558,12 +559,6 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
 
         EmitLocked("\r\n"u8);
         return true;
-    }
-
-    private static int Put(ReadOnlySpan<byte> source, Span<byte> destination)
-    {
-        source.CopyTo(destination);
-        return source.Length;
     }
 
     /// <summary>Where bytes for the client go: its pipe, or the stream's own buffer while a flush of the pipe is pending.</summary>

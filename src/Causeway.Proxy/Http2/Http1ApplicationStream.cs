@@ -88,12 +88,12 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
 
         block = ArrayPool<byte>.Shared.Rent(length);
         var span = block.AsSpan();
-        var w = Put(headers.Value(head.Method), span);
+        var w = HeadBytes.Put(headers.Value(head.Method), span);
         span[w++] = (byte)' ';
-        w += Put(headers.Value(head.Path), span[w..]);
-        w += Put(" HTTP/1.1\r\nhost: "u8, span[w..]);
-        w += Put(headers.Value(head.AuthorityOrHost), span[w..]);
-        w += Put("\r\n"u8, span[w..]);
+        w += HeadBytes.Put(headers.Value(head.Path), span[w..]);
+        w += HeadBytes.Put(" HTTP/1.1\r\nhost: "u8, span[w..]);
+        w += HeadBytes.Put(headers.Value(head.AuthorityOrHost), span[w..]);
+        w += HeadBytes.Put("\r\n"u8, span[w..]);
         var cookies = false;
         for (var i = 0; i < headers.Count; i++)
         {
@@ -109,51 +109,45 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
                 continue;
             }
 
-            w += Put(name, span[w..]);
-            w += Put(": "u8, span[w..]);
-            w += Put(headers.Value(i), span[w..]);
-            w += Put("\r\n"u8, span[w..]);
+            w += HeadBytes.Put(name, span[w..]);
+            w += HeadBytes.Put(": "u8, span[w..]);
+            w += HeadBytes.Put(headers.Value(i), span[w..]);
+            w += HeadBytes.Put("\r\n"u8, span[w..]);
         }
 
         if (cookies)
         {
             // HTTP/2 may split cookies over several fields; HTTP/1.1 has them in one (RFC 9113, section 8.2.3).
-            w += Put("cookie: "u8, span[w..]);
+            w += HeadBytes.Put("cookie: "u8, span[w..]);
             var first = true;
             for (var i = 0; i < headers.Count; i++)
             {
                 if (headers.Name(i).SequenceEqual("cookie"u8))
                 {
-                    w += Put(first ? default : "; "u8, span[w..]);
-                    w += Put(headers.Value(i), span[w..]);
+                    w += HeadBytes.Put(first ? default : "; "u8, span[w..]);
+                    w += HeadBytes.Put(headers.Value(i), span[w..]);
                     first = false;
                 }
             }
 
-            w += Put("\r\n"u8, span[w..]);
+            w += HeadBytes.Put("\r\n"u8, span[w..]);
         }
 
-        w += Put("x-forwarded-client-cert: "u8, span[w..]);
-        w += Put(forwardedClientCert, span[w..]);
-        w += Put("\r\n"u8, span[w..]);
+        w += HeadBytes.Put("x-forwarded-client-cert: "u8, span[w..]);
+        w += HeadBytes.Put(forwardedClientCert, span[w..]);
+        w += HeadBytes.Put("\r\n"u8, span[w..]);
         if (chunked)
         {
-            w += Put("transfer-encoding: chunked\r\n"u8, span[w..]);
+            w += HeadBytes.Put("transfer-encoding: chunked\r\n"u8, span[w..]);
         }
 
-        w += Put("\r\n"u8, span[w..]);
+        w += HeadBytes.Put("\r\n"u8, span[w..]);
         return w;
     }
 
     /// <summary>Fields of one HTTP/1.1 connection that HTTP/2 forbids (RFC 9113, section 8.2.2), left out of the head and trailers passed on.</summary>
     private static bool IsHopByHop(HeaderName kind) =>
         kind is HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection or HeaderName.TransferEncoding or HeaderName.Upgrade or HeaderName.Te;
-
-    private static int Put(ReadOnlySpan<byte> source, Span<byte> destination)
-    {
-        source.CopyTo(destination);
-        return source.Length;
-    }
 
     // ---- From the client (its connection's read loop) ----
 
@@ -502,14 +496,14 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
                 {
                     n.TryFormat(destination[w..], out var digits, "x");
                     w += digits;
-                    w += Put("\r\n"u8, destination[w..]);
+                    w += HeadBytes.Put("\r\n"u8, destination[w..]);
                 }
 
                 entry.Span[..n].CopyTo(destination[w..]);
                 w += n;
                 if (_chunkedRequest)
                 {
-                    w += Put("\r\n"u8, destination[w..]);
+                    w += HeadBytes.Put("\r\n"u8, destination[w..]);
                 }
             }
 
@@ -524,7 +518,7 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         ended = _request.Ended && pending is null or { IsEmpty: true };
         if (ended && _chunkedRequest)
         {
-            w += Put("0\r\n\r\n"u8, destination[w..]);
+            w += HeadBytes.Put("0\r\n\r\n"u8, destination[w..]);
         }
 
         return w;
