@@ -100,8 +100,5 @@ static string Machine()
     var proxy = Causeway.Lab.LabProcesses.ConfiguredProxy is not null
         ? "Causeway's proxies causeway-proxy (Native AOT)"
         : "Causeway's proxies `causeway proxy` (JIT)";
-    var controlPlanes = Causeway.Lab.LabProcesses.ConfiguredControlPlane is not null
-        ? "control planes causeway published (ReadyToRun)"
-        : "control planes this build's causeway (JIT)";
-    return $"{cpu}, {cores} cores, .NET {Environment.Version}; {proxy}; {controlPlanes}";
+    return $"{cpu}, {cores} cores, .NET {Environment.Version}; {proxy}";
 }

@@ -49,47 +49,23 @@ public static class LabProcesses
     public const string ProxyExecutable = "CAUSEWAY_PROXY";
 
     /// <summary>The executable <see cref="ProxyExecutable"/> names, or null: proxies run as <c>causeway proxy</c>.</summary>
-    public static string? ConfiguredProxy => Configured(ProxyExecutable, Environment.GetEnvironmentVariable);
+    public static string? ConfiguredProxy => Environment.GetEnvironmentVariable(ProxyExecutable) is { Length: > 0 } proxy ? proxy : null;
 
-    /// <summary>
-    /// Names a published <c>causeway</c> (<c>dotnet publish src/Causeway.Cli -c Release -r linux-x64</c>, precompiled
-    /// ReadyToRun as production runs it) for the lab to run its control planes with instead of this build's; bench/run
-    /// sets it. A control plane meets its hot code at once when every proxy connects, and precompiled code spares that
-    /// storm the JIT (B8's first push: 2.3-2.7 control-plane CPU-seconds against 2.6-3.3, bench/README.md).
-    /// </summary>
-    public const string ControlPlaneExecutable = "CAUSEWAY_CONTROL_PLANE";
-
-    /// <summary>The executable <see cref="ControlPlaneExecutable"/> names, or null: control planes run as this build's causeway.</summary>
-    public static string? ConfiguredControlPlane => Configured(ControlPlaneExecutable, Environment.GetEnvironmentVariable);
-
-    /// <summary>The command line for <c>causeway ARGS</c>, from the process environment.</summary>
-    public static IReadOnlyList<string> Command(IReadOnlyList<string> args) => Command(args, Environment.GetEnvironmentVariable);
-
-    /// <summary>
-    /// The command line for <c>causeway ARGS</c>: a proxy's through <see cref="ProxyExecutable"/> and a control plane's
-    /// through <see cref="ControlPlaneExecutable"/> when <paramref name="environment"/> sets them, else this build's.
-    /// </summary>
-    public static IReadOnlyList<string> Command(IReadOnlyList<string> args, Func<string, string?> environment)
+    /// <summary>The command line for <c>causeway ARGS</c>: a proxy's through <see cref="ProxyExecutable"/> when it is set.</summary>
+    public static IReadOnlyList<string> Command(IReadOnlyList<string> args)
     {
-        var role = args.Count > 0 ? args[0] : "";
-        if (role == "proxy" && Configured(ProxyExecutable, environment) is { } proxy)
+        if (args.Count > 0 && args[0] == "proxy" && ConfiguredProxy is { } proxy)
         {
-            return [Existing(proxy, ProxyExecutable, "src/Causeway.ProxyHost", "`causeway proxy`"), .. args.Skip(1)];
-        }
+            if (!File.Exists(proxy))
+            {
+                throw new InvalidOperationException($"{ProxyExecutable}={proxy} does not exist; publish it (dotnet publish src/Causeway.ProxyHost -c Release -r linux-x64 -o DIR) or unset {ProxyExecutable} to run `causeway proxy`");
+            }
 
-        if (role == "control-plane" && Configured(ControlPlaneExecutable, environment) is { } causeway)
-        {
-            return [Existing(causeway, ControlPlaneExecutable, "src/Causeway.Cli", "this build's causeway"), .. args];
+            return [proxy, .. args.Skip(1)];
         }
 
         return [.. Self(), .. args];
     }
-
-    private static string? Configured(string variable, Func<string, string?> environment) => environment(variable) is { Length: > 0 } path ? path : null;
-
-    private static string Existing(string path, string variable, string project, string otherwise) => File.Exists(path)
-        ? path
-        : throw new InvalidOperationException($"{variable}={path} does not exist; publish it (dotnet publish {project} -c Release -r linux-x64 -o DIR) or unset {variable} to run {otherwise}");
 
     /// <summary>
     /// Starts <c>causeway ARGS</c> in the background, run through <paramref name="wrapper"/> if given (e.g. <c>ip netns
