@@ -109,6 +109,7 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
         return policies;
     });
 
+    /// <summary>The kinds <see cref="LocalPolicies"/> is collected from (keep the two together): a change to any other kind keeps them.</summary>
     private static bool IsPolicy(ResourceKey key) =>
         key.Kind == ResourceKinds.AuthorizationPolicy.Name || key.Kind == ResourceKinds.PeerAuthentication.Name || key.Kind == ResourceKinds.Gateway.Name || key.Kind == ResourceKinds.DestinationRule.Name;
 
