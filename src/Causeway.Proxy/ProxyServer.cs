@@ -16,7 +16,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
@@ -157,6 +156,7 @@ public sealed class ProxyServer : IAsyncDisposable
         });
 
         var inbound = tls is null ? null : new InboundConnection(options, config, tls, metrics);
+        var inboundTls = certificates is null ? null : new MeshTlsServer(certificates, config, metrics, loggers.CreateLogger<MeshTlsServer>());
         // The direct paths share the HTTP/2 pools: an HTTP/1.1 client's request on an upgraded mesh hop rides the same
         // connections as HTTP/2 clients' streams, and a mesh stream for an HTTP/1.1 application the HTTP/1.1 pools.
         var http2Pools = inbound is null || connector is null || !options.DirectHttp2 ? null : Causeway.Proxy.Http2.Http2UpstreamPools.Connecting(connector, options.Http2);
@@ -217,11 +217,7 @@ public sealed class ProxyServer : IAsyncDisposable
                 l.Protocols = HttpProtocols.Http1AndHttp2;
                 l.Use(UnflowedConnections.Middleware);
                 l.Use(inbound!.PlaintextGuard);
-                l.UseHttps(new TlsHandshakeCallbackOptions
-                {
-                    OnConnection = _ => ValueTask.FromResult(tls!.Server()),
-                    HandshakeTimeout = TimeSpan.FromSeconds(10),
-                });
+                l.Use(inboundTls!.Middleware);
                 l.Use(inbound.AfterTls);
                 if (http2 is not null)
                 {

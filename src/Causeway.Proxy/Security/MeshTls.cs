@@ -49,22 +49,6 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         return route.Identities.Contains(server.ToString());
     }
 
-    /// <summary>Server options for the inbound listener: a client certificate is required and must be a mesh identity.</summary>
-    public SslServerAuthenticationOptions Server() => new()
-    {
-        ServerCertificateContext = certificates.Current?.Context ?? throw new InvalidOperationException("no workload certificate yet"),
-        ClientCertificateRequired = true,
-        ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, Istio],
-        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-        CertificateChainPolicy = config.Current?.ChainPolicy,
-        AllowRenegotiation = false,
-        // A resumed session presents no client certificate to validate, so a client that resumed was refused (found by
-        // the SNI/Host test); and resuming would skip re-validation after a root is removed (Envoy CVE-2022-21654).
-        AllowTlsResume = false,
-        RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out _, out _),
-    };
-
     /// <summary>The SPIFFE ID of a peer whose chain the handshake already validated.</summary>
     public bool TryReadIdentity(X509Certificate2? certificate, out SpiffeId? id, out string error)
     {

@@ -1,0 +1,130 @@
+using System.IO.Pipelines;
+using System.Security.Authentication;
+using Causeway.Proxy.Admin;
+using Causeway.Proxy.Configuration;
+using Causeway.Proxy.Security.OpenSsl;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Microsoft.Extensions.Logging;
+
+namespace Causeway.Proxy.Security;
+
+/// <summary>
+/// The inbound listener's TLS (15006), in place of Kestrel's HTTPS middleware: a client certificate is required and must
+/// chain to a mesh root of the moment; no session is resumed. The handshake runs on OpenSSL with one context per
+/// workload certificate and trust bundle (<see cref="MeshServerContext"/>); the connection's transport becomes the
+/// plaintext, and the TLS features say what was agreed.
+/// </summary>
+public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfigHolder config, ProxyMetrics metrics, ILogger logger)
+{
+    /// <summary>How long a client has to finish its handshake (Kestrel's HandshakeTimeout default).</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    private MeshServerContext? _context;
+
+    /// <summary>The connection middleware: handshake, then the rest of the listener's steps over the plaintext.</summary>
+    public Func<ConnectionDelegate, ConnectionDelegate> Middleware => next => async connection =>
+    {
+        if (Context() is not { } context)
+        {
+            metrics.Connection(Inbound.InboundConnection.Listener, "no_certificate");
+            connection.Abort(new ConnectionAbortedException("no workload certificate or trust bundle yet"));
+            return;
+        }
+
+        var transport = connection.Transport;
+        var tls = new OpenSslServerStream(context, transport);
+        await using var _ = tls;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+        {
+            timeout.CancelAfter(HandshakeTimeout);
+            try
+            {
+                await tls.HandshakeAsync(timeout.Token);
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or ConnectionResetException)
+            {
+                var reason = e is OperationCanceledException ? $"the TLS handshake did not finish within {HandshakeTimeout.TotalSeconds:0.#} s" : e.Message;
+                metrics.Connection(Inbound.InboundConnection.Listener, "tls_failed");
+                logger.LogDebug("inbound TLS handshake from {Remote} refused: {Reason}", connection.RemoteEndPoint, reason);
+                connection.Abort(new ConnectionAbortedException(reason));
+                return;
+            }
+        }
+
+        // A trust bundle replaced during the handshake: the chain must still end at a root of the moment.
+        if (config.Current is { } snapshot && !string.Equals(snapshot.Config.TrustBundlePem, context.TrustBundle, StringComparison.Ordinal) && !EndsAtCurrentRoot(tls, snapshot))
+        {
+            metrics.Connection(Inbound.InboundConnection.Listener, "tls_failed");
+            connection.Abort(new ConnectionAbortedException("the client's chain no longer ends at a mesh root"));
+            return;
+        }
+
+        var features = new OpenSslConnectionFeatures(tls);
+        connection.Features.Set<ITlsConnectionFeature>(features);
+        connection.Features.Set<ITlsHandshakeFeature>(features);
+        connection.Features.Set<ITlsApplicationProtocolFeature>(features);
+        var pool = connection.Features.Get<IMemoryPoolFeature>()?.MemoryPool;
+        // As Kestrel's HTTPS middleware reads SslStream: zero-byte reads, so that an idle connection holds no buffer.
+        connection.Transport = new DuplexPipe(
+            PipeReader.Create(tls, new StreamPipeReaderOptions(pool: pool, bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true)),
+            PipeWriter.Create(tls, new StreamPipeWriterOptions(pool: pool, leaveOpen: true)));
+        try
+        {
+            await next(connection);
+        }
+        finally
+        {
+            connection.Transport = transport;
+        }
+    };
+
+    /// <summary>The context for the certificate and trust bundle of the moment, built when either changed.</summary>
+    private MeshServerContext? Context()
+    {
+        var certificate = certificates.Current;
+        var snapshot = config.Current;
+        if (certificate is null || snapshot is null)
+        {
+            return null;
+        }
+
+        var context = _context;
+        if (context is not null && ReferenceEquals(context.Certificate, certificate) && string.Equals(context.TrustBundle, snapshot.Config.TrustBundlePem, StringComparison.Ordinal))
+        {
+            return context;
+        }
+
+        // Two connections racing here may both build one; the last stored wins and the other is collected.
+        context = MeshServerContext.Create(certificate, snapshot.Roots, snapshot.Config.TrustBundlePem);
+        _context = context;
+        return context;
+    }
+
+    private static bool EndsAtCurrentRoot(OpenSslServerStream tls, ProxySnapshot snapshot)
+    {
+        if (tls.VerifiedRoot is not { } root)
+        {
+            return false;
+        }
+
+        foreach (var current in snapshot.Roots)
+        {
+            if (current.RawDataMemory.Span.SequenceEqual(root))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}

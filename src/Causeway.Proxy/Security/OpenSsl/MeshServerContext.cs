@@ -1,0 +1,179 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Causeway.Proxy.Security.OpenSsl;
+
+/// <summary>
+/// One OpenSSL server context for mesh handshakes: the workload certificate and its chain, the mesh roots as the only
+/// trust anchors, a client certificate required, no resumption. Built once per certificate and trust bundle and shared
+/// by every handshake until either changes, as HAProxy and nginx do; .NET's SslStream builds a new context for each
+/// handshake when resumption is off, and builds the peer's chain twice more in managed code (bench/README, B5).
+/// </summary>
+public sealed unsafe class MeshServerContext
+{
+    // Server preference, as SslStream's server list had it: the first of ours that the client offers.
+    private static readonly byte* Protocols = ProtocolList("h2"u8, "http/1.1"u8, "istio"u8, out ProtocolsLength);
+    private static readonly uint ProtocolsLength;
+
+    private readonly Handle _ctx;
+
+    private MeshServerContext(Handle ctx, WorkloadCertificate certificate, string trustBundle)
+    {
+        _ctx = ctx;
+        Certificate = certificate;
+        TrustBundle = trustBundle;
+    }
+
+    /// <summary>The workload certificate this context presents.</summary>
+    public WorkloadCertificate Certificate { get; }
+
+    /// <summary>The PEM trust bundle whose roots this context trusts.</summary>
+    public string TrustBundle { get; }
+
+    /// <summary>A context presenting <paramref name="certificate"/> and trusting the roots of <paramref name="trustBundle"/> only.</summary>
+    public static MeshServerContext Create(WorkloadCertificate certificate, X509Certificate2Collection roots, string trustBundle)
+    {
+        LibSsl.ERR_clear_error();
+        var ctx = new Handle(LibSsl.SSL_CTX_new(LibSsl.TLS_server_method()));
+        if (ctx.IsInvalid)
+        {
+            throw new InvalidOperationException(LibSsl.TakeErrors("SSL_CTX_new failed"));
+        }
+
+        var raw = ctx.DangerousGetHandle();
+        LibSsl.SSL_CTX_ctrl(raw, LibSsl.CtrlSetMinProtoVersion, LibSsl.Tls12Version, 0);
+        // Every connection is a full handshake validated against the roots of the moment (see MeshTls.Server).
+        LibSsl.SSL_CTX_ctrl(raw, LibSsl.CtrlSetSessionCacheMode, LibSsl.SessionCacheOff, 0);
+        _ = LibSsl.SSL_CTX_set_num_tickets(raw, 0);
+        LibSsl.SSL_CTX_set_options(raw, (ulong)(LibSsl.OptionNoTicket | LibSsl.OptionNoRenegotiation));
+        // Idle connections give their 16 KiB read and write buffers back.
+        LibSsl.SSL_CTX_ctrl(raw, LibSsl.CtrlSetMode, LibSsl.ModeReleaseBuffers, 0);
+
+        UseCertificate(raw, certificate);
+        var store = LibSsl.SSL_CTX_get_cert_store(raw);
+        foreach (var root in roots)
+        {
+            var x509 = LibSsl.Certificate(root.RawDataMemory.Span);
+            var added = LibSsl.X509_STORE_add_cert(store, x509);
+            LibSsl.X509_free(x509);
+            if (added != 1)
+            {
+                throw new InvalidOperationException(LibSsl.TakeErrors($"adding root '{root.Subject}' failed"));
+            }
+        }
+
+        LibSsl.SSL_CTX_set_verify(raw, LibSsl.VerifyPeer | LibSsl.VerifyFailIfNoPeerCert, 0);
+        LibSsl.SSL_CTX_set_alpn_select_cb(raw, &SelectProtocol, 0);
+        return new MeshServerContext(ctx, certificate, trustBundle);
+    }
+
+    /// <summary>A new server-side connection state of this context (the caller frees it with SSL_free).</summary>
+    internal nint NewConnection()
+    {
+        var added = false;
+        _ctx.DangerousAddRef(ref added);
+        try
+        {
+            LibSsl.ERR_clear_error();
+            var ssl = LibSsl.SSL_new(_ctx.DangerousGetHandle());
+            return ssl != 0 ? ssl : throw new InvalidOperationException(LibSsl.TakeErrors("SSL_new failed"));
+        }
+        finally
+        {
+            if (added)
+            {
+                _ctx.DangerousRelease();
+            }
+        }
+    }
+
+    private static void UseCertificate(nint ctx, WorkloadCertificate certificate)
+    {
+        var leaf = LibSsl.Certificate(certificate.Certificate.RawDataMemory.Span);
+        var used = LibSsl.SSL_CTX_use_certificate(ctx, leaf);
+        LibSsl.X509_free(leaf);
+        if (used != 1)
+        {
+            throw new InvalidOperationException(LibSsl.TakeErrors("SSL_CTX_use_certificate failed"));
+        }
+
+        foreach (var intermediate in certificate.Context.IntermediateCertificates)
+        {
+            var x509 = LibSsl.Certificate(intermediate.RawDataMemory.Span);
+            // SSL_CTX_add1_chain_cert: the context takes its own reference.
+            var chained = LibSsl.SSL_CTX_ctrl(ctx, LibSsl.CtrlChainCert, 1, x509);
+            LibSsl.X509_free(x509);
+            if (chained != 1)
+            {
+                throw new InvalidOperationException(LibSsl.TakeErrors("adding the chain certificate failed"));
+            }
+        }
+
+        using var ecdsa = certificate.Certificate.GetECDsaPrivateKey();
+        using var rsa = ecdsa is null ? certificate.Certificate.GetRSAPrivateKey() : null;
+        AsymmetricAlgorithm key = (AsymmetricAlgorithm?)ecdsa ?? rsa ?? throw new InvalidOperationException("the workload certificate has no ECDSA or RSA private key");
+        var pkcs8 = key.ExportPkcs8PrivateKey();
+        try
+        {
+            fixed (byte* p = pkcs8)
+            {
+                var cursor = p;
+                var pkey = LibSsl.d2i_AutoPrivateKey(null, &cursor, pkcs8.Length);
+                if (pkey == 0)
+                {
+                    throw new InvalidOperationException(LibSsl.TakeErrors("reading the private key failed"));
+                }
+
+                var keyed = LibSsl.SSL_CTX_use_PrivateKey(ctx, pkey);
+                LibSsl.EVP_PKEY_free(pkey);
+                if (keyed != 1 || LibSsl.SSL_CTX_check_private_key(ctx) != 1)
+                {
+                    throw new InvalidOperationException(LibSsl.TakeErrors("the private key does not match the workload certificate"));
+                }
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(pkcs8);
+        }
+    }
+
+    [UnmanagedCallersOnly]
+    private static int SelectProtocol(nint ssl, byte** selected, byte* selectedLength, byte* offered, uint offeredLength, nint argument) =>
+        LibSsl.SSL_select_next_proto(selected, selectedLength, Protocols, ProtocolsLength, offered, offeredLength) == LibSsl.NpnNegotiated
+            ? LibSsl.TlsExtErrOk
+            : LibSsl.TlsExtErrNoAck;
+
+    private static byte* ProtocolList(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, ReadOnlySpan<byte> third, out uint length)
+    {
+        length = (uint)(3 + first.Length + second.Length + third.Length);
+        // Process-lifetime: OpenSSL hands out pointers into it as the selected protocol.
+        var list = (byte*)NativeMemory.Alloc(length);
+        var span = new Span<byte>(list, (int)length);
+        var at = 0;
+        foreach (var name in new[] { first.ToArray(), second.ToArray(), third.ToArray() })
+        {
+            span[at++] = (byte)name.Length;
+            name.CopyTo(span[at..]);
+            at += name.Length;
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// Frees the SSL_CTX when the last holder lets go; connections made from it hold OpenSSL's own reference, so a
+    /// context replaced by a renewal outlives nothing it still serves.
+    /// </summary>
+    private sealed class Handle(nint ctx) : SafeHandle(ctx, ownsHandle: true)
+    {
+        public override bool IsInvalid => handle == 0;
+
+        protected override bool ReleaseHandle()
+        {
+            LibSsl.SSL_CTX_free(handle);
+            return true;
+        }
+    }
+}
