@@ -20,7 +20,7 @@ internal static unsafe partial class LibSsl
     public const int ErrorSyscall = 5;
     public const int ErrorZeroReturn = 6;
     public const int TlsExtErrOk = 0;
-    public const int TlsExtErrNoAck = 3;
+    public const int TlsExtErrAlertFatal = 2;
     public const int NpnNegotiated = 1;
     public const int Tls12Version = 0x0303;
     public const int Tls13Version = 0x0304;

@@ -139,11 +139,12 @@ public sealed unsafe class MeshServerContext
         }
     }
 
+    // No protocol in common ends the handshake with no_application_protocol, as RFC 7301 says and SslStream did.
     [UnmanagedCallersOnly]
     private static int SelectProtocol(nint ssl, byte** selected, byte* selectedLength, byte* offered, uint offeredLength, nint argument) =>
         LibSsl.SSL_select_next_proto(selected, selectedLength, Protocols, ProtocolsLength, offered, offeredLength) == LibSsl.NpnNegotiated
             ? LibSsl.TlsExtErrOk
-            : LibSsl.TlsExtErrNoAck;
+            : LibSsl.TlsExtErrAlertFatal;
 
     private static byte* ProtocolList(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, ReadOnlySpan<byte> third, out uint length)
     {

@@ -71,14 +71,20 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
     [Theory]
     [InlineData("istio", "istio")]
     [InlineData("http/1.1", "http/1.1")]
-    [InlineData("spdy/3", "")]
-    public async Task Alpn_PicksTheProtocolBothSpeak_OrNoneWhenTheyShareNone(string offered, string agreed)
+    public async Task Alpn_PicksTheProtocolBothSpeak(string offered, string agreed)
     {
         var (server, client, connection) = await HandshakeAsync(ClientCertificate(_cluster, Client), [new SslApplicationProtocol(offered)]);
         await using var serverSide = server;
         using var clientSide = client;
         await using var accepted = connection;
         Assert.Equal(agreed, System.Text.Encoding.ASCII.GetString(server.ApplicationProtocol.Span));
+    }
+
+    [Fact]
+    public async Task AClientSharingNoAlpnProtocol_IsRefused_AsRfc7301Says()
+    {
+        var failure = await RefusedAsync(ClientCertificate(_cluster, Client), new SslApplicationProtocol("spdy/3"));
+        Assert.Contains("no application protocol", failure.Message);
     }
 
     [Fact]
@@ -148,7 +154,7 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
         return (server, client, connection);
     }
 
-    private async Task<AuthenticationException> RefusedAsync(SslStreamCertificateContext? certificate)
+    private async Task<AuthenticationException> RefusedAsync(SslStreamCertificateContext? certificate, SslApplicationProtocol? alpn = null)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(_listener.EndPoint);
@@ -157,7 +163,7 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
         await using var server = new OpenSslServerStream(_context, connection.Transport);
         using var client = new SslStream(new NetworkStream(socket));
         var serverSide = server.HandshakeAsync(CancellationToken.None);
-        var clientSide = client.AuthenticateAsClientAsync(Causeway.Testing.MeshTls.ClientOptions(Sni, certificate, SslApplicationProtocol.Http2));
+        var clientSide = client.AuthenticateAsClientAsync(Causeway.Testing.MeshTls.ClientOptions(Sni, certificate, alpn ?? SslApplicationProtocol.Http2));
         var failure = await Assert.ThrowsAsync<AuthenticationException>(() => serverSide.WaitAsync(Patience));
 
         // The client learns of the refusal too (TLS 1.3 clients finish first, so on their next read).
