@@ -8,7 +8,7 @@ using Causeway.Proxy.Configuration;
 
 namespace Causeway.Proxy.Security;
 
-/// <summary>The TLS settings of mesh connections, client and server side: mesh roots only, SPIFFE identities checked strictly.</summary>
+/// <summary>The TLS settings of mesh connections a sidecar opens (<see cref="MeshTlsServer"/> accepts them): mesh roots only, SPIFFE identities checked strictly.</summary>
 public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder config)
 {
     public static readonly SslApplicationProtocol IstioH2 = new("istio-h2");
@@ -33,7 +33,7 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         CertificateChainPolicy = config.Current?.ChainPolicy,
         AllowRenegotiation = false,
-        // Every connection is a full handshake, validated against the trust bundle of the moment (see Server()).
+        // Every connection is a full handshake, validated against the trust bundle of the moment (see MeshServerContext).
         AllowTlsResume = false,
         RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out var id, out _) && IsExpected(sni, id!),
     };

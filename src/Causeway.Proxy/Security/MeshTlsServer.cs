@@ -19,10 +19,10 @@ namespace Causeway.Proxy.Security;
 /// </summary>
 public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfigHolder config, ProxyMetrics metrics, ILogger logger)
 {
+    private MeshServerContext? _context;
+
     /// <summary>How long a client has to finish its handshake (Kestrel's HandshakeTimeout default).</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    private MeshServerContext? _context;
 
     /// <summary>The connection middleware: handshake, then the rest of the listener's steps over the plaintext.</summary>
     public Func<ConnectionDelegate, ConnectionDelegate> Middleware => next => async connection =>
@@ -46,7 +46,9 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
             }
             catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or ConnectionResetException)
             {
-                var reason = e is OperationCanceledException ? $"the TLS handshake did not finish within {HandshakeTimeout.TotalSeconds:0.#} s" : e.Message;
+                var reason = e is not OperationCanceledException ? e.Message
+                    : connection.ConnectionClosed.IsCancellationRequested ? "the client closed the connection during the TLS handshake"
+                    : $"the TLS handshake did not finish within {HandshakeTimeout.TotalSeconds:0.#} s";
                 metrics.Connection(Inbound.InboundConnection.Listener, "tls_failed");
                 logger.LogDebug("inbound TLS handshake from {Remote} refused: {Reason}", connection.RemoteEndPoint, reason);
                 connection.Abort(new ConnectionAbortedException(reason));
@@ -68,15 +70,28 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
         connection.Features.Set<ITlsApplicationProtocolFeature>(features);
         var pool = connection.Features.Get<IMemoryPoolFeature>()?.MemoryPool;
         // As Kestrel's HTTPS middleware reads SslStream: zero-byte reads, so that an idle connection holds no buffer.
-        connection.Transport = new DuplexPipe(
+        var plaintext = new DuplexPipe(
             PipeReader.Create(tls, new StreamPipeReaderOptions(pool: pool, bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true)),
             PipeWriter.Create(tls, new StreamPipeWriterOptions(pool: pool, leaveOpen: true)));
+        connection.Transport = plaintext;
         try
         {
             await next(connection);
         }
         finally
         {
+            // Their pooled buffers go back (completing twice, after Kestrel did, is harmless), and close_notify tells the
+            // client the end is the end, as nginx and Envoy do; what a broken connection could not send is dropped with it.
+            await plaintext.Input.CompleteAsync();
+            try
+            {
+                await plaintext.Output.CompleteAsync();
+                await tls.ShutdownAsync(connection.ConnectionClosed);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+            {
+            }
+
             connection.Transport = transport;
         }
     };

@@ -43,7 +43,9 @@ public sealed unsafe class MeshServerContext
 
         var raw = ctx.DangerousGetHandle();
         LibSsl.SSL_CTX_ctrl(raw, LibSsl.CtrlSetMinProtoVersion, LibSsl.Tls12Version, 0);
-        // Every connection is a full handshake validated against the roots of the moment (see MeshTls.Server).
+        // Every connection is a full handshake, validated against the roots of the moment: a resumed session presents
+        // no client certificate to validate, and resuming would skip re-validation after a root is removed (Envoy
+        // CVE-2022-21654).
         LibSsl.SSL_CTX_ctrl(raw, LibSsl.CtrlSetSessionCacheMode, LibSsl.SessionCacheOff, 0);
         _ = LibSsl.SSL_CTX_set_num_tickets(raw, 0);
         LibSsl.SSL_CTX_set_options(raw, (ulong)(LibSsl.OptionNoTicket | LibSsl.OptionNoRenegotiation));
