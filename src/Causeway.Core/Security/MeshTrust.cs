@@ -66,7 +66,7 @@ public static class MeshTrust
             return false;
         }
 
-        if (chain.ChainElements.Count == 0 || !roots.Cast<X509Certificate2>().Any(r => r.RawDataMemory.Span.SequenceEqual(chain.ChainElements[^1].Certificate.RawDataMemory.Span)))
+        if (chain.ChainElements.Count == 0 || !IsOneOf(roots, chain.ChainElements[^1].Certificate.RawDataMemory.Span))
         {
             error = "the chain does not end at a mesh root";
             return false;
@@ -107,12 +107,23 @@ public static class MeshTrust
         var ours = LoadBundle(bundlePem);
         foreach (var theirs in LoadBundle(otherBundlePem))
         {
-            foreach (var root in ours)
+            if (IsOneOf(ours, theirs.RawDataMemory.Span))
             {
-                if (root.RawDataMemory.Span.SequenceEqual(theirs.RawDataMemory.Span))
-                {
-                    return true;
-                }
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>True when <paramref name="der"/> is the encoding of one of <paramref name="roots"/>.</summary>
+    public static bool IsOneOf(X509Certificate2Collection roots, ReadOnlySpan<byte> der)
+    {
+        foreach (var root in roots)
+        {
+            if (root.RawDataMemory.Span.SequenceEqual(der))
+            {
+                return true;
             }
         }
 

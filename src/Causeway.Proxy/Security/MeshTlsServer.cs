@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Security.Authentication;
+using Causeway.Core.Security;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Security.OpenSsl;
@@ -57,7 +58,7 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
         }
 
         // A trust bundle replaced during the handshake: the chain must still end at a root of the moment.
-        if (config.Current is { } snapshot && !string.Equals(snapshot.Config.TrustBundlePem, context.TrustBundle, StringComparison.Ordinal) && !EndsAtCurrentRoot(tls, snapshot))
+        if (config.Current is { } snapshot && !string.Equals(snapshot.Config.TrustBundlePem, context.TrustBundle, StringComparison.Ordinal) && !(tls.VerifiedRoot is { } root && MeshTrust.IsOneOf(snapshot.Roots, root)))
         {
             metrics.Connection(Inbound.InboundConnection.Listener, "tls_failed");
             connection.Abort(new ConnectionAbortedException("the client's chain no longer ends at a mesh root"));
@@ -116,24 +117,6 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
         context = MeshServerContext.Create(certificate, snapshot.Roots, snapshot.Config.TrustBundlePem);
         _context = context;
         return context;
-    }
-
-    private static bool EndsAtCurrentRoot(OpenSslServerStream tls, ProxySnapshot snapshot)
-    {
-        if (tls.VerifiedRoot is not { } root)
-        {
-            return false;
-        }
-
-        foreach (var current in snapshot.Roots)
-        {
-            if (current.RawDataMemory.Span.SequenceEqual(root))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
