@@ -113,46 +113,27 @@ public sealed class OpenSslServerStream : Stream
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Encrypts into the transport's output without sending: <see cref="FlushAsync(CancellationToken)"/> sends, so that a
+    /// pipe writer's flush of several segments (HTTP/2 frames of many streams) goes out in one send, not one per segment.
+    /// </summary>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (!_handshaken)
-        {
-            throw new InvalidOperationException("write before the TLS handshake");
-        }
-
-        lock (_lock)
-        {
-            ThrowIfFreed();
-            var remaining = buffer.Span;
-            while (!remaining.IsEmpty)
-            {
-                LibSsl.ERR_clear_error();
-                var written = SslWrite(remaining);
-
-                if (written <= 0)
-                {
-                    throw new IOException(LibSsl.TakeErrors($"TLS write failed (SSL_get_error {LibSsl.SSL_get_error(_ssl, written)})"));
-                }
-
-                remaining = remaining[written..];
-            }
-
-            DrainWriteBio();
-        }
-
-        await FlushOutputAsync(cancellationToken);
+        Encrypt(buffer.Span);
+        return ValueTask.CompletedTask;
     }
 
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public override void Flush()
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
     {
+        Encrypt(buffer.AsSpan(offset, count));
+        return Task.CompletedTask;
     }
+
+    public override void Write(byte[] buffer, int offset, int count) => Encrypt(buffer.AsSpan(offset, count));
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => FlushOutputAsync(cancellationToken).AsTask();
+
+    public override void Flush() => FlushOutputAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
 
     /// <summary>Sends close_notify, as a TLS server ending a connection cleanly does.</summary>
     public async ValueTask ShutdownAsync(CancellationToken cancellationToken)
@@ -189,6 +170,32 @@ public sealed class OpenSslServerStream : Stream
         }
 
         base.Dispose(disposing);
+    }
+
+    private void Encrypt(ReadOnlySpan<byte> plaintext)
+    {
+        if (!_handshaken)
+        {
+            throw new InvalidOperationException("write before the TLS handshake");
+        }
+
+        lock (_lock)
+        {
+            ThrowIfFreed();
+            while (!plaintext.IsEmpty)
+            {
+                LibSsl.ERR_clear_error();
+                var written = SslWrite(plaintext);
+                if (written <= 0)
+                {
+                    throw new IOException(LibSsl.TakeErrors($"TLS write failed (SSL_get_error {LibSsl.SSL_get_error(_ssl, written)})"));
+                }
+
+                plaintext = plaintext[written..];
+            }
+
+            DrainWriteBio();
+        }
     }
 
     private async ValueTask<int> ReadCoreAsync(Memory<byte> buffer, CancellationToken cancellationToken)

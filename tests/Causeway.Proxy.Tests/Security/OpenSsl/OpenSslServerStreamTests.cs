@@ -59,8 +59,12 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
         var buffer = new byte[16];
         Assert.Equal(4, await server.ReadAsync(buffer).AsTask().WaitAsync(Patience));
         Assert.Equal("ping"u8.ToArray(), buffer[..4]);
+        // A write is sent at the flush, not before.
         await server.WriteAsync("pong"u8.ToArray());
-        Assert.Equal(4, await client.ReadAsync(buffer).AsTask().WaitAsync(Patience));
+        var pong = client.ReadAsync(buffer).AsTask();
+        Assert.NotSame(pong, await Task.WhenAny(pong, Task.Delay(200)));
+        await server.FlushAsync();
+        Assert.Equal(4, await pong.WaitAsync(Patience));
         Assert.Equal("pong"u8.ToArray(), buffer[..4]);
 
         // close_notify ends the client's reads cleanly, as a server's clean close should.
@@ -180,6 +184,7 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
         for (var at = 0; at < data.Length; at += 20_000)
         {
             await stream.WriteAsync(data.AsMemory(at, Math.Min(20_000, data.Length - at)));
+            await stream.FlushAsync();
         }
     }
 
