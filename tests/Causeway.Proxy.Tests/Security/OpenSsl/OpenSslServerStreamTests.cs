@@ -145,7 +145,9 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
 
     private async Task<(OpenSslServerStream Server, SslStream Client, ConnectionContext Connection)> HandshakeAsync(SslStreamCertificateContext? certificate, List<SslApplicationProtocol> alpn)
     {
-        var (socket, connection) = await ConnectAsync();
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(_listener.EndPoint);
+        var connection = (await _listener.AcceptAsync().AsTask().WaitAsync(Patience))!;
         var server = new OpenSslServerStream(_context, connection.Transport);
         var client = new SslStream(new NetworkStream(socket, ownsSocket: true));
         var serverSide = server.HandshakeAsync(CancellationToken.None);
@@ -156,17 +158,11 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
         return (server, client, connection);
     }
 
-    private async Task<(Socket Client, ConnectionContext Server)> ConnectAsync()
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(_listener.EndPoint);
-        return (socket, (await _listener.AcceptAsync().AsTask().WaitAsync(Patience))!);
-    }
-
     private async Task<AuthenticationException> RefusedAsync(SslStreamCertificateContext? certificate, SslApplicationProtocol? alpn = null)
     {
-        var (socket, connection) = await ConnectAsync();
-        using var clientSocket = socket;
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(_listener.EndPoint);
+        var connection = (await _listener.AcceptAsync().AsTask().WaitAsync(Patience))!;
         await using var accepted = connection;
         await using var server = new OpenSslServerStream(_context, connection.Transport);
         using var client = new SslStream(new NetworkStream(socket));
