@@ -24,6 +24,9 @@ public sealed class CausewayProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The exit code, once <see cref="HasExited"/>: 0 for a clean stop, 143 (128 + SIGTERM) for one cut short.</summary>
+    public int ExitCode => _process.ExitCode;
+
     public string Output
     {
         get

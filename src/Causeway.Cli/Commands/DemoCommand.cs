@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using Causeway.Cli.Contexts;
 using Causeway.Cli.Output;
 using Causeway.Lab;
+using Causeway.Proxy.Hosting;
 
 namespace Causeway.Cli.Commands;
 
@@ -418,7 +419,7 @@ public static partial class DemoCommand
             int code;
             try
             {
-                code = await CausewayCli.Build().Parse(command[..pipe]).InvokeAsync();
+                code = await CausewayCli.Build().Parse(command[..pipe]).InvokeAsync(TerminationGrace.Invocation());
             }
             finally
             {
@@ -453,7 +454,7 @@ public static partial class DemoCommand
         Console.SetOut(captured);
         try
         {
-            return await CausewayCli.Build().Parse(command).InvokeAsync();
+            return await CausewayCli.Build().Parse(command).InvokeAsync(TerminationGrace.Invocation());
         }
         finally
         {

@@ -221,7 +221,8 @@ public class ResilienceTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(HelloUrl)).StatusCode);
 
         // Cluster2's only way in is this gateway: requests in flight through it when it gets SIGTERM must still be answered.
-        var slow = Enumerable.Range(0, 10).Select(_ => client.GetAsync("http://helloworld.sample:5000/slow?ms=1500")).ToList();
+        // They take 3 s, longer than System.CommandLine's own 2 s bound on a command's stop, which once cut the drain.
+        var slow = Enumerable.Range(0, 10).Select(_ => client.GetAsync("http://helloworld.sample:5000/slow?ms=3000")).ToList();
         await DataPlaneLab.WaitUntilAsync(() => v2.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) == 10, "the slow requests reach v2 through the gateway");
         var stopped = System.Diagnostics.Stopwatch.StartNew();
         await gateway.StopAsync(TimeSpan.FromSeconds(15));
@@ -229,9 +230,15 @@ public class ResilienceTests(ITestOutputHelper output)
 
         var answers = await Task.WhenAll(slow);
         output.WriteLine($"gateway exited {exited.TotalSeconds:0.0} s after SIGTERM; {answers.Count(r => r.StatusCode == HttpStatusCode.OK)}/10 in-flight requests answered");
+        foreach (var failed in answers.Where(r => r.StatusCode != HttpStatusCode.OK))
+        {
+            output.WriteLine($"{(int)failed.StatusCode}: {await failed.Content.ReadAsStringAsync()}");
+        }
+
         Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
         Assert.Equal(10, v2.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)));
         Assert.True(gateway.HasExited);
+        Assert.True(gateway.ExitCode == 0, $"the gateway exited with {gateway.ExitCode}, not from a clean stop:\n{gateway.Output}");
         // It holds its spliced connections for the drain time (5 s) at most, then exits.
         Assert.InRange(exited, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10));
     }
