@@ -45,7 +45,7 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
             {
                 await tls.HandshakeAsync(timeout.Token);
             }
-            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or ConnectionResetException)
+            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException)
             {
                 var reason = e is not OperationCanceledException ? e.Message
                     : connection.ConnectionClosed.IsCancellationRequested ? "the client closed the connection during the TLS handshake"

@@ -14,9 +14,7 @@ internal static unsafe partial class LibSsl
     public const int VerifyPeer = 0x01;
     public const int VerifyFailIfNoPeerCert = 0x02;
     public const int ErrorNone = 0;
-    public const int ErrorSsl = 1;
     public const int ErrorWantRead = 2;
-    public const int ErrorWantWrite = 3;
     public const int ErrorSyscall = 5;
     public const int ErrorZeroReturn = 6;
     public const int TlsExtErrOk = 0;
@@ -33,7 +31,6 @@ internal static unsafe partial class LibSsl
     public const long ModeReleaseBuffers = 0x10;
     public const int CtrlChainCert = 89;
     public const int CtrlPending = 10;
-    public const int CtrlMemSetEofReturn = 130;
 
     [LibraryImport(Ssl)]
     public static partial nint TLS_server_method();

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -12,9 +13,9 @@ namespace Causeway.Proxy.Security.OpenSsl;
 /// </summary>
 public sealed unsafe class MeshServerContext
 {
-    // Server preference, as SslStream's server list had it: the first of ours that the client offers.
-    private static readonly byte* Protocols = ProtocolList("h2"u8, "http/1.1"u8, "istio"u8, out ProtocolsLength);
-    private static readonly uint ProtocolsLength;
+    // Server preference, as SslStream's server list had it: the first of ours that the client offers. Pinned for the
+    // process's life: OpenSSL hands out a pointer into it as the selected protocol.
+    private static readonly byte[] Protocols = ProtocolList(SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, MeshTls.Istio);
 
     private readonly Handle _ctx;
 
@@ -56,13 +57,7 @@ public sealed unsafe class MeshServerContext
         var store = LibSsl.SSL_CTX_get_cert_store(raw);
         foreach (var root in roots)
         {
-            var x509 = LibSsl.Certificate(root.RawDataMemory.Span);
-            var added = LibSsl.X509_STORE_add_cert(store, x509);
-            LibSsl.X509_free(x509);
-            if (added != 1)
-            {
-                throw new InvalidOperationException(LibSsl.TakeErrors($"adding root '{root.Subject}' failed"));
-            }
+            Hand(root, x509 => LibSsl.X509_STORE_add_cert(store, x509), $"adding root '{root.Subject}' failed");
         }
 
         LibSsl.SSL_CTX_set_verify(raw, LibSsl.VerifyPeer | LibSsl.VerifyFailIfNoPeerCert, 0);
@@ -92,24 +87,11 @@ public sealed unsafe class MeshServerContext
 
     private static void UseCertificate(nint ctx, WorkloadCertificate certificate)
     {
-        var leaf = LibSsl.Certificate(certificate.Certificate.RawDataMemory.Span);
-        var used = LibSsl.SSL_CTX_use_certificate(ctx, leaf);
-        LibSsl.X509_free(leaf);
-        if (used != 1)
-        {
-            throw new InvalidOperationException(LibSsl.TakeErrors("SSL_CTX_use_certificate failed"));
-        }
-
+        Hand(certificate.Certificate, x509 => LibSsl.SSL_CTX_use_certificate(ctx, x509), "SSL_CTX_use_certificate failed");
         foreach (var intermediate in certificate.Context.IntermediateCertificates)
         {
-            var x509 = LibSsl.Certificate(intermediate.RawDataMemory.Span);
-            // SSL_CTX_add1_chain_cert: the context takes its own reference.
-            var chained = LibSsl.SSL_CTX_ctrl(ctx, LibSsl.CtrlChainCert, 1, x509);
-            LibSsl.X509_free(x509);
-            if (chained != 1)
-            {
-                throw new InvalidOperationException(LibSsl.TakeErrors("adding the chain certificate failed"));
-            }
+            // SSL_CTX_add1_chain_cert.
+            Hand(intermediate, x509 => LibSsl.SSL_CTX_ctrl(ctx, LibSsl.CtrlChainCert, 1, x509), "adding the chain certificate failed");
         }
 
         using var ecdsa = certificate.Certificate.GetECDsaPrivateKey();
@@ -141,25 +123,45 @@ public sealed unsafe class MeshServerContext
         }
     }
 
+    /// <summary>Gives OpenSSL <paramref name="certificate"/> through <paramref name="use"/>, which takes its own reference; throws <paramref name="failure"/> unless it returns 1.</summary>
+    private static void Hand(X509Certificate2 certificate, Func<nint, long> use, string failure)
+    {
+        var x509 = LibSsl.Certificate(certificate.RawDataMemory.Span);
+        var result = use(x509);
+        LibSsl.X509_free(x509);
+        if (result != 1)
+        {
+            throw new InvalidOperationException(LibSsl.TakeErrors(failure));
+        }
+    }
+
     // No protocol in common ends the handshake with no_application_protocol, as RFC 7301 says and SslStream did.
     [UnmanagedCallersOnly]
-    private static int SelectProtocol(nint ssl, byte** selected, byte* selectedLength, byte* offered, uint offeredLength, nint argument) =>
-        LibSsl.SSL_select_next_proto(selected, selectedLength, Protocols, ProtocolsLength, offered, offeredLength) == LibSsl.NpnNegotiated
-            ? LibSsl.TlsExtErrOk
-            : LibSsl.TlsExtErrAlertFatal;
-
-    private static byte* ProtocolList(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, ReadOnlySpan<byte> third, out uint length)
+    private static int SelectProtocol(nint ssl, byte** selected, byte* selectedLength, byte* offered, uint offeredLength, nint argument)
     {
-        length = (uint)(3 + first.Length + second.Length + third.Length);
-        // Process-lifetime: OpenSSL hands out pointers into it as the selected protocol.
-        var list = (byte*)NativeMemory.Alloc(length);
-        var span = new Span<byte>(list, (int)length);
-        var at = 0;
-        foreach (var name in new[] { first.ToArray(), second.ToArray(), third.ToArray() })
+        fixed (byte* protocols = Protocols)
         {
-            span[at++] = (byte)name.Length;
-            name.CopyTo(span[at..]);
-            at += name.Length;
+            return LibSsl.SSL_select_next_proto(selected, selectedLength, protocols, (uint)Protocols.Length, offered, offeredLength) == LibSsl.NpnNegotiated
+                ? LibSsl.TlsExtErrOk
+                : LibSsl.TlsExtErrAlertFatal;
+        }
+    }
+
+    private static byte[] ProtocolList(params SslApplicationProtocol[] protocols)
+    {
+        var length = 0;
+        foreach (var protocol in protocols)
+        {
+            length += 1 + protocol.Protocol.Length;
+        }
+
+        var list = GC.AllocateArray<byte>(length, pinned: true);
+        var at = 0;
+        foreach (var protocol in protocols)
+        {
+            list[at++] = (byte)protocol.Protocol.Length;
+            protocol.Protocol.Span.CopyTo(list.AsSpan(at));
+            at += protocol.Protocol.Length;
         }
 
         return list;

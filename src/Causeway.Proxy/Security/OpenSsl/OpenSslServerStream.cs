@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
 using System.Security.Authentication;
@@ -208,7 +207,6 @@ public sealed class OpenSslServerStream : Stream
                 ThrowIfFreed();
                 LibSsl.ERR_clear_error();
                 read = SslRead(buffer.Span);
-
                 error = read > 0 ? LibSsl.ErrorNone : LibSsl.SSL_get_error(_ssl, read);
                 if (read <= 0 && error is not (LibSsl.ErrorWantRead or LibSsl.ErrorZeroReturn))
                 {
@@ -273,7 +271,6 @@ public sealed class OpenSslServerStream : Stream
         return true;
     }
 
-    /// <summary>Moves the records OpenSSL has written into the transport's output (under the lock; flushed after it).</summary>
     private unsafe int SslRead(Span<byte> buffer)
     {
         fixed (byte* b = buffer)
@@ -302,6 +299,7 @@ public sealed class OpenSslServerStream : Stream
         }
     }
 
+    /// <summary>Moves the records OpenSSL has written into the transport's output (under the lock; flushed after it).</summary>
     private unsafe void DrainWriteBio()
     {
         var output = _transport.Output;

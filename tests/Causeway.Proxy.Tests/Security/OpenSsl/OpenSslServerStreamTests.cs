@@ -145,9 +145,7 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
 
     private async Task<(OpenSslServerStream Server, SslStream Client, ConnectionContext Connection)> HandshakeAsync(SslStreamCertificateContext? certificate, List<SslApplicationProtocol> alpn)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(_listener.EndPoint);
-        var connection = (await _listener.AcceptAsync().AsTask().WaitAsync(Patience))!;
+        var (socket, connection) = await ConnectAsync();
         var server = new OpenSslServerStream(_context, connection.Transport);
         var client = new SslStream(new NetworkStream(socket, ownsSocket: true));
         var serverSide = server.HandshakeAsync(CancellationToken.None);
@@ -158,11 +156,17 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
         return (server, client, connection);
     }
 
+    private async Task<(Socket Client, ConnectionContext Server)> ConnectAsync()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(_listener.EndPoint);
+        return (socket, (await _listener.AcceptAsync().AsTask().WaitAsync(Patience))!);
+    }
+
     private async Task<AuthenticationException> RefusedAsync(SslStreamCertificateContext? certificate, SslApplicationProtocol? alpn = null)
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(_listener.EndPoint);
-        var connection = (await _listener.AcceptAsync().AsTask().WaitAsync(Patience))!;
+        var (socket, connection) = await ConnectAsync();
+        using var clientSocket = socket;
         await using var accepted = connection;
         await using var server = new OpenSslServerStream(_context, connection.Transport);
         using var client = new SslStream(new NetworkStream(socket));
