@@ -83,6 +83,12 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Connects to the control plane, gets a certificate (sidecars) and starts every listener of the role.</summary>
     public static async Task<ProxyServer> StartAsync(ProxyOptions options, CancellationToken cancellationToken = default)
     {
+        // A sidecar's inbound TLS calls OpenSSL 3 itself: without it the first handshake would fail, so it fails here, saying why.
+        if (options.Role == ProxyRole.Sidecar && Security.OpenSsl.LibSsl.Missing() is { } missing)
+        {
+            throw new InvalidOperationException(missing);
+        }
+
         // Bare LF line ends enable request smuggling behind lenient parsers; Kestrel accepts them unless told not to.
         AppContext.SetSwitch("Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators", true);
 

@@ -32,6 +32,24 @@ internal static unsafe partial class LibSsl
     public const int CtrlChainCert = 89;
     public const int CtrlPending = 10;
 
+    /// <summary>Null when this host has OpenSSL 3's libraries; else which one is missing and what to do.</summary>
+    public static string? Missing() => Missing(Ssl, Crypto);
+
+    internal static string? Missing(params string[] libraries)
+    {
+        foreach (var library in libraries)
+        {
+            if (!NativeLibrary.TryLoad(library, out var handle))
+            {
+                return $"the sidecar's inbound mTLS runs on OpenSSL 3, and this host has no {library}: install OpenSSL 3's libraries (the libssl3 package on Debian and Ubuntu, openssl-libs on Fedora and RHEL)";
+            }
+
+            NativeLibrary.Free(handle);
+        }
+
+        return null;
+    }
+
     [LibraryImport(Ssl)]
     public static partial nint TLS_server_method();
 
