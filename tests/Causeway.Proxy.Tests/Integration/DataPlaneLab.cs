@@ -70,6 +70,14 @@ internal sealed class DataPlaneLab : IAsyncDisposable
         return new Cluster(name, network, options, server, admin);
     }
 
+    /// <summary>Replaces one file of the cluster's CA directory whole, as a Kubernetes secret update does; the control plane (re-reading every 200 ms here) may read the directory between two files.</summary>
+    public static void WriteCaFile(Cluster cluster, string file, string content)
+    {
+        var path = Path.Combine(cluster.Options.CaDirectory!, file);
+        File.WriteAllText(path + ".tmp", content);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
     /// <summary>Starts a stopped cluster's control plane again on the same address and data directory.</summary>
     public async Task<Cluster> RestartClusterAsync(Cluster cluster)
     {

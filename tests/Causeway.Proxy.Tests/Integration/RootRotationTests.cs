@@ -46,7 +46,7 @@ public class RootRotationTests(ITestOutputHelper output)
         // Step 1: every cluster trusts both roots; still signing from the old one.
         foreach (var cluster in new[] { c1, c2 })
         {
-            WriteAtomically(cluster.Options.CaDirectory!, CaDirectory.RootCert, both);
+            DataPlaneLab.WriteCaFile(cluster, CaDirectory.RootCert, both);
         }
 
         await DataPlaneLab.WaitUntilAsync(() => proxies.All(p => p.Config.Current!.Roots.Count == 2), "every proxy trusts both roots");
@@ -61,10 +61,10 @@ public class RootRotationTests(ITestOutputHelper output)
             var dir = cluster.Options.CaDirectory!;
             var staged = Path.Combine(Path.GetDirectoryName(dir)!, cluster.Name + "-new-ca");
             CaDirectory.WriteIntermediate(intermediate, staged);
-            WriteAtomically(dir, CaDirectory.CaKey, File.ReadAllText(Path.Combine(staged, CaDirectory.CaKey)));
-            WriteAtomically(dir, CaDirectory.CaCert, File.ReadAllText(Path.Combine(staged, CaDirectory.CaCert)));
-            WriteAtomically(dir, CaDirectory.CertChain, File.ReadAllText(Path.Combine(staged, CaDirectory.CertChain)));
-            WriteAtomically(dir, CaDirectory.RootCert, newRoot.RootPem + "\n" + oldRootPem + "\n");
+            DataPlaneLab.WriteCaFile(cluster, CaDirectory.CaKey, File.ReadAllText(Path.Combine(staged, CaDirectory.CaKey)));
+            DataPlaneLab.WriteCaFile(cluster, CaDirectory.CaCert, File.ReadAllText(Path.Combine(staged, CaDirectory.CaCert)));
+            DataPlaneLab.WriteCaFile(cluster, CaDirectory.CertChain, File.ReadAllText(Path.Combine(staged, CaDirectory.CertChain)));
+            DataPlaneLab.WriteCaFile(cluster, CaDirectory.RootCert, newRoot.RootPem + "\n" + oldRootPem + "\n");
         }
 
         try
@@ -95,7 +95,7 @@ public class RootRotationTests(ITestOutputHelper output)
         // Step 3: the old root goes.
         foreach (var cluster in new[] { c1, c2 })
         {
-            WriteAtomically(cluster.Options.CaDirectory!, CaDirectory.RootCert, newRoot.RootPem + "\n");
+            DataPlaneLab.WriteCaFile(cluster, CaDirectory.RootCert, newRoot.RootPem + "\n");
         }
 
         await DataPlaneLab.WaitUntilAsync(() => proxies.All(p => p.Config.Current!.Roots.Count == 1 && p.Config.Current.Roots[0].RawDataMemory.Span.SequenceEqual(newRoot.Root.RawDataMemory.Span)), "every proxy trusts the new root only");
@@ -145,13 +145,5 @@ public class RootRotationTests(ITestOutputHelper output)
         {
             return false;
         }
-    }
-
-    /// <summary>Replaces one file whole, as a Kubernetes secret update does; the control plane may read the directory between two files.</summary>
-    private static void WriteAtomically(string directory, string file, string content)
-    {
-        var path = Path.Combine(directory, file);
-        File.WriteAllText(path + ".tmp", content);
-        File.Move(path + ".tmp", path, overwrite: true);
     }
 }

@@ -5,41 +5,84 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Causeway.Core.Identity;
 using Causeway.Core.Security;
-using Causeway.Testing;
+using Causeway.Proxy.Inbound;
 using Causeway.Proxy.Tests.Integration;
+using Causeway.Testing;
 
 namespace Causeway.Proxy.Tests.Security;
 
 /// <summary>The inbound listener's TLS middleware in a running sidecar, seen from a mesh client's side of the wire.</summary>
 public sealed class MeshTlsServerTests
 {
+    private const string Sni = "outbound_.5000_._.helloworld.sample.svc.cluster.local";
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+    private static readonly SpiffeId Sleep = new("cluster.local", "sample", "sleep");
+    private static readonly byte[] Request = "GET /hello HTTP/1.1\r\nHost: helloworld\r\nConnection: close\r\n\r\n"u8.ToArray();
+
     [Fact]
     public async Task AConnectionTheSidecarEnds_EndsWithCloseNotify()
     {
         await using var lab = new DataPlaneLab();
         var one = await lab.StartOneServiceAsync();
         using var ca = lab.Root.CreateIntermediate("test");
-        var sleep = new SpiffeId("cluster.local", "sample", "sleep");
-        var (key, csr) = WorkloadCsr.Create(sleep);
-        var chain = ca.SignWorkload(csr, sleep);
-        using var leaf = chain[0].CopyWithPrivateKey(key);
-        key.Dispose();
+        using var leaf = ForgedCertificates.Leaf(ca, Sleep);
 
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(one.Hello, 15006);
-        var wire = new RecordingStream(tcp.GetStream());
+        var wire = new ClientWire(tcp.GetStream());
         using var tls = new SslStream(wire);
-        var options = MeshTls.ClientOptions("outbound_.5000_._.helloworld.sample.svc.cluster.local", SslStreamCertificateContext.Create(leaf, [chain[1]], offline: true), SslApplicationProtocol.Http11);
+        var options = MeshTls.ClientOptions(Sni, SslStreamCertificateContext.Create(leaf, [ca.Signer], offline: true), SslApplicationProtocol.Http11);
         // TLS 1.2 shows an alert's record type on the wire; TLS 1.3 hides it inside application data.
         options.EnabledSslProtocols = SslProtocols.Tls12;
         await tls.AuthenticateAsClientAsync(options);
-        await tls.WriteAsync("GET /hello HTTP/1.1\r\nHost: helloworld\r\nConnection: close\r\n\r\n"u8.ToArray());
+        await tls.WriteAsync(Request);
         var response = new MemoryStream();
-        await tls.CopyToAsync(response).WaitAsync(TimeSpan.FromSeconds(10));
+        await tls.CopyToAsync(response).WaitAsync(Patience);
 
         Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(response.ToArray()), StringComparison.Ordinal);
         // The last record before the sidecar's FIN is close_notify, so the client knows the response was not cut.
         Assert.Equal(RecordType.Alert, LastRecordType(wire.Received));
+    }
+
+    [Fact]
+    public async Task AClientWhoseRootLeftTheTrustBundleDuringItsHandshake_IsRefusedAfterIt()
+    {
+        await using var lab = new DataPlaneLab();
+        var one = await lab.StartOneServiceAsync();
+        using var second = CertificateAuthority.CreateRoot("Causeway second root");
+        using var secondCa = second.CreateIntermediate("cluster1");
+        using var leaf = ForgedCertificates.Leaf(secondCa, Sleep);
+
+        // The sidecar trusts the client's root when the handshake begins (its context is chosen then)...
+        DataPlaneLab.WriteCaFile(one.C1, CaDirectory.RootCert, lab.RootPem + "\n" + second.RootPem + "\n");
+        await DataPlaneLab.WaitUntilAsync(() => one.HelloSidecar.Config.Current!.Roots.Count == 2, "the sidecar trusts both roots");
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(one.Hello, 15006);
+        // The ClientHello goes; the client's certificate waits.
+        var wire = new ClientWire(tcp.GetStream()) { HoldWritesAfter = 1 };
+        using var tls = new SslStream(wire);
+        var handshake = tls.AuthenticateAsClientAsync(MeshTls.ClientOptions(Sni, SslStreamCertificateContext.Create(leaf, [secondCa.Signer], offline: true), SslApplicationProtocol.Http11));
+        await wire.Holding.WaitAsync(Patience);
+
+        // ...and no longer does when the client's certificate arrives: OpenSSL still verifies it against the context's roots.
+        DataPlaneLab.WriteCaFile(one.C1, CaDirectory.RootCert, lab.RootPem + "\n");
+        await DataPlaneLab.WaitUntilAsync(() => one.HelloSidecar.Config.Current!.Roots.Count == 1, "the sidecar trusts the first root only");
+        wire.Release();
+        var answer = new MemoryStream();
+        try
+        {
+            // On TLS 1.3 the client's side ends before the server has judged its certificate.
+            await handshake.WaitAsync(Patience);
+            await tls.WriteAsync(Request);
+            await tls.CopyToAsync(answer).WaitAsync(Patience);
+        }
+        catch (Exception e) when (e is IOException or AuthenticationException)
+        {
+        }
+
+        Assert.Equal(0, answer.Length);
+        Assert.Equal(0, one.App.Requests);
+        Assert.Equal(1, one.HelloSidecar.Metrics.ConnectionCount(InboundConnection.Listener, "tls_failed"));
     }
 
     private enum RecordType : byte
@@ -60,12 +103,23 @@ public sealed class MeshTlsServerTests
         return last;
     }
 
-    /// <summary>The transport under the client's SslStream, keeping every byte the server sent.</summary>
-    private sealed class RecordingStream(Stream inner) : Stream
+    /// <summary>The transport under the client's SslStream: keeps every byte the server sent, and can hold the client's writes.</summary>
+    private sealed class ClientWire(Stream inner) : Stream
     {
         private readonly MemoryStream _received = new();
+        private readonly TaskCompletionSource _holding = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _writes;
+
+        /// <summary>Writes after this many wait for <see cref="Release"/>.</summary>
+        public int HoldWritesAfter { get; init; } = int.MaxValue;
+
+        /// <summary>Completes when a write is being held.</summary>
+        public Task Holding => _holding.Task;
 
         public byte[] Received => _received.ToArray();
+
+        public void Release() => _released.TrySetResult();
 
         public override bool CanRead => true;
 
@@ -89,9 +143,19 @@ public sealed class MeshTlsServerTests
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (++_writes > HoldWritesAfter)
+            {
+                _holding.TrySetResult();
+                await _released.Task.WaitAsync(cancellationToken);
+            }
 
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.WriteAsync(buffer, offset, count, cancellationToken);
+            await inner.WriteAsync(buffer, cancellationToken);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
