@@ -15,7 +15,8 @@ public sealed unsafe class MeshServerContext
 {
     // Server preference, as SslStream's server list had it: the first of ours that the client offers. Pinned for the
     // process's life: OpenSSL hands out a pointer into it as the selected protocol.
-    private static readonly byte[] Protocols = ProtocolList(SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, MeshTls.Istio);
+    private static readonly SslApplicationProtocol[] Offered = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, MeshTls.Istio];
+    private static readonly byte[] Protocols = ProtocolList(Offered);
 
     private readonly Handle _ctx;
 
@@ -42,7 +43,22 @@ public sealed unsafe class MeshServerContext
             throw new InvalidOperationException(LibSsl.TakeErrors("SSL_CTX_new failed"));
         }
 
-        var raw = ctx.DangerousGetHandle();
+        try
+        {
+            Configure(ctx.DangerousGetHandle(), certificate, roots);
+        }
+        catch
+        {
+            // A context that failed half-way (a key that does not match, a root OpenSSL refused) is freed now, not by the finalizer.
+            ctx.Dispose();
+            throw;
+        }
+
+        return new MeshServerContext(ctx, certificate, trustBundle);
+    }
+
+    private static void Configure(nint raw, WorkloadCertificate certificate, X509Certificate2Collection roots)
+    {
         LibSsl.SSL_CTX_ctrl(raw, LibSsl.CtrlSetMinProtoVersion, LibSsl.Tls12Version, 0);
         // Every connection is a full handshake, validated against the roots of the moment: a resumed session presents
         // no client certificate to validate, and resuming would skip re-validation after a root is removed (Envoy
@@ -62,7 +78,6 @@ public sealed unsafe class MeshServerContext
 
         LibSsl.SSL_CTX_set_verify(raw, LibSsl.VerifyPeer | LibSsl.VerifyFailIfNoPeerCert, 0);
         LibSsl.SSL_CTX_set_alpn_select_cb(raw, &SelectProtocol, 0);
-        return new MeshServerContext(ctx, certificate, trustBundle);
     }
 
     /// <summary>A new server-side connection state of this context (the caller frees it with SSL_free).</summary>
@@ -147,7 +162,21 @@ public sealed unsafe class MeshServerContext
         }
     }
 
-    private static byte[] ProtocolList(params SslApplicationProtocol[] protocols)
+    /// <summary>The agreed protocol's name as the static value of the protocol it is, so a handshake allocates none.</summary>
+    internal static ReadOnlyMemory<byte> Agreed(ReadOnlySpan<byte> selected)
+    {
+        foreach (var protocol in Offered)
+        {
+            if (selected.SequenceEqual(protocol.Protocol.Span))
+            {
+                return protocol.Protocol;
+            }
+        }
+
+        return selected.ToArray();
+    }
+
+    private static byte[] ProtocolList(SslApplicationProtocol[] protocols)
     {
         var length = 0;
         foreach (var protocol in protocols)

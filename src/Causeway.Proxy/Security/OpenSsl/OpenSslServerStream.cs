@@ -345,7 +345,7 @@ public sealed class OpenSslServerStream : Stream
             byte* alpn;
             uint alpnLength;
             LibSsl.SSL_get0_alpn_selected(_ssl, &alpn, &alpnLength);
-            ApplicationProtocol = alpnLength == 0 ? ReadOnlyMemory<byte>.Empty : new ReadOnlySpan<byte>(alpn, (int)alpnLength).ToArray();
+            ApplicationProtocol = alpnLength == 0 ? ReadOnlyMemory<byte>.Empty : MeshServerContext.Agreed(new ReadOnlySpan<byte>(alpn, (int)alpnLength));
 #pragma warning disable CA5397 // what the handshake agreed, reported; the context's minimum (TLS 1.2) is what chooses.
             Protocol = LibSsl.SSL_version(_ssl) == LibSsl.Tls13Version ? SslProtocols.Tls13 : SslProtocols.Tls12;
 #pragma warning restore CA5397
