@@ -13,9 +13,10 @@ namespace Causeway.Proxy.Security.OpenSsl;
 /// </summary>
 public sealed unsafe class MeshServerContext
 {
-    // Server preference, as SslStream's server list had it: the first of ours that the client offers. Pinned for the
-    // process's life: OpenSSL hands out a pointer into it as the selected protocol.
+    // Server preference, as SslStream's server list had it: the first of ours that the client offers.
     private static readonly SslApplicationProtocol[] Offered = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11, MeshTls.Istio];
+
+    // Pinned for the process's life: OpenSSL hands out a pointer into it as the selected protocol.
     private static readonly byte[] Protocols = ProtocolList(Offered);
 
     private readonly Handle _ctx;
