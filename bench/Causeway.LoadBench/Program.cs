@@ -60,6 +60,25 @@ root.SetAction(async (parse, cancellationToken) =>
     var outDir = Path.GetFullPath(parse.GetValue(output)!);
     Directory.CreateDirectory(outDir);
     var work = Path.Combine(Path.GetTempPath(), "causeway-loadbench-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+    // The scenarios do not watch for a stop (SIGTERM, Ctrl+C), so what they started is killed under them: their awaits
+    // then fail at once and the work directory goes on the way out, instead of proxies, peers and labs left running.
+    using var stop = cancellationToken.Register(() =>
+    {
+        foreach (var pid in Causeway.LoadBench.Measure.ProcessUsage.WithDescendants([Environment.ProcessId]))
+        {
+            if (pid != Environment.ProcessId)
+            {
+                try
+                {
+                    using var process = System.Diagnostics.Process.GetProcessById(pid);
+                    process.Kill();
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                {
+                }
+            }
+        }
+    });
     try
     {
         List<Causeway.LoadBench.Measure.Measurement> results = [];
@@ -74,8 +93,15 @@ root.SetAction(async (parse, cancellationToken) =>
         }
 
         // Its own two-cluster lab, after the proxies of B1-B3 are gone.
-        var convergence = wanted.Contains("B7") ? await new ConvergenceRun(work, settings.ConvergenceChanges, Console.Out).RunAsync() : null;
-        var scale = wanted.Contains("B8") ? await new ControlPlaneScaleRun(work, settings, Console.Out).RunAsync() : null;
+        var convergence = wanted.Contains("B7") && !cancellationToken.IsCancellationRequested ? await new ConvergenceRun(work, settings.ConvergenceChanges, Console.Out).RunAsync() : null;
+        var scale = wanted.Contains("B8") && !cancellationToken.IsCancellationRequested ? await new ControlPlaneScaleRun(work, settings, Console.Out).RunAsync() : null;
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // What ran after the stop measured processes being killed.
+            Console.Error.WriteLine("stopped: no results written");
+            return 130;
+        }
+
         var report = new ResultsReport(results, settings, crossCheck, missing, convergence, scale);
         var markdown = report.ToMarkdown(Machine());
         var plots = Plots.Write(report, outDir);
@@ -91,7 +117,7 @@ root.SetAction(async (parse, cancellationToken) =>
 
     return 0;
 });
-return await root.Parse(args).InvokeAsync();
+return await root.Parse(args).InvokeAsync(Causeway.Proxy.Hosting.TerminationGrace.Invocation());
 
 static string Machine()
 {

@@ -38,6 +38,7 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         AppendSaturation(md);
         AppendHttp2(md);
         AppendHandshakes(md);
+        AppendCallingSide(md);
         AppendPassthrough(md);
         AppendConvergence(md);
         AppendScale(md);
@@ -189,6 +190,23 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
             md.AppendLine(Inv, $"| {peer} | {rate.Format("N0")} | {Spread.Of(runs.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")} | {Spread.Of(runs.Select(m => m.RequestsPerCpuSecond)).Format("N0")} | {cpu.Format("F0")} | {runs.Sum(m => m.Errors)} | {verdict} |");
         }
 
+        md.AppendLine();
+    }
+
+    private void AppendCallingSide(StringBuilder md)
+    {
+        var source = Of("B5-calling", "causeway").ToList();
+        var pair = Of("B5-calling-pair", "causeway").ToList();
+        if (source.Count == 0)
+        {
+            return;
+        }
+
+        md.AppendLine(Inv, $"### B5, calling side: new mesh mTLS connections Causeway's source sidecar opens ({settings.HandshakeConcurrency} loops, each an HTTP CONNECT tunnel over a new mesh connection with one request; the two sidecars share a core; no peer runs it, no target)");
+        md.AppendLine();
+        md.AppendLine("| peer | connections/s | source sidecar: CPU (cores); µs per connection | the pair: CPU (cores); µs per connection | errors |");
+        md.AppendLine("|---|---:|---:|---:|---:|");
+        md.AppendLine(Inv, $"| causeway | {Spread.Of(source.Select(m => m.RequestsPerSecond)).Format("N0")} | {Spread.Of(source.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")}; {Spread.Of(source.Select(CpuMicrosPerRequest)).Format("F0")} | {Spread.Of(pair.Select(m => m.ProxyCpuSeconds / m.Seconds)).Format("F2")}; {Spread.Of(pair.Select(CpuMicrosPerRequest)).Format("F0")} | {source.Sum(m => m.Errors)} |");
         md.AppendLine();
     }
 

@@ -87,7 +87,48 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
                 Results.Add(m);
                 log.WriteLine($"B5 run {run} {peer.Name,-9} {m.RequestsPerSecond:F0} new mTLS connections/s over {settings.HandshakeConcurrency} loops, {errors} errors, proxy CPU {m.ProxyCpuSeconds:F2} s, {m.ProxyCpuSeconds / Math.Max(1, completed) * 1e6:F0} µs per connection{(errors > 0 ? "; last error: " + load.LastError : "")}");
             }
+
+            if (Measured(testbed.Pair.Values).FirstOrDefault(p => p.Name == "causeway") is { } pair)
+            {
+                await CallingSideAsync(pair, run, duration);
+            }
         }
+    }
+
+    /// <summary>
+    /// B5's calling side, Causeway's alone (no peer runs it): new mesh mTLS connections per second that the source
+    /// sidecar opens as a TLS client, one per CONNECT tunnel, with the CPU of the source sidecar and of the pair (the two
+    /// share a core, so either one's cost slows both).
+    /// </summary>
+    private async Task CallingSideAsync(Peer pair, int run, TimeSpan duration)
+    {
+        var load = new TunnelLoad(pair.Entry, Testbed.PairHost);
+        if (run == 0)
+        {
+            await load.RunAsync(settings.HandshakeConcurrency, TimeSpan.FromSeconds(settings.FirstWarmupSeconds));
+            return;
+        }
+
+        // The pair's first process is the source sidecar.
+        var source = ProcessUsage.WithDescendants([pair.ProxyPids[0]]);
+        var both = ProcessUsage.WithDescendants(pair.ProxyPids);
+        var (sourceCpu, pairCpu) = (ProcessUsage.CpuSeconds(source), ProcessUsage.CpuSeconds(both));
+        var (completed, errors) = await load.RunAsync(settings.HandshakeConcurrency, duration);
+        (sourceCpu, pairCpu) = (ProcessUsage.CpuSeconds(source) - sourceCpu, ProcessUsage.CpuSeconds(both) - pairCpu);
+        foreach (var (scenario, cpu, proxies) in new[] { ("B5-calling", sourceCpu, 1), ("B5-calling-pair", pairCpu, pair.ProxyPids.Count) })
+        {
+            Results.Add(new Measurement(scenario, pair.Name, run)
+            {
+                Requests = completed,
+                RequestsPerSecond = completed / duration.TotalSeconds,
+                Errors = errors,
+                ProxyCpuSeconds = cpu,
+                Seconds = duration.TotalSeconds,
+                Proxies = proxies,
+            });
+        }
+
+        log.WriteLine($"B5 run {run} causeway calling side {completed / duration.TotalSeconds:F0} new mesh connections/s from the source sidecar over {settings.HandshakeConcurrency} CONNECT loops, {errors} errors, its CPU {sourceCpu:F2} s, {sourceCpu / Math.Max(1, completed) * 1e6:F0} µs per connection; the pair's {pairCpu:F2} s, {pairCpu / Math.Max(1, completed) * 1e6:F0} µs per connection{(errors > 0 ? "; last error: " + load.LastError : "")}");
     }
 
     /// <summary>

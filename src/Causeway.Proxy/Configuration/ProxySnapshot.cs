@@ -27,7 +27,6 @@ public sealed class ProxySnapshot
         _byAddress = byAddress;
         Names = names;
         Roots = roots;
-        ChainPolicy = MeshTrust.Policy(roots);
     }
 
     /// <summary>The mesh DNS names this proxy answers for, and their virtual addresses.</summary>
@@ -39,9 +38,6 @@ public sealed class ProxySnapshot
     public ProxyConfig Config { get; }
 
     public X509Certificate2Collection Roots { get; }
-
-    /// <summary>The mesh-roots-only policy mesh handshakes build peer chains with (SslStream copies it per handshake).</summary>
-    public X509ChainPolicy ChainPolicy { get; }
 
     public IEnumerable<ServiceRoute> Routes => _routes.Values;
 
@@ -222,11 +218,4 @@ public sealed class ProxySnapshot
 
         return false;
     }
-
-    /// <summary>Validates a peer chain against this snapshot's roots.</summary>
-    public bool TrustsChain(X509Certificate2 leaf, IEnumerable<X509Certificate2> intermediates, out string error) =>
-        MeshTrust.TryValidate(leaf, intermediates, Roots, out error);
-
-    /// <summary>Judges a chain a TLS handshake built with <see cref="ChainPolicy"/> against this snapshot's roots.</summary>
-    public bool TrustsChain(X509Chain built, out string error) => MeshTrust.Accepts(built, Roots, out error);
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using Causeway.Proxy.Security;
+using Causeway.Proxy.Security.OpenSsl;
 using Causeway.Proxy.Transport;
 
 namespace Causeway.Proxy.Outbound;
@@ -17,7 +18,7 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
     }
 
     /// <summary>An HTTP/1.1 mesh connection for the direct path, TCP and handshake together within the connect timeout.</summary>
-    public async Task<(Socket Tcp, SslStream Tls)> ConnectHttp11Async(UpstreamTarget target, CancellationToken cancellationToken)
+    public async Task<(Socket Tcp, OpenSslClientStream Tls)> ConnectHttp11Async(UpstreamTarget target, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
@@ -34,9 +35,9 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
     }
 
     /// <summary>A raw TCP mesh connection (ALPN istio), for tunnels and captured TCP.</summary>
-    public Task<SslStream> ConnectAsync(UpstreamTarget target, CancellationToken cancellationToken) => ConnectAsync(target, MeshProtocol.Tcp, cancellationToken);
+    public Task<OpenSslClientStream> ConnectAsync(UpstreamTarget target, CancellationToken cancellationToken) => ConnectAsync(target, MeshProtocol.Tcp, cancellationToken);
 
-    private async Task<SslStream> ConnectAsync(UpstreamTarget target, MeshProtocol protocol, CancellationToken cancellationToken)
+    private async Task<OpenSslClientStream> ConnectAsync(UpstreamTarget target, MeshProtocol protocol, CancellationToken cancellationToken)
     {
         var socket = await ConnectPlaintextAsync(target.Address, target.Port, cancellationToken);
         try
@@ -50,15 +51,8 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
         }
     }
 
-    private Task<SslStream> HandshakeAsync(Socket socket, string sni, MeshProtocol protocol, CancellationToken cancellationToken) =>
-        HandshakeAsync(new NetworkStream(socket, ownsSocket: true), sni, protocol, cancellationToken);
-
-    private async Task<SslStream> HandshakeAsync(Stream transport, string sni, MeshProtocol protocol, CancellationToken cancellationToken)
-    {
-        var ssl = new SslStream(transport);
-        await ssl.AuthenticateAsClientAsync(tls.Client(sni, protocol), cancellationToken);
-        return ssl;
-    }
+    private Task<OpenSslClientStream> HandshakeAsync(Socket socket, string sni, MeshProtocol protocol, CancellationToken cancellationToken) =>
+        tls.ConnectAsync(new NetworkStream(socket, ownsSocket: true), sni, protocol, cancellationToken);
 
     /// <summary>
     /// The direct path's upstream connection on an event loop (<see cref="ProxyOptions.EventLoop"/>): plain TCP when
@@ -77,7 +71,7 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
 
         try
         {
-            return (socket, await HandshakeAsync(stream, target.Sni, protocol, timeout.Token));
+            return (socket, await tls.ConnectAsync(stream, target.Sni, protocol, timeout.Token));
         }
         catch
         {
@@ -118,10 +112,10 @@ public sealed class MeshConnector(ProxyOptions options, MeshTls tls, UpstreamTar
             stream = target.Sni.Length == 0 ? new NetworkStream(socket, ownsSocket: true) : await HandshakeAsync(socket, target.Sni, MeshProtocol.Http2, timeout.Token);
         }
 
-        if (stream is SslStream ssl && ssl.NegotiatedApplicationProtocol != SslApplicationProtocol.Http2)
+        if (stream is OpenSslClientStream mtls && !mtls.ApplicationProtocol.Span.SequenceEqual(SslApplicationProtocol.Http2.Protocol.Span))
         {
             await stream.DisposeAsync();
-            throw new HttpRequestException($"{target.Address}:{target.Port} did not agree to HTTP/2 (ALPN '{ssl.NegotiatedApplicationProtocol}')");
+            throw new HttpRequestException($"{target.Address}:{target.Port} did not agree to HTTP/2 (ALPN '{System.Text.Encoding.ASCII.GetString(mtls.ApplicationProtocol.Span)}')");
         }
 
         return stream;

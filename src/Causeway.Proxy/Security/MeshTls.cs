@@ -5,38 +5,48 @@ using Causeway.Core.Identity;
 using Causeway.Core.Naming;
 using Causeway.Core.Security;
 using Causeway.Proxy.Configuration;
+using Causeway.Proxy.Security.OpenSsl;
 
 namespace Causeway.Proxy.Security;
 
-/// <summary>The TLS settings of mesh connections a sidecar opens (<see cref="MeshTlsServer"/> accepts them): mesh roots only, SPIFFE identities checked strictly.</summary>
+/// <summary>
+/// The TLS of mesh connections a sidecar opens (<see cref="MeshTlsServer"/> accepts them): mesh roots only, SPIFFE
+/// identities checked strictly. The handshake runs on OpenSSL with one client context per workload certificate and
+/// trust bundle (<see cref="MeshClientContext"/>).
+/// </summary>
 public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder config)
 {
     public static readonly SslApplicationProtocol IstioH2 = new("istio-h2");
     public static readonly SslApplicationProtocol IstioHttp11 = new("istio-http/1.1");
     public static readonly SslApplicationProtocol Istio = new("istio");
 
-    // The istio-* values are what gateways match to let only mesh traffic through; the plain ones are what Kestrel negotiates.
-    private static readonly List<SslApplicationProtocol> Http2Alpn = [SslApplicationProtocol.Http2, IstioH2];
-    private static readonly List<SslApplicationProtocol> Http11Alpn = [SslApplicationProtocol.Http11, IstioHttp11];
-    private static readonly List<SslApplicationProtocol> TcpAlpn = [Istio];
+    private MeshClientContext? _context;
 
     /// <summary>
-    /// Client options for a connection carrying <paramref name="sni"/> and <paramref name="protocol"/>. The server must present
-    /// one of the identities the service runs as (secure naming), looked up from the SNI's service.
+    /// mTLS over <paramref name="transport"/> (which the returned stream owns) with <paramref name="sni"/> and the ALPN
+    /// of <paramref name="protocol"/>. The server's chain must end at a mesh root of the moment, and it must present one
+    /// of the identities the SNI's service runs as (secure naming); else <see cref="AuthenticationException"/> says why.
     /// </summary>
-    public SslClientAuthenticationOptions Client(string sni, MeshProtocol protocol) => new()
+    public async Task<OpenSslClientStream> ConnectAsync(Stream transport, string sni, MeshProtocol protocol, CancellationToken cancellationToken)
     {
-        TargetHost = sni,
-        ClientCertificateContext = certificates.Current?.Context ?? throw new InvalidOperationException("no workload certificate yet"),
-        ApplicationProtocols = protocol switch { MeshProtocol.Http2 => Http2Alpn, MeshProtocol.Http11 => Http11Alpn, _ => TcpAlpn },
-        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-        CertificateChainPolicy = config.Current?.ChainPolicy,
-        AllowRenegotiation = false,
-        // Every connection is a full handshake, validated against the trust bundle of the moment (see MeshServerContext).
-        AllowTlsResume = false,
-        RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(certificate, chain, out var id, out _) && IsExpected(sni, id!),
-    };
+        var context = Context() ?? throw new AuthenticationException("no workload certificate or trust bundle yet");
+        var tls = new OpenSslClientStream(context, transport, sni, protocol);
+        try
+        {
+            await tls.HandshakeAsync(cancellationToken);
+            if (Refusal(tls, context, sni) is { } refusal)
+            {
+                throw new AuthenticationException(refusal);
+            }
+
+            return tls;
+        }
+        catch
+        {
+            await tls.DisposeAsync();
+            throw;
+        }
+    }
 
     /// <summary>True when <paramref name="server"/> is one of the identities the SNI's service runs as.</summary>
     public bool IsExpected(string sni, SpiffeId server)
@@ -63,33 +73,23 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         return WorkloadIdentity.TryRead(certificate, trustDomain, out id, out error);
     }
 
-    /// <summary>True when the peer's chain ends at a mesh root and its leaf carries exactly one SPIFFE ID of the trust domain.</summary>
-    public bool ValidatePeer(X509Certificate? certificate, X509Chain? chain, out SpiffeId? id, out string error)
+    /// <summary>Why a server OpenSSL accepted is refused after all, or null when it is not.</summary>
+    private string? Refusal(OpenSslClientStream tls, MeshClientContext context, string sni)
     {
-        id = null;
-        var snapshot = config.Current;
-        if (certificate is not X509Certificate2 leaf)
+        // A trust bundle replaced during the handshake: the chain must still end at a root of the moment.
+        if (config.Current is not { } snapshot || (!string.Equals(snapshot.Config.TrustBundlePem, context.TrustBundle, StringComparison.Ordinal) && !(tls.VerifiedRoot is { } root && MeshTrust.IsOneOf(snapshot.Roots, root))))
         {
-            error = "no peer certificate";
-            return false;
+            return "the server's chain no longer ends at a mesh root";
         }
 
-        if (snapshot is null)
+        if (!TryReadIdentity(tls.PeerCertificate, out var id, out var error))
         {
-            error = "no trust bundle yet";
-            return false;
+            return $"the server's certificate: {error}";
         }
 
-        // The handshake built the chain with the snapshot's policy, so it is judged, not built again; a chain built any
-        // other way (no policy was set: no configuration yet when the handshake began) is built here.
-        var trusted = chain is { ChainElements.Count: > 0, ChainPolicy.TrustMode: X509ChainTrustMode.CustomRootTrust }
-            ? snapshot.TrustsChain(chain, out error)
-            : snapshot.TrustsChain(leaf, chain?.ChainPolicy.ExtraStore ?? [], out error);
-        if (!trusted)
-        {
-            return false;
-        }
-
-        return WorkloadIdentity.TryRead(leaf, snapshot.Config.TrustDomain.Length > 0 ? snapshot.Config.TrustDomain : SpiffeId.DefaultTrustDomain, out id, out error);
+        return IsExpected(sni, id!) ? null : $"the server is {id}, which the service of '{sni}' does not run as (secure naming)";
     }
+
+    /// <summary>The context for the certificate and trust bundle of the moment, built when either changed.</summary>
+    private MeshClientContext? Context() => MeshTlsContext.ForTheMoment(ref _context, certificates.Current, config.Current, MeshClientContext.Create);
 }

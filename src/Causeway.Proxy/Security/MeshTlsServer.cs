@@ -4,6 +4,7 @@ using Causeway.Core.Security;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Security.OpenSsl;
+using Causeway.Proxy.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -73,7 +74,7 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
         // As Kestrel's HTTPS middleware reads SslStream: zero-byte reads, so that an idle connection holds no buffer.
         var plaintext = new DuplexPipe(
             PipeReader.Create(tls, new StreamPipeReaderOptions(pool: pool, bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true)),
-            PipeWriter.Create(tls, new StreamPipeWriterOptions(pool: pool, leaveOpen: true)));
+            new TlsPlaintextWriter(PipeWriter.Create(tls, new StreamPipeWriterOptions(pool: pool, leaveOpen: true)), tls, connection.ConnectionClosed));
         connection.Transport = plaintext;
         try
         {
@@ -98,31 +99,5 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
     };
 
     /// <summary>The context for the certificate and trust bundle of the moment, built when either changed.</summary>
-    private MeshServerContext? Context()
-    {
-        var certificate = certificates.Current;
-        var snapshot = config.Current;
-        if (certificate is null || snapshot is null)
-        {
-            return null;
-        }
-
-        var context = _context;
-        if (context is not null && ReferenceEquals(context.Certificate, certificate) && string.Equals(context.TrustBundle, snapshot.Config.TrustBundlePem, StringComparison.Ordinal))
-        {
-            return context;
-        }
-
-        // Two connections racing here may both build one; the last stored wins and the other is collected.
-        context = MeshServerContext.Create(certificate, snapshot.Roots, snapshot.Config.TrustBundlePem);
-        _context = context;
-        return context;
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
+    private MeshServerContext? Context() => MeshTlsContext.ForTheMoment(ref _context, certificates.Current, config.Current, MeshServerContext.Create);
 }

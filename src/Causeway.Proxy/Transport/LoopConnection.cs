@@ -144,11 +144,4 @@ public sealed class LoopConnection : ConnectionContext,
     /// <summary>A reset as Kestrel reports it (what its HTTP layer and the direct path tell from an abort); anything else as it came.</summary>
     private static Exception Reason(Exception e) =>
         e is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.Shutdown } reset ? new ConnectionResetException(reset.Message, reset) : e;
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 }

@@ -1,6 +1,6 @@
 using System.IO.Pipelines;
-using System.Net.Security;
 using System.Net.Sockets;
+using Causeway.Proxy.Security.OpenSsl;
 
 namespace Causeway.Proxy.Transport;
 
@@ -24,7 +24,7 @@ public static class Splice
     /// </summary>
     public static Task<(long Received, long Sent)> RunAsync(IDuplexPipe client, Stream upstream) => upstream switch
     {
-        SslStream ssl => RunAsync(client, ssl, ssl.ShutdownAsync),
+        OpenSslStream tls => RunAsync(client, tls, () => tls.ShutdownAsync(CancellationToken.None).AsTask()),
         NetworkStream plain => RunAsync(client, plain, () =>
         {
             plain.Socket.Shutdown(SocketShutdown.Send);

@@ -82,6 +82,11 @@ public class LoadBenchSmokeTests
                 Assert.Equal("0", b5[6]);
             }
 
+            // B5's calling side: Causeway's source sidecar opened a mesh connection for every CONNECT tunnel, none failed.
+            var calling = Row(results, "### B5, calling side", "causeway");
+            Assert.Matches(@"^[\d,]+", calling[2]);
+            Assert.Equal("0", calling[5]);
+
             // B6: bytes and new connections through every passthrough peer (HAProxy twice: with and without splice), none lost.
             var passthrough = new List<string> { "direct", "causeway" };
             passthrough.AddRange(Testbed.Installed("haproxy") is null ? [] : ["haproxy", "haproxy-splice"]);

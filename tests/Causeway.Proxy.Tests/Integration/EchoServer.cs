@@ -3,7 +3,10 @@ using System.Net.Sockets;
 
 namespace Causeway.Proxy.Tests.Integration;
 
-/// <summary>A raw TCP application: echoes every byte back, prefixed once by its name.</summary>
+/// <summary>
+/// A raw TCP application: echoes every byte back, prefixed once by its name; told QUIT, it answers "bye" and closes
+/// the connection itself, as SMTP and Redis servers do.
+/// </summary>
 internal sealed class EchoServer : IAsyncDisposable
 {
     private readonly TcpListener _listener;
@@ -38,6 +41,12 @@ internal sealed class EchoServer : IAsyncDisposable
                         int n;
                         while ((n = await stream.ReadAsync(buffer)) > 0)
                         {
+                            if (buffer.AsSpan(0, n).IndexOf("QUIT"u8) >= 0)
+                            {
+                                await stream.WriteAsync("bye\n"u8.ToArray());
+                                break;
+                            }
+
                             await stream.WriteAsync(buffer.AsMemory(0, n));
                         }
                     }

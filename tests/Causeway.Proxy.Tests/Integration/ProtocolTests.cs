@@ -46,6 +46,30 @@ public class ProtocolTests
     }
 
     [Fact]
+    public async Task AnApplicationClosingItsSide_EndsTheMeshClientsReads_ThoughTheClientsSideIsOpen()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, echoIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(9000, 15006));
+        await c1.ApplyAsync(Service("echo", 9000, "TCP") + "\n---\n" + Workload("echo-v1", "echo", echoIp.ToString(), "v1", 9000, "echo"));
+        await using var echo = new EchoServer(echoIp, 9000, "echo-v1");
+        await lab.StartSidecarAsync(c1, "echo-v1", "sample", "echo", echoIp);
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep, "echo.sample.svc.cluster.local", 9000) == 1, "sleep sees echo");
+
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(sleepIp, 15001);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync("CONNECT echo.sample:9000 HTTP/1.1\r\nHost: echo.sample:9000\r\n\r\n"u8.ToArray());
+        Assert.StartsWith("HTTP/1.1 200", await ReadUntilAsync(stream, "\r\n\r\n"), StringComparison.Ordinal);
+        await stream.WriteAsync("QUIT\n"u8.ToArray());
+
+        // The application's FIN crosses the mesh hop as close_notify and reaches the client as its own FIN.
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        Assert.Equal("echo-v1:bye\n", await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task GrpcIsCarriedEndToEnd_WithTrailers()
     {
         await using var lab = new DataPlaneLab();

@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace Causeway.Proxy.Security.OpenSsl;
 
 /// <summary>
-/// The OpenSSL 3 calls the inbound listener's TLS server makes: the same libssl.so.3 and libcrypto.so.3 that .NET's own
-/// TLS loads on Linux, called directly so that one context serves every handshake (see <see cref="MeshServerContext"/>).
+/// The OpenSSL 3 calls mesh TLS makes, both sides: the same libssl.so.3 and libcrypto.so.3 that .NET's own
+/// TLS loads on Linux, called directly so that one context serves every handshake (see <see cref="MeshTlsContext"/>).
 /// </summary>
 internal static unsafe partial class LibSsl
 {
@@ -31,6 +31,8 @@ internal static unsafe partial class LibSsl
     public const long ModeReleaseBuffers = 0x10;
     public const int CtrlChainCert = 89;
     public const int CtrlPending = 10;
+    public const int CtrlSetTlsextHostname = 55;
+    public const int TlsextNametypeHostName = 0;
 
     /// <summary>Null when this host has OpenSSL 3's libraries; else which one is missing and what to do.</summary>
     public static string? Missing() => Missing(Ssl, Crypto);
@@ -41,7 +43,7 @@ internal static unsafe partial class LibSsl
         {
             if (!NativeLibrary.TryLoad(library, out var handle))
             {
-                return $"the sidecar's inbound mTLS runs on OpenSSL 3, and this host has no {library}: install OpenSSL 3's libraries (the libssl3 package on Debian and Ubuntu, openssl-libs on Fedora and RHEL)";
+                return $"the sidecar's mTLS runs on OpenSSL 3, and this host has no {library}: install OpenSSL 3's libraries (the libssl3 package on Debian and Ubuntu, openssl-libs on Fedora and RHEL)";
             }
 
             NativeLibrary.Free(handle);
@@ -52,6 +54,9 @@ internal static unsafe partial class LibSsl
 
     [LibraryImport(Ssl)]
     public static partial nint TLS_server_method();
+
+    [LibraryImport(Ssl)]
+    public static partial nint TLS_client_method();
 
     [LibraryImport(Ssl)]
     public static partial nint SSL_CTX_new(nint method);
@@ -100,6 +105,16 @@ internal static unsafe partial class LibSsl
 
     [LibraryImport(Ssl)]
     public static partial void SSL_set_accept_state(nint ssl);
+
+    [LibraryImport(Ssl)]
+    public static partial void SSL_set_connect_state(nint ssl);
+
+    [LibraryImport(Ssl)]
+    public static partial long SSL_ctrl(nint ssl, int command, long larg, nint parg);
+
+    /// <summary>Returns 0 on success, unlike most of OpenSSL.</summary>
+    [LibraryImport(Ssl)]
+    public static partial int SSL_set_alpn_protos(nint ssl, byte* protocols, uint length);
 
     [LibraryImport(Ssl)]
     public static partial int SSL_do_handshake(nint ssl);

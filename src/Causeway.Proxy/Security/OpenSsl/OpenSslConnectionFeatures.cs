@@ -14,7 +14,7 @@ public sealed class OpenSslConnectionFeatures(OpenSslServerStream tls) : ITlsCon
 {
     public X509Certificate2? ClientCertificate
     {
-        get => tls.ClientCertificate;
+        get => tls.PeerCertificate;
         set => throw new NotSupportedException("the client certificate is the one the handshake verified");
     }
 
@@ -38,5 +38,5 @@ public sealed class OpenSslConnectionFeatures(OpenSslServerStream tls) : ITlsCon
     public int KeyExchangeStrength => 0;
 #pragma warning restore SYSLIB0058
 
-    public Task<X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) => Task.FromResult(tls.ClientCertificate);
+    public Task<X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) => Task.FromResult(tls.PeerCertificate);
 }

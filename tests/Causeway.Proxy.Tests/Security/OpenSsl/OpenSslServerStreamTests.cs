@@ -18,30 +18,16 @@ namespace Causeway.Proxy.Tests.Security.OpenSsl;
 /// The inbound listener's OpenSSL server over the loop transport, against SslStream clients as peer sidecars make them:
 /// what it agrees, whom it refuses and why, and that bytes cross both ways at once intact.
 /// </summary>
-public sealed class OpenSslServerStreamTests : IAsyncDisposable
+public sealed class OpenSslServerStreamTests : OpenSslStreamTestBed
 {
-    private const string Sni = "outbound_.9080_._.reviews.default.svc.cluster.local";
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
-    private static readonly SpiffeId Server = SpiffeId.Parse("spiffe://cluster.local/ns/default/sa/reviews");
-    private static readonly SpiffeId Client = SpiffeId.Parse("spiffe://cluster.local/ns/default/sa/sleep");
-
-    private readonly LoopConnectionListener _listener = new(new IPEndPoint(IPAddress.Loopback, 0), new LoopTransportOptions { InlineScheduling = true });
-    private readonly CertificateAuthority _root = CertificateAuthority.CreateRoot();
-    private readonly CertificateAuthority _cluster;
     private readonly MeshServerContext _context;
 
-    public OpenSslServerStreamTests()
-    {
-        _cluster = _root.CreateIntermediate("cluster1");
-        var leaf = ForgedCertificates.Leaf(_cluster, Server);
-        var certificate = new WorkloadCertificate(leaf, SslStreamCertificateContext.Create(leaf, [_cluster.Signer], offline: true), DateTimeOffset.UtcNow, DateTimeOffset.UtcNow);
-        _context = MeshServerContext.Create(certificate, [_root.Root], _root.RootPem);
-    }
+    public OpenSslServerStreamTests() => _context = MeshServerContext.Create(Workload(Cluster, Server), [Root.Root], Root.RootPem);
 
     [Fact]
     public async Task AMeshClient_IsAccepted_WithItsSniAlpnAndCertificate_AndBytesCrossBothWays()
     {
-        var (server, client, connection) = await HandshakeAsync(ClientCertificate(_cluster, Client), [SslApplicationProtocol.Http2, Causeway.Proxy.Security.MeshTls.IstioH2]);
+        var (server, client, connection) = await HandshakeAsync(ClientCertificate(Cluster, Client), [SslApplicationProtocol.Http2, Causeway.Proxy.Security.MeshTls.IstioH2]);
         await using var serverSide = server;
         using var clientSide = client;
         await using var accepted = connection;
@@ -50,9 +36,9 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
         Assert.Equal("h2"u8.ToArray(), server.ApplicationProtocol.ToArray());
         Assert.Equal(SslApplicationProtocol.Http2, client.NegotiatedApplicationProtocol);
         Assert.Equal(SslProtocols.Tls13, server.Protocol);
-        Assert.True(WorkloadIdentity.TryRead(server.ClientCertificate!, "cluster.local", out var id, out _));
+        Assert.True(WorkloadIdentity.TryRead(server.PeerCertificate!, "cluster.local", out var id, out _));
         Assert.Equal(Client, id);
-        Assert.Equal(_root.Root.RawData, server.VerifiedRoot);
+        Assert.Equal(Root.Root.RawData, server.VerifiedRoot);
         Assert.Equal(Server.ToString(), new X509Certificate2(client.RemoteCertificate!).GetNameInfo(X509NameType.UrlName, false));
 
         await client.WriteAsync("ping"u8.ToArray());
@@ -77,7 +63,7 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
     [InlineData("http/1.1", "http/1.1")]
     public async Task Alpn_PicksTheProtocolBothSpeak(string offered, string agreed)
     {
-        var (server, client, connection) = await HandshakeAsync(ClientCertificate(_cluster, Client), [new SslApplicationProtocol(offered)]);
+        var (server, client, connection) = await HandshakeAsync(ClientCertificate(Cluster, Client), [new SslApplicationProtocol(offered)]);
         await using var serverSide = server;
         using var clientSide = client;
         await using var accepted = connection;
@@ -87,7 +73,7 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
     [Fact]
     public async Task AClientSharingNoAlpnProtocol_IsRefused_AsRfc7301Says()
     {
-        var failure = await RefusedAsync(ClientCertificate(_cluster, Client), new SslApplicationProtocol("spdy/3"));
+        var failure = await RefusedAsync(ClientCertificate(Cluster, Client), new SslApplicationProtocol("spdy/3"));
         Assert.Contains("no application protocol", failure.Message);
     }
 
@@ -111,15 +97,23 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
     [Fact]
     public async Task AnExpiredClientCertificate_IsRefused_SayingSo()
     {
-        var expired = ForgedCertificates.Leaf(_cluster, Client, DateTimeOffset.UtcNow.AddHours(-2), DateTimeOffset.UtcNow.AddHours(-1));
-        var failure = await RefusedAsync(SslStreamCertificateContext.Create(expired, [_cluster.Signer], offline: true));
+        var expired = ForgedCertificates.Leaf(Cluster, Client, DateTimeOffset.UtcNow.AddHours(-2), DateTimeOffset.UtcNow.AddHours(-1));
+        var failure = await RefusedAsync(SslStreamCertificateContext.Create(expired, [Cluster.Signer], offline: true));
         Assert.Contains("certificate has expired", failure.Message);
+    }
+
+    [Fact]
+    public async Task AClientWhoseCertificateIsForServersOnly_IsRefused_SayingSo()
+    {
+        var serversOnly = ForgedCertificates.Leaf(Cluster, Client, usages: [ForgedCertificates.ServerAuth]);
+        var failure = await RefusedAsync(SslStreamCertificateContext.Create(serversOnly, [Cluster.Signer], offline: true));
+        Assert.Contains("the client's certificate: unsuitable certificate purpose", failure.Message);
     }
 
     [Fact]
     public async Task ReadsAndWritesAtOnce_CarryFourMebibytesEachWay_Intact()
     {
-        var (server, client, connection) = await HandshakeAsync(ClientCertificate(_cluster, Client), [SslApplicationProtocol.Http2]);
+        var (server, client, connection) = await HandshakeAsync(ClientCertificate(Cluster, Client), [SslApplicationProtocol.Http2]);
         await using var serverSide = server;
         using var clientSide = client;
         await using var accepted = connection;
@@ -131,13 +125,6 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
         await Task.WhenAll(WriteInChunksAsync(client, up), WriteInChunksAsync(server, down), readUp, readDown).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(up, await readUp);
         Assert.Equal(down, await readDown);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _listener.DisposeAsync();
-        _cluster.Dispose();
-        _root.Dispose();
     }
 
     private static SslStreamCertificateContext ClientCertificate(CertificateAuthority issuer, SpiffeId id) =>
@@ -159,8 +146,8 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
     private async Task<(Socket Client, ConnectionContext Server)> ConnectAsync()
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(_listener.EndPoint);
-        return (socket, (await _listener.AcceptAsync().AsTask().WaitAsync(Patience))!);
+        await socket.ConnectAsync(Listener.EndPoint);
+        return (socket, await AcceptAsync());
     }
 
     private async Task<AuthenticationException> RefusedAsync(SslStreamCertificateContext? certificate, SslApplicationProtocol? alpn = null)
@@ -181,21 +168,5 @@ public sealed class OpenSslServerStreamTests : IAsyncDisposable
             _ = await client.ReadAsync(new byte[1]).AsTask().WaitAsync(Patience);
         });
         return failure;
-    }
-
-    private static async Task WriteInChunksAsync(Stream stream, byte[] data)
-    {
-        for (var at = 0; at < data.Length; at += 20_000)
-        {
-            await stream.WriteAsync(data.AsMemory(at, Math.Min(20_000, data.Length - at)));
-            await stream.FlushAsync();
-        }
-    }
-
-    private static async Task<byte[]> ReadExactlyAsync(Stream stream, int length)
-    {
-        var data = new byte[length];
-        await stream.ReadExactlyAsync(data);
-        return data;
     }
 }
