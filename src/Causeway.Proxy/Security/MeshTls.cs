@@ -77,7 +77,7 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
     private string? Refusal(OpenSslClientStream tls, MeshClientContext context, string sni)
     {
         // A trust bundle replaced during the handshake: the chain must still end at a root of the moment.
-        if (config.Current is not { } snapshot || (!string.Equals(snapshot.Config.TrustBundlePem, context.TrustBundle, StringComparison.Ordinal) && !(tls.VerifiedRoot is { } root && MeshTrust.IsOneOf(snapshot.Roots, root))))
+        if (config.Current is not { } snapshot || !context.StillTrusts(snapshot, tls))
         {
             return "the server's chain no longer ends at a mesh root";
         }

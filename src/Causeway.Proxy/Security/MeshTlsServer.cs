@@ -1,6 +1,5 @@
 using System.IO.Pipelines;
 using System.Security.Authentication;
-using Causeway.Core.Security;
 using Causeway.Proxy.Admin;
 using Causeway.Proxy.Configuration;
 using Causeway.Proxy.Security.OpenSsl;
@@ -59,7 +58,7 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
         }
 
         // A trust bundle replaced during the handshake: the chain must still end at a root of the moment.
-        if (config.Current is { } snapshot && !string.Equals(snapshot.Config.TrustBundlePem, context.TrustBundle, StringComparison.Ordinal) && !(tls.VerifiedRoot is { } root && MeshTrust.IsOneOf(snapshot.Roots, root)))
+        if (config.Current is { } snapshot && !context.StillTrusts(snapshot, tls))
         {
             metrics.Connection(Inbound.InboundConnection.Listener, "tls_failed");
             connection.Abort(new ConnectionAbortedException("the client's chain no longer ends at a mesh root"));
@@ -82,13 +81,13 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
         }
         finally
         {
-            // Their pooled buffers go back (completing twice, after Kestrel did, is harmless), and close_notify tells the
-            // client the end is the end, as nginx and Envoy do; what a broken connection could not send is dropped with it.
+            // Their pooled buffers go back (completing twice, after Kestrel did, is harmless), and the writer's clean
+            // completion sends close_notify (TlsPlaintextWriter), which tells the client the end is the end, as nginx and
+            // Envoy do; what a broken connection could not send is dropped with it.
             await plaintext.Input.CompleteAsync();
             try
             {
                 await plaintext.Output.CompleteAsync();
-                await tls.ShutdownAsync(connection.ConnectionClosed);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
             {

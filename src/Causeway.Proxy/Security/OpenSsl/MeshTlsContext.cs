@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Causeway.Core.Security;
 using Causeway.Proxy.Configuration;
 
 namespace Causeway.Proxy.Security.OpenSsl;
@@ -81,6 +82,13 @@ public abstract unsafe class MeshTlsContext
         Volatile.Write(ref slot, context);
         return context;
     }
+
+    /// <summary>
+    /// False when the trust bundle of <paramref name="snapshot"/> replaced this context's while <paramref name="tls"/>
+    /// was shaking hands and the root its peer's chain was verified to has left it: the chain must end at a root of the moment.
+    /// </summary>
+    internal bool StillTrusts(ProxySnapshot snapshot, OpenSslStream tls) =>
+        string.Equals(snapshot.Config.TrustBundlePem, TrustBundle, StringComparison.Ordinal) || (tls.VerifiedRoot is { } root && MeshTrust.IsOneOf(snapshot.Roots, root));
 
     /// <summary>A new connection state of this context (the caller frees it with SSL_free).</summary>
     internal nint NewConnection()

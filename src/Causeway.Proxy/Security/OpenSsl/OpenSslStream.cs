@@ -51,8 +51,23 @@ public abstract class OpenSslStream : Stream
     /// <summary>The peer's certificate, which OpenSSL verified against the context's roots.</summary>
     public X509Certificate2? PeerCertificate { get; private set; }
 
-    /// <summary>The DER encoding of the trust anchor the peer's chain was verified to.</summary>
-    public byte[]? VerifiedRoot { get; private set; }
+    /// <summary>
+    /// The DER encoding of the trust anchor the peer's chain was verified to, encoded when asked: only a trust bundle
+    /// replaced during the handshake needs it, so a handshake does not pay for it.
+    /// </summary>
+    public unsafe byte[]? VerifiedRoot
+    {
+        get
+        {
+            lock (_lock)
+            {
+                ThrowIfFreed();
+                var chain = LibSsl.SSL_get0_verified_chain(_ssl);
+                var length = chain == 0 ? 0 : LibSsl.OPENSSL_sk_num(chain);
+                return length > 0 ? LibSsl.Der(LibSsl.OPENSSL_sk_value(chain, length - 1)) : null;
+            }
+        }
+    }
 
     public override bool CanRead => true;
 
@@ -88,7 +103,7 @@ public abstract class OpenSslStream : Stream
                     failure = HandshakeFailure(error);
                 }
 
-                // The alert of a refusal goes out too, so that the client learns why.
+                // The alert of a refusal goes out too, so that the peer learns why.
                 DrainWriteBio();
             }
 
@@ -369,9 +384,6 @@ public abstract class OpenSslStream : Stream
             var peer = LibSsl.SSL_get0_peer_certificate(_ssl);
             // Up-referenced, not parsed again: on OpenSSL 3.0 a parse decodes the public key through its slow decoders.
             PeerCertificate = peer == 0 ? null : new X509Certificate2(peer);
-            var chain = LibSsl.SSL_get0_verified_chain(_ssl);
-            var length = chain == 0 ? 0 : LibSsl.OPENSSL_sk_num(chain);
-            VerifiedRoot = length > 0 ? LibSsl.Der(LibSsl.OPENSSL_sk_value(chain, length - 1)) : null;
         }
     }
 
