@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Security;
+using System.Net.Sockets;
 using System.Text;
 using Causeway.Api.V1;
 using Causeway.Core.Client;
@@ -35,6 +37,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         double WireBytes,
         double InitialPushSeconds,
         double InitialPushCpuSeconds,
+        double InitialPushClientsCpuSeconds,
         IReadOnlyList<double> PushSeconds,
         IReadOnlyList<double> PushCpuSeconds,
         IReadOnlyList<double> LocalPushSeconds,
@@ -43,7 +46,14 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         IReadOnlyList<double> FullPushCpuSeconds,
         double RssBeforeMiB,
         double RssAfterMiB,
-        double MemoryPerProxyKiB);
+        double MemoryPerProxyKiB,
+        Handshakes HandshakesAlone);
+
+    /// <summary>
+    /// The first push's TLS handshakes alone, to the same port: how long they took all at once, and the CPU they cost the
+    /// control plane and the clients' process (which simulates every sidecar on one CPU).
+    /// </summary>
+    public sealed record Handshakes(int Count, double Seconds, double ControlPlaneCpuSeconds, double ClientsCpuSeconds);
 
     public async Task<Result> RunAsync()
     {
@@ -134,8 +144,18 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
 
             await Task.Delay(TimeSpan.FromSeconds(2));
             var rssAfter = ProcessUsage.RssMiB([controlPlane]);
-            return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, clients.Count, configBytes, wireBytes, initial, initialCpu, pushes, cpu,
-                localPushes, localCpu, fullPushes, fullCpu, rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / clients.Count);
+            var count = clients.Count;
+            foreach (var c in clients)
+            {
+                await c.DisposeAsync();
+            }
+
+            clients.Clear();
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var handshakes = await HandshakesAloneAsync(new Uri(c1.DiscoveryServer), root, count, controlPlane);
+            log.WriteLine($"B8: {handshakes.Count:N0} TLS handshakes alone, all at once to the same port (no HTTP/2, no gRPC), in {handshakes.Seconds:F2} s; control-plane CPU {handshakes.ControlPlaneCpuSeconds:F2} s, the clients' (this process) {handshakes.ClientsCpuSeconds:F2} s");
+            return new Result(settings.ScaleServices, settings.ScaleServices * perCluster * 2, count, configBytes, wireBytes, initial, initialCpu, harnessCpu, pushes, cpu,
+                localPushes, localCpu, fullPushes, fullCpu, rssBefore, rssAfter, (rssAfter - rssBefore) * 1024 / count, handshakes);
         }
         finally
         {
@@ -181,6 +201,74 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         }
 
         return (seconds, cpu);
+    }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> TLS connections at once to <paramref name="address"/> as the clients' channels do
+    /// (their TLS options, ALPN h2), and closes them once every handshake is done: what the first push's handshakes
+    /// alone cost, so that the rest of it (HTTP/2, gRPC, the configuration) can be told apart.
+    /// </summary>
+    private static async Task<Handshakes> HandshakesAloneAsync(Uri address, string root, int count, int controlPlane)
+    {
+        var options = ControlPlaneConnection.TlsOptions(root);
+        options.TargetHost = address.IdnHost;
+        options.ApplicationProtocols = [SslApplicationProtocol.Http2];
+        var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
+        var clientsCpuBefore = ProcessUsage.CpuSeconds([Environment.ProcessId]);
+        var started = Stopwatch.GetTimestamp();
+        var connecting = Enumerable.Range(0, count).Select(_ => HandshakeAsync(address, options)).ToList();
+        try
+        {
+            await Task.WhenAll(connecting);
+            return new Handshakes(
+                count,
+                Stopwatch.GetElapsedTime(started).TotalSeconds,
+                ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore,
+                ProcessUsage.CpuSeconds([Environment.ProcessId]) - clientsCpuBefore);
+        }
+        finally
+        {
+            foreach (var c in connecting)
+            {
+                if (c.IsCompletedSuccessfully)
+                {
+                    await c.Result.DisposeAsync();
+                }
+            }
+        }
+    }
+
+    private static async Task<SslStream> HandshakeAsync(Uri address, SslClientAuthenticationOptions template)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(address.Host, address.Port);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        try
+        {
+            // A copy per connection, as the channel's handler makes one.
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = template.TargetHost,
+                ApplicationProtocols = template.ApplicationProtocols,
+                CertificateChainPolicy = template.CertificateChainPolicy,
+                RemoteCertificateValidationCallback = template.RemoteCertificateValidationCallback,
+            });
+            return tls;
+        }
+        catch
+        {
+            await tls.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Moves every thread of a running process to <paramref name="cpus"/>, so the clients here do not share its core.</summary>

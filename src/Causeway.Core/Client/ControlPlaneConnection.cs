@@ -68,19 +68,7 @@ public sealed class ControlPlaneConnection : IDisposable
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                // The handshake builds the server's chain once, against the roots given here; the handler's options are
-                // fixed once it has connected, so a chain that ends at a root learnt since (TrustAlso) is built again
-                // against the roots of the moment, the only case that pays for a second build.
-                CertificateChainPolicy = MeshTrust.Policy(roots),
-                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
-                    certificate is X509Certificate2 leaf &&
-                    (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None &&
-                    (errors == SslPolicyErrors.None && chain is not null
-                        ? MeshTrust.Accepts(chain, trusted.Current, out string _)
-                        : MeshTrust.TryValidate(leaf, chain?.ChainPolicy.ExtraStore ?? [], trusted.Current, out string _)),
-            },
+            SslOptions = TlsOptions(roots, trusted),
         };
 
         if (networkNamespace is not null)
@@ -105,6 +93,30 @@ public sealed class ControlPlaneConnection : IDisposable
 
         return new ControlPlaneConnection(address, GrpcChannel.ForAddress(address, options), trusted);
     }
+
+    /// <summary>
+    /// The TLS options of a channel's handshakes with only the mesh roots of <paramref name="rootPem"/>, for a caller that
+    /// shakes hands the way a channel does without one (B8 measures the first push's handshakes alone with them).
+    /// </summary>
+    public static SslClientAuthenticationOptions TlsOptions(string rootPem)
+    {
+        var roots = MeshTrust.LoadBundle(rootPem);
+        return TlsOptions(roots, new TrustedRoots(roots));
+    }
+
+    private static SslClientAuthenticationOptions TlsOptions(X509Certificate2Collection roots, TrustedRoots trusted) => new()
+    {
+        // The handshake builds the server's chain once, against the roots given here; the handler's options are
+        // fixed once it has connected, so a chain that ends at a root learnt since (TrustAlso) is built again
+        // against the roots of the moment, the only case that pays for a second build.
+        CertificateChainPolicy = MeshTrust.Policy(roots),
+        RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            certificate is X509Certificate2 leaf &&
+            (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None &&
+            (errors == SslPolicyErrors.None && chain is not null
+                ? MeshTrust.Accepts(chain, trusted.Current, out string _)
+                : MeshTrust.TryValidate(leaf, chain?.ChainPolicy.ExtraStore ?? [], trusted.Current, out string _)),
+    };
 
     /// <summary>
     /// Trusts the roots of a bundle the control plane pushed, besides those given at the start: after a root rotation

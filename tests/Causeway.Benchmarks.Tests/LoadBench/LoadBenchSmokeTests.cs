@@ -103,9 +103,11 @@ public class LoadBenchSmokeTests
             var b7 = FirstRow(results, "### B7");
             Assert.Matches(@"^\| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|", b7);
 
-            // B8: every simulated sidecar got the first push, each change (in either cluster) and each full push, and the memory per proxy was measured.
+            // B8: every simulated sidecar got the first push, each change (in either cluster) and each full push, and the memory per proxy was measured;
+            // the first push's TLS handshakes were measured alone too.
             var b8 = Section(results, "### B8");
             Assert.Matches(@"first push to every client[^|]*\| \d+\.\d\d s", b8);
+            Assert.Matches(@"TLS handshakes alone: [\d,]+ at once[^|]*\| \d+\.\d\d s \(control-plane CPU \d+\.\d s; the clients' process \d+\.\d s\)", b8);
             Assert.Matches(@"push after a change in cluster 2[^|]*\| \d+\.\d\d( \(\d+\.\d\d–\d+\.\d\d\))? s", b8);
             Assert.Matches(@"push after a change in cluster 1 itself[^|]*\| \d+\.\d\d( \(\d+\.\d\d–\d+\.\d\d\))? s", b8);
             Assert.Matches(@"full push: a change to every service[^|]*\| \d+\.\d\d( \(\d+\.\d\d–\d+\.\d\d\))? s", b8);
