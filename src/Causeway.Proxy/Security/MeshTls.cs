@@ -30,7 +30,7 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
     public async Task<OpenSslClientStream> ConnectAsync(Stream transport, string sni, MeshProtocol protocol, CancellationToken cancellationToken)
     {
         var context = Context() ?? throw new AuthenticationException("no workload certificate or trust bundle yet");
-        var tls = new OpenSslClientStream(context, transport, sni, protocol);
+        var tls = new OpenSslClientStream(context, transport, sni, protocol, server => Judge(server, sni));
         try
         {
             await tls.HandshakeAsync(cancellationToken);
@@ -73,21 +73,30 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
         return WorkloadIdentity.TryRead(certificate, trustDomain, out id, out error);
     }
 
-    /// <summary>Why a server OpenSSL accepted is refused after all, or null when it is not.</summary>
-    private string? Refusal(OpenSslClientStream tls, MeshClientContext context, string sni)
+    /// <summary>
+    /// Why the server's certificate, whose chain OpenSSL verified, is refused during the handshake (so that the server
+    /// is sent an alert), or null: it must name one of the identities the SNI's service runs as (secure naming).
+    /// </summary>
+    private string? Judge(X509Certificate2 server, string sni)
     {
-        // A trust bundle replaced during the handshake: the chain must still end at a root of the moment.
-        if (config.Current is not { } snapshot || !context.StillTrusts(snapshot, tls))
-        {
-            return "the server's chain no longer ends at a mesh root";
-        }
-
-        if (!TryReadIdentity(tls.PeerCertificate, out var id, out var error))
+        if (!TryReadIdentity(server, out var id, out var error))
         {
             return $"the server's certificate: {error}";
         }
 
         return IsExpected(sni, id!) ? null : $"the server is {id}, which the service of '{sni}' does not run as (secure naming)";
+    }
+
+    /// <summary>Why a server the handshake accepted is refused after it, or null when it is not.</summary>
+    private string? Refusal(OpenSslClientStream tls, MeshClientContext context, string sni)
+    {
+        if (!tls.Judged)
+        {
+            return $"the server's certificate for '{sni}' was not judged during the handshake";
+        }
+
+        // A trust bundle replaced during the handshake: the chain must still end at a root of the moment.
+        return config.Current is not { } snapshot || !context.StillTrusts(snapshot, tls) ? "the server's chain no longer ends at a mesh root" : null;
     }
 
     /// <summary>The context for the certificate and trust bundle of the moment, built when either changed.</summary>

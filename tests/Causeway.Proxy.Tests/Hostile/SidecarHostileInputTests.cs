@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Causeway.Core.Identity;
 using Causeway.Core.Security;
+using Causeway.Proxy.Inbound;
 using Causeway.Proxy.Tests.Integration;
 using Causeway.Testing;
 using Xunit.Abstractions;
@@ -106,7 +107,7 @@ public class SidecarHostileInputTests(ITestOutputHelper output)
         await lab.StartSidecarAsync(c1, "helloworld-good", "sample", "helloworld", goodIp);
 
         // A process that holds a valid mesh certificate, but for sample/impostor, took the address of helloworld-taken.
-        await lab.StartSidecarAsync(c1, "impostor", "sample", "impostor", rogueIp);
+        var impostor = await lab.StartSidecarAsync(c1, "impostor", "sample", "impostor", rogueIp);
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp);
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 2, "sleep sees both registered endpoints");
         Assert.Equal(["spiffe://cluster.local/ns/sample/sa/helloworld"], sleep.Config.Current!.Find(DataPlaneLab.Host, 5000)!.Identities);
@@ -120,6 +121,10 @@ public class SidecarHostileInputTests(ITestOutputHelper output)
 
         Assert.Equal(10, good.Requests);
         Assert.Equal(0, rogue.Requests);
+
+        // The refusal came during the handshake, as an alert: no connection to the impostor got past it.
+        Assert.True(impostor.Metrics.ConnectionCount(InboundConnection.Listener, "tls_failed") >= 1, "the impostor's sidecar saw no failed handshake");
+        Assert.Equal(0, impostor.Metrics.ConnectionCount(InboundConnection.Listener, "http1") + impostor.Metrics.ConnectionCount(InboundConnection.Listener, "http2"));
     }
 
     [Theory]

@@ -29,7 +29,7 @@ public sealed class MeshTlsServerTests
 
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(one.Hello, 15006);
-        var wire = new ClientWire(tcp.GetStream());
+        var wire = new HeldWire(tcp.GetStream());
         using var tls = new SslStream(wire);
         var options = MeshTls.ClientOptions(Sni, SslStreamCertificateContext.Create(leaf, [ca.Signer], offline: true), SslApplicationProtocol.Http11);
         // TLS 1.2 shows an alert's record type on the wire; TLS 1.3 hides it inside application data.
@@ -59,7 +59,7 @@ public sealed class MeshTlsServerTests
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(one.Hello, 15006);
         // The ClientHello goes; the client's certificate waits.
-        var wire = new ClientWire(tcp.GetStream()) { HoldWritesAfter = 1 };
+        var wire = new HeldWire(tcp.GetStream()) { HoldWritesAfter = 1 };
         using var tls = new SslStream(wire);
         var handshake = tls.AuthenticateAsClientAsync(MeshTls.ClientOptions(Sni, SslStreamCertificateContext.Create(leaf, [secondCa.Signer], offline: true), SslApplicationProtocol.Http11));
         await wire.Holding.WaitAsync(Patience);
@@ -101,82 +101,5 @@ public sealed class MeshTlsServerTests
         }
 
         return last;
-    }
-
-    /// <summary>The transport under the client's SslStream: keeps every byte the server sent, and can hold the client's writes.</summary>
-    private sealed class ClientWire(Stream inner) : Stream
-    {
-        private readonly MemoryStream _received = new();
-        private readonly TaskCompletionSource _holding = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _writes;
-
-        /// <summary>Writes after this many wait for <see cref="Release"/>.</summary>
-        public int HoldWritesAfter { get; init; } = int.MaxValue;
-
-        /// <summary>Completes when a write is being held.</summary>
-        public Task Holding => _holding.Task;
-
-        public byte[] Received => _received.ToArray();
-
-        public void Release() => _released.TrySetResult();
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var read = await inner.ReadAsync(buffer, cancellationToken);
-            _received.Write(buffer.Span[..read]);
-            return read;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (++_writes > HoldWritesAfter)
-            {
-                _holding.TrySetResult();
-                await _released.Task.WaitAsync(cancellationToken);
-            }
-
-            await inner.WriteAsync(buffer, cancellationToken);
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush()
-        {
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
     }
 }

@@ -35,14 +35,15 @@ public sealed class MeshTlsTests
         Assert.Equal("from the second root", await client.GetStringAsync("http://helloworld.sample:5000/hello"));
 
         // The next handshake begins with both roots trusted (its context is chosen then); the server's flight waits...
-        destination.HoldNextFlight();
+        var held = destination.HoldNextFlight();
         var answer = client.GetAsync("http://helloworld.sample:5000/hello");
-        await destination.Holding.WaitAsync(Patience);
+        var wire = await held.WaitAsync(Patience);
+        await wire.Holding.WaitAsync(Patience);
 
         // ...until the second root has left the bundle: OpenSSL still verifies the chain against the context's roots.
         DataPlaneLab.WriteCaFile(c1, CaDirectory.RootCert, lab.RootPem + "\n");
         await DataPlaneLab.WaitUntilAsync(() => sleep.Config.Current!.Roots.Count == 1, "sleep trusts the first root only");
-        destination.Release();
+        wire.Release();
 
         using var response = await answer.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
@@ -51,7 +52,7 @@ public sealed class MeshTlsTests
 
     /// <summary>
     /// A mesh destination (port 15006) whose certificate, for the right identity, comes from another root; it answers
-    /// each request and closes, and can hold its first flight of the next handshake.
+    /// each request and closes, and can hold the first flight of its next handshake.
     /// </summary>
     private sealed class DestinationOfAnotherRoot : IAsyncDisposable
     {
@@ -59,9 +60,8 @@ public sealed class MeshTlsTests
         private readonly X509Certificate2 _leaf;
         private readonly SslStreamCertificateContext _context;
         private readonly Task _accepting;
-        private readonly TaskCompletionSource _holding = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TaskCompletionSource? _gate;
-        private TaskCompletionSource? _held;
+        private TaskCompletionSource<HeldWire>? _hold;
+        private HeldWire? _held;
         private int _requests;
 
         public DestinationOfAnotherRoot(IPAddress address, CertificateAuthority issuer, SpiffeId id)
@@ -75,16 +75,12 @@ public sealed class MeshTlsTests
 
         public int Requests => Volatile.Read(ref _requests);
 
-        /// <summary>Completes when a held flight is waiting.</summary>
-        public Task Holding => _holding.Task;
-
-        public void HoldNextFlight() => _gate = _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Release() => _held?.TrySetResult();
+        /// <summary>The next connection's wire, which holds the server's first flight until released.</summary>
+        public Task<HeldWire> HoldNextFlight() => (_hold = new TaskCompletionSource<HeldWire>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
         public async ValueTask DisposeAsync()
         {
-            Release();
+            _held?.Release();
             _listener.Stop();
             await _accepting;
             _leaf.Dispose();
@@ -98,8 +94,15 @@ public sealed class MeshTlsTests
                 while (true)
                 {
                     var socket = await _listener.AcceptSocketAsync();
-                    var gate = Interlocked.Exchange(ref _gate, null);
-                    connections.Add(ServeAsync(socket, gate));
+                    var hold = Interlocked.Exchange(ref _hold, null);
+                    var wire = new HeldWire(new NetworkStream(socket, ownsSocket: true)) { HoldWritesAfter = hold is null ? int.MaxValue : 0 };
+                    if (hold is not null)
+                    {
+                        _held = wire;
+                        hold.SetResult(wire);
+                    }
+
+                    connections.Add(ServeAsync(wire));
                 }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -109,12 +112,11 @@ public sealed class MeshTlsTests
             await Task.WhenAll(connections);
         }
 
-        private async Task ServeAsync(Socket socket, TaskCompletionSource? gate)
+        private async Task ServeAsync(HeldWire wire)
         {
-            using var _ = socket;
             try
             {
-                await using var tls = new SslStream(new HeldFirstWrite(new NetworkStream(socket), gate, _holding));
+                await using var tls = new SslStream(wire);
                 await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
                 {
                     ServerCertificateContext = _context,
@@ -140,58 +142,6 @@ public sealed class MeshTlsTests
             catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or TimeoutException or ObjectDisposedException)
             {
             }
-        }
-    }
-
-    /// <summary>A transport whose first write (the server's first flight) waits for <paramref name="gate"/>, when there is one.</summary>
-    private sealed class HeldFirstWrite(Stream inner, TaskCompletionSource? gate, TaskCompletionSource holding) : Stream
-    {
-        private bool _written;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (!_written && gate is not null)
-            {
-                holding.TrySetResult();
-                await gate.Task.WaitAsync(cancellationToken);
-            }
-
-            _written = true;
-            await inner.WriteAsync(buffer, cancellationToken);
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
         }
     }
 }

@@ -33,6 +33,8 @@ internal static unsafe partial class LibSsl
     public const int CtrlPending = 10;
     public const int CtrlSetTlsextHostname = 55;
     public const int TlsextNametypeHostName = 0;
+    public const int AppDataIndex = 0;
+    public const int X509ErrorApplicationVerification = 50;
 
     /// <summary>Null when this host has OpenSSL 3's libraries; else which one is missing and what to do.</summary>
     public static string? Missing() => Missing(Ssl, Crypto);
@@ -150,6 +152,15 @@ internal static unsafe partial class LibSsl
     public static partial nint SSL_get0_peer_certificate(nint ssl);
 
     [LibraryImport(Ssl)]
+    public static partial int SSL_set_ex_data(nint ssl, int index, nint data);
+
+    [LibraryImport(Ssl)]
+    public static partial nint SSL_get_ex_data(nint ssl, int index);
+
+    [LibraryImport(Ssl)]
+    public static partial int SSL_get_ex_data_X509_STORE_CTX_idx();
+
+    [LibraryImport(Ssl)]
     public static partial nint SSL_get0_verified_chain(nint ssl);
 
     [LibraryImport(Crypto)]
@@ -202,6 +213,18 @@ internal static unsafe partial class LibSsl
 
     [LibraryImport(Crypto)]
     public static partial nint X509_verify_cert_error_string(long error);
+
+    [LibraryImport(Crypto)]
+    public static partial int X509_STORE_CTX_get_error_depth(nint store);
+
+    [LibraryImport(Crypto)]
+    public static partial nint X509_STORE_CTX_get_current_cert(nint store);
+
+    [LibraryImport(Crypto)]
+    public static partial void X509_STORE_CTX_set_error(nint store, int error);
+
+    [LibraryImport(Crypto)]
+    public static partial nint X509_STORE_CTX_get_ex_data(nint store, int index);
 
     /// <summary>The thread's queued OpenSSL errors as one line (the queue emptied), or <paramref name="fallback"/> when none.</summary>
     public static string TakeErrors(string fallback)

@@ -15,7 +15,7 @@ public sealed class MeshClientContext : MeshTlsContext
     private static readonly byte[] TcpAlpn = ProtocolList([MeshTls.Istio]);
 
     private unsafe MeshClientContext(WorkloadCertificate certificate, X509Certificate2Collection roots, string trustBundle)
-        : base(certificate, roots, trustBundle, null)
+        : base(certificate, roots, trustBundle, null, &OpenSslClientStream.VerifyServer)
     {
     }
 

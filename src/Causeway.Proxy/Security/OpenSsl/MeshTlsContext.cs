@@ -20,8 +20,16 @@ public abstract unsafe class MeshTlsContext
 
     private readonly Handle _ctx;
 
-    /// <summary>A server context when <paramref name="selectProtocol"/> is given (it picks the ALPN protocol), else a client context.</summary>
-    private protected MeshTlsContext(WorkloadCertificate certificate, X509Certificate2Collection roots, string trustBundle, delegate* unmanaged<nint, byte**, byte*, byte*, uint, nint, int> selectProtocol)
+    /// <summary>
+    /// A server context when <paramref name="selectProtocol"/> is given (it picks the ALPN protocol), else a client
+    /// context; <paramref name="verify"/>, when given, has the last word on each certificate OpenSSL verified.
+    /// </summary>
+    private protected MeshTlsContext(
+        WorkloadCertificate certificate,
+        X509Certificate2Collection roots,
+        string trustBundle,
+        delegate* unmanaged<nint, byte**, byte*, byte*, uint, nint, int> selectProtocol,
+        delegate* unmanaged<int, nint, int> verify = null)
     {
         var server = selectProtocol != null;
         LibSsl.ERR_clear_error();
@@ -35,7 +43,7 @@ public abstract unsafe class MeshTlsContext
         {
             Configure(ctx.DangerousGetHandle(), certificate, roots);
             // A client's certificate is required of it; a server always presents one.
-            LibSsl.SSL_CTX_set_verify(ctx.DangerousGetHandle(), server ? LibSsl.VerifyPeer | LibSsl.VerifyFailIfNoPeerCert : LibSsl.VerifyPeer, 0);
+            LibSsl.SSL_CTX_set_verify(ctx.DangerousGetHandle(), server ? LibSsl.VerifyPeer | LibSsl.VerifyFailIfNoPeerCert : LibSsl.VerifyPeer, (nint)verify);
             if (server)
             {
                 LibSsl.SSL_CTX_set_alpn_select_cb(ctx.DangerousGetHandle(), selectProtocol, 0);

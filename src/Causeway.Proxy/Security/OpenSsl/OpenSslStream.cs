@@ -85,6 +85,9 @@ public abstract class OpenSslStream : Stream
     /// <summary>Who the other end is, for error messages: "client" or "server".</summary>
     private protected abstract string Peer { get; }
 
+    /// <summary>Why the side refused its peer's certificate during the handshake, when it did (the handshake's error then).</summary>
+    private protected virtual string? Refusal => null;
+
     /// <summary>Runs the handshake to its end; throws <see cref="AuthenticationException"/> naming what OpenSSL refused.</summary>
     public async Task HandshakeAsync(CancellationToken cancellationToken)
     {
@@ -358,6 +361,12 @@ public abstract class OpenSslStream : Stream
 
     private string HandshakeFailure(int error)
     {
+        if (Refusal is { } refusal)
+        {
+            LibSsl.ERR_clear_error();
+            return refusal;
+        }
+
         var verify = LibSsl.SSL_get_verify_result(_ssl);
         var reason = LibSsl.TakeErrors(error == LibSsl.ErrorSyscall ? "the connection failed during the TLS handshake" : $"TLS handshake failed (SSL_get_error {error})");
         return verify == 0 ? reason : $"{reason}: the {Peer}'s certificate: {Marshal.PtrToStringUTF8(LibSsl.X509_verify_cert_error_string(verify))}";

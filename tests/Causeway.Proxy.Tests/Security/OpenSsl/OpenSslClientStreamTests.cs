@@ -51,6 +51,7 @@ public sealed class OpenSslClientStreamTests : OpenSslStreamTestBed
         Assert.True(WorkloadIdentity.TryRead(client.PeerCertificate!, "cluster.local", out var serverId, out _));
         Assert.Equal(Server, serverId);
         Assert.Equal(Root.Root.RawData, client.VerifiedRoot);
+        Assert.True(client.Judged);
 
         // A client write is sent at once, as SslStream's are: the forwarders and tunnels do not flush.
         await client.WriteAsync("ping"u8.ToArray());
@@ -91,6 +92,24 @@ public sealed class OpenSslClientStreamTests : OpenSslStreamTestBed
         using var otherCluster = otherRoot.CreateIntermediate("cluster9");
         var failure = await RefusedByClientAsync(MeshServerContext.Create(Workload(otherCluster, Server), [Root.Root], Root.RootPem), "unknown ca");
         Assert.Contains("the server's certificate: unable to get local issuer certificate", failure.Message);
+    }
+
+    [Fact]
+    public async Task AServerTheJudgeRefuses_FailsTheHandshake_WithTheJudgesReason_AndTheServerHearsAnAlert()
+    {
+        SpiffeId? judged = null;
+        var failure = await RefusedByClientAsync(_server, "alert handshake failure", server =>
+            WorkloadIdentity.TryRead(server, "cluster.local", out judged, out _) ? "not who the service runs as" : "no identity");
+
+        Assert.Equal(Server, judged);
+        Assert.Equal("not who the service runs as", failure.Message);
+    }
+
+    [Fact]
+    public async Task AJudgeThatThrows_Refuses()
+    {
+        var failure = await RefusedByClientAsync(_server, "alert handshake failure", _ => throw new InvalidOperationException("the routes are gone"));
+        Assert.Equal("judging the server's certificate failed: the routes are gone", failure.Message);
     }
 
     [Fact]
@@ -152,20 +171,23 @@ public sealed class OpenSslClientStreamTests : OpenSslStreamTestBed
     {
         var (socket, connection) = await ConnectAsync();
         var server = new OpenSslServerStream(_server, connection.Transport);
-        var client = new OpenSslClientStream(_client, new ReadinessStream(socket), Sni, protocol);
+        var client = new OpenSslClientStream(_client, new ReadinessStream(socket), Sni, protocol, _ => null);
         var serverSide = server.HandshakeAsync(CancellationToken.None);
         await client.HandshakeAsync(CancellationToken.None).WaitAsync(Patience);
         await serverSide.WaitAsync(Patience);
         return (client, server, connection);
     }
 
-    /// <summary>The client's refusal of <paramref name="impostor"/>; the server hears of it by an alert naming <paramref name="alert"/>.</summary>
-    private async Task<AuthenticationException> RefusedByClientAsync(MeshServerContext impostor, string alert = "unsupported certificate")
+    /// <summary>
+    /// The client's refusal of <paramref name="impostor"/> (with <paramref name="judge"/>, when given); the server hears
+    /// of it by an alert naming <paramref name="alert"/>.
+    /// </summary>
+    private async Task<AuthenticationException> RefusedByClientAsync(MeshServerContext impostor, string alert = "unsupported certificate", Func<X509Certificate2, string?>? judge = null)
     {
         var (socket, connection) = await ConnectAsync();
         await using var accepted = connection;
         await using var server = new OpenSslServerStream(impostor, connection.Transport);
-        await using var client = new OpenSslClientStream(_client, new ReadinessStream(socket), Sni, MeshProtocol.Http2);
+        await using var client = new OpenSslClientStream(_client, new ReadinessStream(socket), Sni, MeshProtocol.Http2, judge);
         var serverSide = server.HandshakeAsync(CancellationToken.None);
         var failure = await Assert.ThrowsAsync<AuthenticationException>(() => client.HandshakeAsync(CancellationToken.None).WaitAsync(Patience));
         var refused = await Assert.ThrowsAsync<AuthenticationException>(() => serverSide.WaitAsync(Patience));
