@@ -16,6 +16,22 @@ internal sealed class HeldWire(Stream inner) : Stream
 
     public byte[] Received => _received.ToArray();
 
+    /// <summary>The content type of the last whole TLS record read (on TLS 1.2 an alert shows as one; TLS 1.3 hides it).</summary>
+    public TlsRecordType LastRecordType
+    {
+        get
+        {
+            var received = Received;
+            var last = (TlsRecordType)0;
+            for (var at = 0; at + 5 <= received.Length; at += 5 + (received[at + 3] << 8 | received[at + 4]))
+            {
+                last = (TlsRecordType)received[at];
+            }
+
+            return last;
+        }
+    }
+
     public void Release() => _released.TrySetResult();
 
     public override bool CanRead => true;
@@ -75,4 +91,12 @@ internal sealed class HeldWire(Stream inner) : Stream
 
         base.Dispose(disposing);
     }
+}
+
+/// <summary>The content types of TLS records (RFC 8446, 5.1).</summary>
+public enum TlsRecordType : byte
+{
+    Alert = 21,
+    Handshake = 22,
+    ApplicationData = 23,
 }

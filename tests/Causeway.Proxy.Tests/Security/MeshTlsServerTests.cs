@@ -41,7 +41,7 @@ public sealed class MeshTlsServerTests
 
         Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(response.ToArray()), StringComparison.Ordinal);
         // The last record before the sidecar's FIN is close_notify, so the client knows the response was not cut.
-        Assert.Equal(RecordType.Alert, LastRecordType(wire.Received));
+        Assert.Equal(TlsRecordType.Alert, wire.LastRecordType);
     }
 
     [Fact]
@@ -83,23 +83,5 @@ public sealed class MeshTlsServerTests
         Assert.Equal(0, answer.Length);
         Assert.Equal(0, one.App.Requests);
         Assert.Equal(1, one.HelloSidecar.Metrics.ConnectionCount(InboundConnection.Listener, "tls_failed"));
-    }
-
-    private enum RecordType : byte
-    {
-        Alert = 21,
-        Handshake = 22,
-        ApplicationData = 23,
-    }
-
-    private static RecordType LastRecordType(byte[] received)
-    {
-        var last = (RecordType)0;
-        for (var at = 0; at + 5 <= received.Length; at += 5 + (received[at + 3] << 8 | received[at + 4]))
-        {
-            last = (RecordType)received[at];
-        }
-
-        return last;
     }
 }

@@ -5,11 +5,14 @@ namespace Causeway.Proxy.Security.OpenSsl;
 /// <summary>
 /// The plaintext writer of a TLS connection: completed cleanly, it sends close_notify, as completing a TCP connection's
 /// writer sends FIN, so that an application's FIN spliced into it reaches the peer as TLS's half-close while the peer's
-/// bytes may still arrive. A completion with an error sends none, so that a cut stream does not look whole. Sending
-/// stops waiting when <paramref name="closed"/> fires.
+/// bytes may still arrive. A completion with an error sends none, so that a cut stream does not look whole; the first
+/// completion decides, as a pipe's does, so a clean one after it (the connection's own clean-up) sends none either.
+/// Sending stops waiting when <paramref name="closed"/> fires.
 /// </summary>
 internal sealed class TlsPlaintextWriter(PipeWriter inner, OpenSslStream tls, CancellationToken closed) : PipeWriter
 {
+    private int _completed;
+
     public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
 
     public override long UnflushedBytes => inner.UnflushedBytes;
@@ -30,7 +33,7 @@ internal sealed class TlsPlaintextWriter(PipeWriter inner, OpenSslStream tls, Ca
     public override void Complete(Exception? exception = null)
     {
         inner.Complete(exception);
-        if (exception is null)
+        if (Interlocked.Exchange(ref _completed, 1) == 0 && exception is null)
         {
             tls.QueueCloseNotify();
         }
@@ -39,7 +42,7 @@ internal sealed class TlsPlaintextWriter(PipeWriter inner, OpenSslStream tls, Ca
     public override async ValueTask CompleteAsync(Exception? exception = null)
     {
         await inner.CompleteAsync(exception);
-        if (exception is null)
+        if (Interlocked.Exchange(ref _completed, 1) == 0 && exception is null)
         {
             await tls.ShutdownAsync(closed);
         }
