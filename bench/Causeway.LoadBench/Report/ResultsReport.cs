@@ -275,6 +275,8 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
         md.AppendLine(Inv, $"| first push to every client, all connecting at once ({s.Clients * s.WireBytes / 1e9:F2} GB on the wire; connect to last configuration) | {s.InitialPushSeconds:F2} s (control-plane CPU {s.InitialPushCpuSeconds:F1} s; the clients' process, every simulated sidecar on one CPU, {s.InitialPushClientsCpuSeconds:F1} s) | ≤ 1 s | {Verdict(s.InitialPushSeconds <= 1)} |");
         var tls = s.HandshakesAlone;
         md.AppendLine(Inv, $"| for comparison, the first push's TLS handshakes alone: {tls.Count:N0} at once to the same port with the clients' TLS options, no HTTP/2 or gRPC | {tls.Seconds:F2} s (control-plane CPU {tls.ControlPlaneCpuSeconds:F1} s; the clients' process {tls.ClientsCpuSeconds:F1} s) | | |");
+        var again = s.Reconnect;
+        md.AppendLine(Inv, $"| for comparison, the same clients reconnecting at once to the running control plane, until each has its configuration | {again.Seconds:F2} s (control-plane CPU {again.ControlPlaneCpuSeconds:F1} s; the clients' process {again.ClientsCpuSeconds:F1} s) | | |");
         md.AppendLine(Inv, $"| push after a change in cluster 2 (a new endpoint), until every client has it ({s.PushSeconds.Count} changes) | {push.Format("F2")} s | ≤ 1 s | {Verdict(push.Max <= 1)} |");
         md.AppendLine(Inv, $"| control-plane CPU per push | {Spread.Of(s.PushCpuSeconds).Format("F2")} s | | |");
         var local = Spread.Of(s.LocalPushSeconds);

@@ -104,10 +104,11 @@ public class LoadBenchSmokeTests
             Assert.Matches(@"^\| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|", b7);
 
             // B8: every simulated sidecar got the first push, each change (in either cluster) and each full push, and the memory per proxy was measured;
-            // the first push's TLS handshakes were measured alone too.
+            // the first push's TLS handshakes were measured alone too, and the same clients reconnecting to the running control plane.
             var b8 = Section(results, "### B8");
             Assert.Matches(@"first push to every client[^|]*\| \d+\.\d\d s", b8);
             Assert.Matches(@"TLS handshakes alone: [\d,]+ at once[^|]*\| \d+\.\d\d s \(control-plane CPU \d+\.\d s; the clients' process \d+\.\d s\)", b8);
+            Assert.Matches(@"reconnecting at once to the running control plane[^|]*\| \d+\.\d\d s \(control-plane CPU \d+\.\d s; the clients' process \d+\.\d s\)", b8);
             Assert.Matches(@"push after a change in cluster 2[^|]*\| \d+\.\d\d( \(\d+\.\d\d–\d+\.\d\d\))? s", b8);
             Assert.Matches(@"push after a change in cluster 1 itself[^|]*\| \d+\.\d\d( \(\d+\.\d\d–\d+\.\d\d\))? s", b8);
             Assert.Matches(@"full push: a change to every service[^|]*\| \d+\.\d\d( \(\d+\.\d\d–\d+\.\d\d\))? s", b8);
