@@ -115,12 +115,10 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
             {
                 var versions = clients.Select(c => c.Version).ToList();
                 var address = lab.NextAddress(c2.Name);
-                var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
-                var clientsCpuBefore = ProcessUsage.CpuSeconds([Environment.ProcessId]);
-                started = Stopwatch.GetTimestamp();
+                var clock = new PhaseClock(controlPlane);
                 await ApplyAsync(admin2, [Manifest.GatewayReplica(c2.Network, address)]);
                 await Task.WhenAll(clients.Select((c, i) => c.WaitForVersionAsync(v => v.Version > versions[i], TimeSpan.FromMinutes(5), $"the gateway replica at {address}")));
-                var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                var seconds = clock.Seconds;
                 var reached = clients[0].Last.GatewayEndpointsAt(address);
                 if (reached != settings.ScaleServices)
                 {
@@ -132,9 +130,9 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
                 if (step >= 0)
                 {
                     fullPushes.Add(seconds);
-                    fullCpu.Add(ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore);
-                    var first = Stopwatch.GetElapsedTime(started, clients.Min(c => c.LastArrivedAt)).TotalMilliseconds;
-                    var clientsCpu = ProcessUsage.CpuSeconds([Environment.ProcessId]) - clientsCpuBefore;
+                    fullCpu.Add(clock.ControlPlaneCpuSeconds);
+                    var first = Stopwatch.GetElapsedTime(clock.Started, clients.Min(c => c.LastArrivedAt)).TotalMilliseconds;
+                    var clientsCpu = clock.ClientsCpuSeconds;
                     log.WriteLine($"B8: full push {step + 1} (the gateway replica at {address}) reached the first client in {first:F0} ms, all {clients.Count:N0} in {seconds * 1000:F0} ms; control-plane CPU {fullCpu[^1]:F2} s, the clients' (this process) {clientsCpu:F2} s");
                 }
             }
@@ -183,12 +181,11 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         for (var change = -1; change < settings.ScalePushes; change++)
         {
             var versions = clients.Select(c => c.Version).ToList();
-            var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
-            var started = Stopwatch.GetTimestamp();
+            var clock = new PhaseClock(controlPlane);
             var index = change + 1;
             await ApplyAsync(admin, [Manifest.Workload(Service(index % settings.ScaleServices), $"{prefix}-{index}", $"10.{octet}.{index / 250}.{index % 250 + 1}")]);
             await Task.WhenAll(clients.Select((c, i) => c.WaitForVersionAsync(v => v.Version > versions[i], TimeSpan.FromMinutes(5), $"{what} {index}")));
-            var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var elapsed = clock.Seconds;
             var seen = count(clients[0].Last);
             if (seen != before + index + 1)
             {
@@ -198,7 +195,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
             if (change >= 0)
             {
                 seconds.Add(elapsed);
-                cpu.Add(ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore);
+                cpu.Add(clock.ControlPlaneCpuSeconds);
                 log.WriteLine($"B8: {what} {index} reached all {clients.Count:N0} clients in {elapsed * 1000:F0} ms; control-plane CPU {cpu[^1]:F2} s");
             }
         }
@@ -212,20 +209,12 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
     /// </summary>
     private async Task<Storm> StormAsync(LabCluster cluster, string root, string token, int controlPlane, List<SimulatedSidecar> clients)
     {
-        var cpu = ProcessUsage.CpuSeconds([controlPlane]);
-        // The clients' own TLS handshakes and reads share one CPU here; how busy they kept it says how much of the push's
-        // time is the benchmark's rather than the control plane's.
-        var clientsCpu = ProcessUsage.CpuSeconds([Environment.ProcessId]);
-        var started = Stopwatch.GetTimestamp();
+        var clock = new PhaseClock(controlPlane);
         var opening = Enumerable.Range(0, settings.ScaleClients).Select(i => SimulatedSidecar.OpenAsync(new Uri(cluster.DiscoveryServer), root, token, Node(cluster, i), fullParse: i == 0));
         clients.AddRange(await Task.WhenAll(opening));
-        var connected = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var connected = clock.Seconds;
         await Task.WhenAll(clients.Select(c => c.WaitForVersionAsync(v => v.Version >= 0, TimeSpan.FromMinutes(5), "a first configuration")));
-        return new Storm(
-            Stopwatch.GetElapsedTime(started).TotalSeconds,
-            connected,
-            ProcessUsage.CpuSeconds([controlPlane]) - cpu,
-            ProcessUsage.CpuSeconds([Environment.ProcessId]) - clientsCpu);
+        return new Storm(clock.Seconds, connected, clock.ControlPlaneCpuSeconds, clock.ClientsCpuSeconds);
     }
 
     /// <summary>
@@ -238,18 +227,12 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         var options = ControlPlaneConnection.TlsOptions(root);
         options.TargetHost = address.IdnHost;
         options.ApplicationProtocols = [SslApplicationProtocol.Http2];
-        var cpuBefore = ProcessUsage.CpuSeconds([controlPlane]);
-        var clientsCpuBefore = ProcessUsage.CpuSeconds([Environment.ProcessId]);
-        var started = Stopwatch.GetTimestamp();
+        var clock = new PhaseClock(controlPlane);
         var connecting = Enumerable.Range(0, count).Select(_ => HandshakeAsync(address, options)).ToList();
         try
         {
             await Task.WhenAll(connecting);
-            return new Handshakes(
-                count,
-                Stopwatch.GetElapsedTime(started).TotalSeconds,
-                ProcessUsage.CpuSeconds([controlPlane]) - cpuBefore,
-                ProcessUsage.CpuSeconds([Environment.ProcessId]) - clientsCpuBefore);
+            return new Handshakes(count, clock.Seconds, clock.ControlPlaneCpuSeconds, clock.ClientsCpuSeconds);
         }
         finally
         {
@@ -263,7 +246,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         }
     }
 
-    private static async Task<SslStream> HandshakeAsync(Uri address, SslClientAuthenticationOptions template)
+    private static async Task<SslStream> HandshakeAsync(Uri address, SslClientAuthenticationOptions options)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -279,14 +262,8 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
         try
         {
-            // A copy per connection, as the channel's handler makes one.
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = template.TargetHost,
-                ApplicationProtocols = template.ApplicationProtocols,
-                CertificateChainPolicy = template.CertificateChainPolicy,
-                RemoteCertificateValidationCallback = template.RemoteCertificateValidationCallback,
-            });
+            // SslStream copies what it needs of the options, so every connection can be given the same ones.
+            await tls.AuthenticateAsClientAsync(options);
             return tls;
         }
         catch
@@ -355,6 +332,26 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
     }
 
     /// <summary>The Istio-shaped resources of the simulated mesh, parsed as the CLI parses them.</summary>
+    /// <summary>
+    /// One measured phase from its start: seconds since, and the CPU used since by the control plane and by the clients
+    /// (this process). The clients' own TLS handshakes and reads share one CPU here; how busy they kept it says how
+    /// much of a phase's time is the benchmark's rather than the control plane's.
+    /// </summary>
+    private readonly struct PhaseClock(int controlPlane)
+    {
+        private readonly double _cpu = ProcessUsage.CpuSeconds([controlPlane]);
+        private readonly double _clientsCpu = ProcessUsage.CpuSeconds([Environment.ProcessId]);
+
+        /// <summary>When the phase began (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+        public long Started { get; } = Stopwatch.GetTimestamp();
+
+        public double Seconds => Stopwatch.GetElapsedTime(Started).TotalSeconds;
+
+        public double ControlPlaneCpuSeconds => ProcessUsage.CpuSeconds([controlPlane]) - _cpu;
+
+        public double ClientsCpuSeconds => ProcessUsage.CpuSeconds([Environment.ProcessId]) - _clientsCpu;
+    }
+
     private static class Manifest
     {
         public static Resource Namespace(string name) => One($"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{istio.io/rev: default}}}}\n");

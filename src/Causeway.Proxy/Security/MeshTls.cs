@@ -49,7 +49,7 @@ public sealed class MeshTls(WorkloadCertificates certificates, ProxyConfigHolder
     }
 
     /// <summary>True when <paramref name="server"/> is one of the identities the SNI's service runs as.</summary>
-    public bool IsExpected(string sni, SpiffeId server)
+    private bool IsExpected(string sni, SpiffeId server)
     {
         if (!MeshSni.TryParse(sni, out var parsed) || config.Current?.Find(parsed.Host, (uint)parsed.Port) is not { } route)
         {

@@ -81,9 +81,9 @@ public sealed class MeshTlsServer(WorkloadCertificates certificates, ProxyConfig
         }
         finally
         {
-            // Their pooled buffers go back (completing twice, after Kestrel did, is harmless), and the writer's clean
-            // completion sends close_notify (TlsPlaintextWriter), which tells the client the end is the end, as nginx and
-            // Envoy do; what a broken connection could not send is dropped with it.
+            // Their pooled buffers go back (completing twice, after Kestrel did, is harmless). The writer's first
+            // completion, when clean, sends close_notify (TlsPlaintextWriter), which tells the client the end is the end,
+            // as nginx and Envoy do; after one with an error this one sends nothing, so a broken stream does not look whole.
             await plaintext.Input.CompleteAsync();
             try
             {
