@@ -48,11 +48,25 @@ public static partial class ExternalLoad
 
     /// <summary>
     /// h2load over cleartext HTTP/2 (prior knowledge) with a fixed number of connections and streams on each, for
-    /// whole seconds (B4); returns requests/s, requests that succeeded, and those that failed or errored.
+    /// whole seconds (B4); returns requests/s, requests that succeeded, and those that failed (h2load's "failed"
+    /// includes the "errored": streams reset and connections lost), whose counts and statuses go to <paramref name="log"/>.
+    /// With <paramref name="bodyFile"/> each request is a POST of that file, with <paramref name="headers"/> added.
     /// </summary>
-    public static async Task<(double RequestsPerSecond, long Succeeded, long Failed)> H2loadSaturationAsync(string cpus, string url, string authority, int connections, int streams, double seconds)
+    public static async Task<(double RequestsPerSecond, long Succeeded, long Failed)> H2loadSaturationAsync(string cpus, string url, string authority, int connections, int streams, double seconds, string? bodyFile = null, IReadOnlyList<string>? headers = null, TextWriter? log = null)
     {
-        var output = await RunAsync("taskset", "-c", cpus, "h2load", $"-c{connections}", $"-m{streams}", "-D", Math.Max(1, (int)Math.Round(seconds)).ToString(CultureInfo.InvariantCulture), "-H", $":authority: {authority}", url);
+        List<string> command = ["taskset", "-c", cpus, "h2load", $"-c{connections}", $"-m{streams}", "-D", Math.Max(1, (int)Math.Round(seconds)).ToString(CultureInfo.InvariantCulture), "-H", $":authority: {authority}"];
+        if (bodyFile is not null)
+        {
+            command.AddRange(["-d", bodyFile]);
+        }
+
+        foreach (var header in headers ?? [])
+        {
+            command.AddRange(["-H", header]);
+        }
+
+        command.Add(url);
+        var output = await RunAsync([.. command]);
         var rate = H2loadRate().Match(output);
         var counts = H2loadCounts().Match(output);
         if (!rate.Success || !counts.Success)
@@ -61,7 +75,12 @@ public static partial class ExternalLoad
         }
 
         long Count(int group) => long.Parse(counts.Groups[group].Value, CultureInfo.InvariantCulture);
-        return (double.Parse(rate.Groups[1].Value, CultureInfo.InvariantCulture), Count(1), Count(2) + Count(3));
+        if (Count(2) > 0 && log is not null)
+        {
+            log.WriteLine($"h2load to {url}: {counts.Value}; {H2loadStatuses().Match(output).Value}");
+        }
+
+        return (double.Parse(rate.Groups[1].Value, CultureInfo.InvariantCulture), Count(1), Count(2));
     }
 
     private static double Milliseconds(string value) =>
@@ -96,6 +115,9 @@ public static partial class ExternalLoad
 
     [GeneratedRegex(@"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored")]
     private static partial Regex H2loadCounts();
+
+    [GeneratedRegex(@"status codes: [^\n]*")]
+    private static partial Regex H2loadStatuses();
 
     [GeneratedRegex(@"time for request:\s+(\S+)\s+(\S+)\s+(\S+)")]
     private static partial Regex H2loadTime();

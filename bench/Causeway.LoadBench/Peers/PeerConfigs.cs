@@ -11,17 +11,27 @@ public static class PeerConfigs
 {
     /// <summary>
     /// The shared backend: nginx answering every request with the same body, over HTTP/1.1 on <paramref name="listen"/>
-    /// and over cleartext HTTP/2 (prior knowledge, B4) on <paramref name="h2Listen"/>.
+    /// and over cleartext HTTP/2 (prior knowledge, B4) on <paramref name="h2Listen"/>, where it also answers B4's gRPC
+    /// unary method with the file <c>Unary</c> in <paramref name="grpcDir"/> (a gRPC frame) and <c>grpc-status: 0</c>
+    /// as a trailer. nginx serves no file to a POST (405), so the 405 is turned into the file's 200, the usual way.
     /// </summary>
-    public static string Backend(string dir, string listen, string h2Listen, int bodyBytes) => Nginx(dir, $$"""
+    public static string Backend(string dir, string listen, string h2Listen, int bodyBytes, string grpcDir) => Nginx(dir, $$"""
             server {
                 listen {{listen}} reuseport backlog=4096;
                 location / { default_type application/octet-stream; return 200 "{{new string('x', bodyBytes)}}"; }
             }
             server {
                 listen {{h2Listen}} http2 backlog=4096;
-                http2_max_requests 1000000;
                 location / { default_type application/octet-stream; return 200 "{{new string('x', bodyBytes)}}"; }
+                location {{Load.GrpcUnary.Path[..(Load.GrpcUnary.Path.LastIndexOf('/') + 1)]}} {
+                    mirror /read-request; mirror_request_body on;
+                    alias {{grpcDir}}/;
+                    types { } default_type application/grpc;
+                    etag off;
+                    add_trailer grpc-status 0 always;
+                    error_page 405 =200 $uri;
+                }
+                location = /read-request { internal; return 204; }
             }
         """);
 
@@ -51,7 +61,6 @@ public static class PeerConfigs
             upstream peer { server {{peer}}; keepalive 64; keepalive_requests 1000000; }
             server {
                 listen {{listen}} http2 backlog=4096;
-                http2_max_requests 1000000;
                 location / {
                     grpc_pass grpcs://peer;
                     grpc_ssl_certificate {{certs.ChainFile("client")}}; grpc_ssl_certificate_key {{certs.KeyFile("client")}};
@@ -66,7 +75,6 @@ public static class PeerConfigs
             upstream app { server {{app}}; keepalive 64; keepalive_requests 1000000; }
             server {
                 listen {{listen}} ssl http2 backlog=4096;
-                http2_max_requests 1000000;
                 ssl_certificate {{certs.ChainFile("server")}}; ssl_certificate_key {{certs.KeyFile("server")}};
                 ssl_client_certificate {{certs.RootFile}}; ssl_verify_client on; ssl_verify_depth 3;
                 ssl_protocols TLSv1.2 TLSv1.3;

@@ -1,5 +1,6 @@
 using System.Net;
 using Causeway.Lab;
+using Causeway.LoadBench.Load;
 
 namespace Causeway.LoadBench.Peers;
 
@@ -50,6 +51,15 @@ public sealed class Testbed : IAsyncDisposable
     /// <summary>Pairs with mTLS between them (B2, B3), by peer name.</summary>
     public Dictionary<string, Peer> Pair { get; } = [];
 
+    /// <summary>B4's gRPC request: a frame around a message of the body size, as a unary call of that size sends it.</summary>
+    public byte[] GrpcRequest { get; private init; } = [];
+
+    /// <summary>The backend's answer to B4's gRPC call, byte for byte (the same frame).</summary>
+    public byte[] GrpcResponse => GrpcRequest;
+
+    /// <summary>The file h2load sends as each gRPC request's body (<c>-d</c>).</summary>
+    public string GrpcRequestFile { get; private set; } = "";
+
     /// <summary>Pairs carrying HTTP/2 end to end (B4), by peer name; "direct" is the backend's HTTP/2 port.</summary>
     public Dictionary<string, Peer> H2Pair { get; } = [];
 
@@ -82,11 +92,14 @@ public sealed class Testbed : IAsyncDisposable
         var serverAddress = lab.NextAddress(Cluster);
         var backend = $"{serverAddress}:{BackendPort}";
         var backendH2 = $"{serverAddress}:{BackendH2Port}";
-        var testbed = new Testbed(lab) { Direct = new Peer("direct", IPEndPoint.Parse(backend), []) };
+        var testbed = new Testbed(lab) { Direct = new Peer("direct", IPEndPoint.Parse(backend), []), GrpcRequest = GrpcUnary.Frame(settings.BodyBytes) };
         testbed.H2Pair["direct"] = new Peer("direct", IPEndPoint.Parse(backendH2), []);
         try
         {
-            await testbed.StartNginxAsync(Path.Combine(workDir, "backend"), PeerConfigs.Backend(Path.Combine(workDir, "backend"), backend, backendH2, settings.BodyBytes), settings.LoadCpus, backend, "backend nginx");
+            var grpcDir = Directory.CreateDirectory(Path.Combine(workDir, "backend", "grpc")).FullName;
+            await File.WriteAllBytesAsync(Path.Combine(grpcDir, GrpcUnary.Path[(GrpcUnary.Path.LastIndexOf('/') + 1)..]), testbed.GrpcResponse);
+            await File.WriteAllBytesAsync(testbed.GrpcRequestFile = Path.Combine(workDir, "grpc-request"), testbed.GrpcRequest);
+            await testbed.StartNginxAsync(Path.Combine(workDir, "backend"), PeerConfigs.Backend(Path.Combine(workDir, "backend"), backend, backendH2, settings.BodyBytes, grpcDir), settings.LoadCpus, backend, "backend nginx");
             await testbed.StartCausewayAsync(serverAddress, settings.ProxyCpus);
             var certs = PeerCertificates.Issue(Path.Combine(lab.Directory, Cluster, "cacerts"), Path.Combine(workDir, "certs"), ServerName, IPAddress.Parse(serverAddress));
             testbed.ClientCertificate = Load.HandshakeLoad.ClientCertificate(certs.ChainFile("client"), certs.KeyFile("client"));

@@ -134,20 +134,26 @@ public sealed class ResultsReport(IReadOnlyList<Measurement> results, BenchSetti
 
     private void AppendHttp2(StringBuilder md)
     {
-        if (!Peers("B4").Any())
+        AppendHttp2(md, "B4", $"### B4: HTTP/2 end to end through the pair (h2load, {settings.H2Connections} connections × {settings.H2Streams} streams; nginx via grpc_pass)");
+        AppendHttp2(md, "B4 gRPC", $"### B4, gRPC: unary calls through the same pairs (h2load, the same connections and streams; a {settings.BodyBytes} B message each way, `grpc-status` in the trailers, one call per run checked as a gRPC client checks it)");
+    }
+
+    private void AppendHttp2(StringBuilder md, string scenario, string title)
+    {
+        if (!Peers(scenario).Any())
         {
             return;
         }
 
-        md.AppendLine(Inv, $"### B4: HTTP/2 end to end through the pair (h2load, {settings.H2Connections} connections × {settings.H2Streams} streams; nginx via grpc_pass)");
+        md.AppendLine(title);
         md.AppendLine();
         md.AppendLine("| peer | req/s | pair CPU (cores) | req/s per pair core | errors | target: ≥ the better peer's req/s |");
         md.AppendLine("|---|---:|---:|---:|---:|---|");
-        var others = Peers("B4").Where(p => p is not ("causeway" or "direct")).ToList();
-        var best = others.Count == 0 ? double.NaN : others.Max(p => Spread.Of(Of("B4", p).Select(m => m.RequestsPerSecond)).Median);
-        foreach (var peer in Peers("B4"))
+        var others = Peers(scenario).Where(p => p is not ("causeway" or "direct")).ToList();
+        var best = others.Count == 0 ? double.NaN : others.Max(p => Spread.Of(Of(scenario, p).Select(m => m.RequestsPerSecond)).Median);
+        foreach (var peer in Peers(scenario))
         {
-            var runs = Of("B4", peer).ToList();
+            var runs = Of(scenario, peer).ToList();
             var rate = Spread.Of(runs.Select(m => m.RequestsPerSecond));
             var verdict = peer switch
             {

@@ -44,7 +44,10 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
         }
     }
 
-    /// <summary>B4: h2load at a fixed connection and stream count through each HTTP/2 pair; requests/s and the pair's CPU.</summary>
+    /// <summary>
+    /// B4: h2load at a fixed connection and stream count through each HTTP/2 pair, plain requests and then gRPC unary
+    /// calls; requests/s and the pair's CPU.
+    /// </summary>
     private async Task Http2Async()
     {
         if (Testbed.Installed("h2load") is null)
@@ -54,7 +57,21 @@ public sealed class ScenarioRunner(Testbed testbed, BenchSettings settings, Text
         }
 
         await SaturateAsync("B4", Measured(testbed.H2Pair.Values), (peer, seconds) =>
-            ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, $"http://{peer.Entry}/", Testbed.H2Host, settings.H2Connections, settings.H2Streams, seconds));
+            ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, $"http://{peer.Entry}/", Testbed.H2Host, settings.H2Connections, settings.H2Streams, seconds, log: log));
+
+        // gRPC: the same pairs, each request a unary call. Before every measured run one call is checked as a gRPC
+        // client would (h2load sees HTTP statuses only); a failed check counts as an error of that run.
+        await SaturateAsync("B4 gRPC", Measured(testbed.H2Pair.Values), async (peer, seconds) =>
+        {
+            var refused = await GrpcUnary.CheckAsync(peer.Entry, Testbed.H2Host, testbed.GrpcRequest, testbed.GrpcResponse, TimeSpan.FromSeconds(10));
+            if (refused is not null)
+            {
+                log.WriteLine($"B4 gRPC {peer.Name}: the checked call failed: {refused}");
+            }
+
+            var (rps, requests, errors) = await ExternalLoad.H2loadSaturationAsync(settings.LoadCpus, $"http://{peer.Entry}{GrpcUnary.Path}", Testbed.H2Host, settings.H2Connections, settings.H2Streams, seconds, testbed.GrpcRequestFile, GrpcUnary.RequestHeaders, log);
+            return (rps, requests, errors + (refused is null ? 0 : 1));
+        });
     }
 
     /// <summary>B5: new mTLS connections per second at the destination side of each pair, one request each, with its CPU.</summary>

@@ -39,6 +39,15 @@ public sealed record Http2Limits
     /// </summary>
     public int MaxPrematureResets { get; init; } = 100;
 
+    /// <summary>
+    /// The most of a request's body (and trailers) kept, until its response starts, so that a stream the upstream
+    /// refused unprocessed (REFUSED_STREAM, or left out by its GOAWAY) can be sent again whole, as Istio's default
+    /// <c>refused-stream</c> retry does. Envoy keeps up to its buffer limit (1 MiB by default) per request; 64 KiB
+    /// covers unary gRPC calls and ordinary bodies while many concurrent uploads stay cheap. A larger request
+    /// streams on without a copy, and its refused stream is answered 502.
+    /// </summary>
+    public int RetryBufferBytes { get; init; } = 64 * 1024;
+
     /// <summary>How long the connection preface may take to arrive (Kestrel's RequestHeadersTimeout).</summary>
     public TimeSpan PrefaceTimeout { get; init; } = TimeSpan.FromSeconds(30);
 

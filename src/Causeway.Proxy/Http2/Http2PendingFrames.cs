@@ -16,12 +16,19 @@ internal sealed class Http2PendingFrames
     /// <summary>Body bytes queued, which the sending peer has not been credited for.</summary>
     public int DataBytes { get; private set; }
 
-    public void EnqueueData(ReadOnlySpan<byte> data, bool endStream)
+    /// <summary>
+    /// Queues body bytes; <paramref name="credited"/> when the sending peer was already credited for them (a request
+    /// sent again after its stream was refused), so that sending them credits nothing and they are not in <see cref="DataBytes"/>.
+    /// </summary>
+    public void EnqueueData(ReadOnlySpan<byte> data, bool endStream, bool credited = false)
     {
         var buffer = data.Length == 0 ? [] : ArrayPool<byte>.Shared.Rent(data.Length);
         data.CopyTo(buffer);
-        _entries.Enqueue(new Entry(buffer, 0, data.Length, false, endStream));
-        DataBytes += data.Length;
+        _entries.Enqueue(new Entry(buffer, 0, data.Length, false, endStream, credited));
+        if (!credited)
+        {
+            DataBytes += data.Length;
+        }
     }
 
     public void EnqueueHeaders(ReadOnlySpan<byte> block, bool endStream)
@@ -42,7 +49,7 @@ internal sealed class Http2PendingFrames
     public void Advance(int bytes)
     {
         var first = _entries.Peek();
-        if (!first.IsHeaders)
+        if (!first.IsHeaders && !first.Credited)
         {
             DataBytes -= bytes;
         }
@@ -80,7 +87,7 @@ internal sealed class Http2PendingFrames
         }
     }
 
-    public readonly record struct Entry(byte[] Buffer, int Offset, int Length, bool IsHeaders, bool EndStream)
+    public readonly record struct Entry(byte[] Buffer, int Offset, int Length, bool IsHeaders, bool EndStream, bool Credited = false)
     {
         public ReadOnlySpan<byte> Span => Buffer.AsSpan(Offset, Length);
     }

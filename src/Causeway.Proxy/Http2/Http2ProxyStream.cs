@@ -25,6 +25,9 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
     // True when the client's HEADERS ended the request: nothing but the head to send again on another attempt.
     private readonly bool _headOnly;
 
+    // The body and trailers, kept with the head for the same reason, as far as Http2Limits.RetryBufferBytes allows.
+    private Http2RequestCopy _copy;
+
     private Http2UpstreamConnection? _up;
     private int _upId;
     private bool _upOpen;
@@ -165,6 +168,21 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
         }
     }
 
+    /// <summary>
+    /// Puts the whole request back in the queue for the next attempt: what the refused one sent went nowhere. The client
+    /// was credited for that part when it went, so only what was still queued credits it as it leaves now.
+    /// </summary>
+    private void RequeueRequestLocked()
+    {
+        if (_headOnly)
+        {
+            return;
+        }
+
+        var queued = _request.Pending?.Clear() ?? 0;
+        _copy.QueueOn(_request.Pending ??= new(), credited: _copy.BodyLength - queued, ended: _request.Ended);
+    }
+
     private void RetryLocked()
     {
         _endpoint?.RequestEnded();
@@ -211,6 +229,11 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
             }
 
             _request.Ended = endStream;
+            if (!_responseStarted)
+            {
+                _copy.AddBody(data, _down.Limits.RetryBufferBytes);
+            }
+
             if (_request.SendOrQueue(_upOpen ? _up : null, _upId, this, _down, _downId, data, endStream, senderOpen: true))
             {
                 TryFinishLocked();
@@ -236,6 +259,11 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
                 }
 
                 _request.Ended = true;
+                if (!_responseStarted)
+                {
+                    _copy.AddTrailers(block.AsSpan(0, length));
+                }
+
                 if (_request.SendOrQueueHeaders(_upOpen ? _up : null, _upId, block.AsSpan(0, length), endStream: true))
                 {
                     TryFinishLocked();
@@ -296,7 +324,7 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
                 _responseStarted = true;
                 Status = status;
                 _endpoint?.Succeeded();
-                ReturnHead();
+                ReturnRequestCopy();
                 _response.Ended = endStream;
             }
 
@@ -397,9 +425,11 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
     {
         if (!_responseStarted)
         {
-            // A refused stream was never processed: safe to send again when the head is all there is (Istio's refused-stream retry).
-            if (refused && _headOnly && _attempt < _down.MaxRetries)
+            // A refused stream was never processed: safe to send again whole (Istio's refused-stream retry), while the
+            // copy of the request holds all of it.
+            if (refused && !_copy.Lost && !_requestDropped && _attempt < _down.MaxRetries)
             {
+                RequeueRequestLocked();
                 RetryLocked();
                 return;
             }
@@ -541,7 +571,7 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
 
         _responseStarted = _response.Ended = _localResponse = true;
         Status = status;
-        ReturnHead();
+        ReturnRequestCopy();
         DropRequestLocked();
         Span<byte> head = stackalloc byte[64];
         var headLength = Http2Headers.EncodeLocalReply(status, body.Length, head);
@@ -618,7 +648,7 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
             ResponseSender?.Credit(dropped);
         }
 
-        ReturnHead();
+        ReturnRequestCopy();
         _endpoint?.RequestEnded();
         _down.Record(this, _endpoint, _started);
     }
@@ -631,12 +661,15 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
         }
     }
 
-    private void ReturnHead()
+    /// <summary>The response started or the stream ended: the request will not be sent again, so its copies go back to the pool.</summary>
+    private void ReturnRequestCopy()
     {
         if (_head is not null)
         {
             ArrayPool<byte>.Shared.Return(_head);
             _head = null;
         }
+
+        _copy.Release();
     }
 }

@@ -91,7 +91,7 @@ internal struct Http2StreamDirection
                 continue;
             }
 
-            var n = SendData(to, toId, stream, from, fromId, entry.Span, entry.EndStream, senderOpen);
+            var n = SendData(to, toId, stream, entry.Credited ? null : from, fromId, entry.Span, entry.EndStream, senderOpen);
             if (n < 0 || (n == 0 && entry.Length > 0))
             {
                 return false;

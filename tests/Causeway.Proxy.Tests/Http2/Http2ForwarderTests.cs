@@ -259,6 +259,54 @@ public class Http2ForwarderTests
     }
 
     [Fact]
+    public async Task RequestsWithBodiesAnApplicationsGoAwayLeftOut_AreSentAgainWhole()
+    {
+        await using var fortune = await StartAsync(startApp: false);
+        using var app = new OneAnswerPerConnection(fortune.AppIp, 6000);
+        using var client = fortune.Client();
+
+        // gRPC calls carry a body: a stream left out after its body went to the application must go again with all of
+        // it (the application echoes what it got), not fail with 502 as when only bodiless requests were sent again.
+        // Three, as above: each connection answers one, so the third goes on its last try.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 3).Select(async i =>
+        {
+            var body = new byte[1024 * (i + 1)];
+            RandomNumberGenerator.Fill(body);
+            using var r = await client.SendAsync(fortune.Request(HttpMethod.Post, "/echo", new ByteArrayContent(body)));
+            return (r.StatusCode, Echoed: (await r.Content.ReadAsByteArrayAsync()).AsSpan().SequenceEqual([.. "ok"u8, .. body]));
+        }));
+        Assert.All(answers, a => Assert.Equal((HttpStatusCode.OK, true), a));
+        Assert.True(app.Connections >= 2, $"{app.Connections} connection(s) to the application");
+        Assert.True(app.LeftOut >= 1, "no stream was left out by a GOAWAY");
+    }
+
+    [Fact]
+    public async Task ARequestLargerThanTheRetryBuffer_LeftOutByAGoAway_Is502_AndTheOthersAreSentAgain()
+    {
+        await using var fortune = await StartAsync(startApp: false, serverLimits: new() { RetryBufferBytes = 4096 });
+        using var app = new OneAnswerPerConnection(fortune.AppIp, 6000, answerAfter: TimeSpan.FromMilliseconds(300));
+        using var client = fortune.Client();
+
+        // The application waits before its one answer, so the requests share its first connection: the two it leaves
+        // out are the large one (past the retry buffer: no copy to send again) and a small one (sent again).
+        var sizes = new[] { 1024, 1024, 8192 };
+        var answers = await Task.WhenAll(sizes.Select(async (size, i) =>
+        {
+            await Task.Delay(50 * i);
+            var body = new byte[size];
+            RandomNumberGenerator.Fill(body);
+            using var r = await client.SendAsync(fortune.Request(HttpMethod.Post, "/echo", new ByteArrayContent(body)));
+            var answer = await r.Content.ReadAsByteArrayAsync();
+            return (r.StatusCode, Echoed: answer.AsSpan().SequenceEqual([.. "ok"u8, .. body]), Text: System.Text.Encoding.ASCII.GetString(answer));
+        }));
+        Assert.Equal((HttpStatusCode.OK, true), (answers[0].StatusCode, answers[0].Echoed));
+        Assert.Equal((HttpStatusCode.OK, true), (answers[1].StatusCode, answers[1].Echoed));
+        Assert.Equal(HttpStatusCode.BadGateway, answers[2].StatusCode);
+        Assert.Contains("remote refused stream reset", answers[2].Text);
+        Assert.Equal(2, app.LeftOut);
+    }
+
+    [Fact]
     public async Task AnHttp11Application_GetsABodyOfUnknownLengthChunked_OneCookieField_AndA504WhenItStalls()
     {
         await using var fortune = await StartAsync(protocol: "HTTP", serverLimits: new Causeway.Proxy.Http2.Http2Limits { StreamIdleTimeout = TimeSpan.FromSeconds(1) });
@@ -403,21 +451,32 @@ public class Http2ForwarderTests
         }
     }
 
-    /// <summary>An HTTP/2 server that answers the first stream of each connection, then sends GOAWAY naming it as the last.</summary>
+    /// <summary>
+    /// An HTTP/2 server that answers the first stream of each connection once its request has ended ("ok" and the
+    /// request's body), then sends GOAWAY naming it as the last, so that every later stream is left out unprocessed.
+    /// </summary>
     private sealed class OneAnswerPerConnection : IDisposable
     {
         private readonly System.Net.Sockets.TcpListener _listener;
         private readonly CancellationTokenSource _stop = new();
         private int _connections;
 
-        public OneAnswerPerConnection(IPAddress address, int port)
+        private readonly TimeSpan _answerAfter;
+
+        public OneAnswerPerConnection(IPAddress address, int port, TimeSpan answerAfter = default)
         {
+            _answerAfter = answerAfter;
             _listener = new System.Net.Sockets.TcpListener(address, port);
             _listener.Start();
             _ = AcceptAsync();
         }
 
         public int Connections => Volatile.Read(ref _connections);
+
+        /// <summary>Streams that came after a connection's first one: those its GOAWAY left out.</summary>
+        public int LeftOut => Volatile.Read(ref _leftOut);
+
+        private int _leftOut;
 
         private async Task AcceptAsync()
         {
@@ -447,23 +506,58 @@ public class Http2ForwarderTests
                 await stream.ReadExactlyAsync(new byte[24], _stop.Token);
                 await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.Settings, 0, 0, []), _stop.Token);
                 var header = new byte[9];
-                var answered = false;
+                var (first, answered) = (0u, false);
+                var body = new MemoryStream();
+                body.Write("ok"u8);
                 while (true)
                 {
                     await stream.ReadExactlyAsync(header, _stop.Token);
                     var payload = new byte[(header[0] << 16) | (header[1] << 8) | header[2]];
                     await stream.ReadExactlyAsync(payload, _stop.Token);
                     var id = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(5)) & 0x7FFFFFFF;
-                    if (header[3] != Http2FrameClient.Headers || answered)
+                    if (header[3] == Http2FrameClient.Headers && first == 0)
+                    {
+                        first = id;
+                    }
+                    else if (header[3] == Http2FrameClient.Headers && id != first)
+                    {
+                        Interlocked.Increment(ref _leftOut);
+                    }
+
+                    if (answered || id != first || header[3] is not (Http2FrameClient.Headers or Http2FrameClient.Data))
+                    {
+                        continue;
+                    }
+
+                    if (header[3] == Http2FrameClient.Data)
+                    {
+                        body.Write(payload);
+                    }
+
+                    if ((header[4] & Http2FrameClient.EndStream) == 0)
                     {
                         continue;
                     }
 
                     answered = true;
+                    if (_answerAfter > TimeSpan.Zero)
+                    {
+                        await Task.Delay(_answerAfter, _stop.Token);
+                        while (stream.DataAvailable)
+                        {
+                            await stream.ReadExactlyAsync(header, _stop.Token);
+                            await stream.ReadExactlyAsync(new byte[(header[0] << 16) | (header[1] << 8) | header[2]], _stop.Token);
+                            if (header[3] == Http2FrameClient.Headers)
+                            {
+                                Interlocked.Increment(ref _leftOut);
+                            }
+                        }
+                    }
+
                     var goAway = new byte[8];
                     System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(goAway, id);
                     await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.Headers, Http2FrameClient.EndHeaders, id, [0x88]), _stop.Token);
-                    await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.Data, Http2FrameClient.EndStream, id, "ok"u8), _stop.Token);
+                    await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.Data, Http2FrameClient.EndStream, id, body.ToArray()), _stop.Token);
                     await stream.WriteAsync(Http2FrameClient.Frame(Http2FrameClient.GoAway, 0, 0, goAway), _stop.Token);
                 }
             }
