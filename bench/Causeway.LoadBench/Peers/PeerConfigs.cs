@@ -9,6 +9,9 @@ namespace Causeway.LoadBench.Peers;
 /// </summary>
 public static class PeerConfigs
 {
+    /// <summary>Idle upstream connections each side of nginx's HTTP/2 pair keeps: past B4's 8 × 16 requests in flight.</summary>
+    public const int H2Keepalive = 256;
+
     /// <summary>
     /// The shared backend: nginx answering every request with the same body, over HTTP/1.1 on <paramref name="listen"/>
     /// and over cleartext HTTP/2 (prior knowledge, B4) on <paramref name="h2Listen"/>, where it also answers B4's gRPC
@@ -55,10 +58,12 @@ public static class PeerConfigs
 
     /// <summary>
     /// The caller's side of an nginx HTTP/2 pair (B4): cleartext HTTP/2 in, mTLS HTTP/2 out through <c>grpc_pass</c>,
-    /// nginx's only way to speak HTTP/2 to an upstream.
+    /// nginx's only way to speak HTTP/2 to an upstream. <c>grpc_pass</c> sends one request at a time on an upstream
+    /// connection, so both sides keep more idle connections (<see cref="H2Keepalive"/>) than B4 has requests in flight:
+    /// with fewer, every request past them would open a new mTLS connection.
     /// </summary>
     public static string NginxH2ClientSide(string dir, string listen, string peer, PeerCertificates certs, string serverName) => Nginx(dir, $$"""
-            upstream peer { server {{peer}}; keepalive 64; keepalive_requests 1000000; }
+            upstream peer { server {{peer}}; keepalive {{H2Keepalive}}; keepalive_requests 1000000; }
             server {
                 listen {{listen}} http2 backlog=4096;
                 location / {
@@ -72,7 +77,7 @@ public static class PeerConfigs
 
     /// <summary>The destination's side of an nginx HTTP/2 pair (B4): mTLS HTTP/2 in, cleartext HTTP/2 to the app.</summary>
     public static string NginxH2ServerSide(string dir, string listen, string app, PeerCertificates certs) => Nginx(dir, $$"""
-            upstream app { server {{app}}; keepalive 64; keepalive_requests 1000000; }
+            upstream app { server {{app}}; keepalive {{H2Keepalive}}; keepalive_requests 1000000; }
             server {
                 listen {{listen}} ssl http2 backlog=4096;
                 ssl_certificate {{certs.ChainFile("server")}}; ssl_certificate_key {{certs.KeyFile("server")}};
