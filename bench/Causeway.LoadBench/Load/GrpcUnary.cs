@@ -12,8 +12,14 @@ namespace Causeway.LoadBench.Load;
 /// </summary>
 public static class GrpcUnary
 {
+    /// <summary>The service's part of the path: where the backend answers its calls.</summary>
+    public const string ServicePath = "/bench.Echo/";
+
+    /// <summary>The method's name: the file the backend answers with.</summary>
+    public const string Method = "Unary";
+
     /// <summary>The method's path, as a gRPC client derives it from the service and method names.</summary>
-    public const string Path = "/bench.Echo/Unary";
+    public const string Path = ServicePath + Method;
 
     /// <summary>The request headers a gRPC client sends besides the pseudo-headers (h2load's <c>-H</c>).</summary>
     public static readonly string[] RequestHeaders = ["content-type: application/grpc", "te: trailers"];

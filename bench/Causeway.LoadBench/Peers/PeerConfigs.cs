@@ -15,8 +15,11 @@ public static class PeerConfigs
     /// <summary>
     /// The shared backend: nginx answering every request with the same body, over HTTP/1.1 on <paramref name="listen"/>
     /// and over cleartext HTTP/2 (prior knowledge, B4) on <paramref name="h2Listen"/>, where it also answers B4's gRPC
-    /// unary method with the file <c>Unary</c> in <paramref name="grpcDir"/> (a gRPC frame) and <c>grpc-status: 0</c>
-    /// as a trailer. nginx serves no file to a POST (405), so the 405 is turned into the file's 200, the usual way.
+    /// unary method with its file in <paramref name="grpcDir"/> (a gRPC frame) and <c>grpc-status: 0</c> as a trailer.
+    /// It reads each call whole before answering, as a gRPC server's unary handler does (a mirror subrequest that does
+    /// nothing, with the request body: nginx's file answer would otherwise leave at the request's headers, and nginx's
+    /// own grpc_pass pair broke connections on that). nginx serves no file to a POST (405), so the 405 is turned into
+    /// the file's 200, the usual way.
     /// </summary>
     public static string Backend(string dir, string listen, string h2Listen, int bodyBytes, string grpcDir) => Nginx(dir, $$"""
             server {
@@ -26,7 +29,7 @@ public static class PeerConfigs
             server {
                 listen {{h2Listen}} http2 backlog=4096;
                 location / { default_type application/octet-stream; return 200 "{{new string('x', bodyBytes)}}"; }
-                location {{Load.GrpcUnary.Path[..(Load.GrpcUnary.Path.LastIndexOf('/') + 1)]}} {
+                location {{Load.GrpcUnary.ServicePath}} {
                     mirror /read-request; mirror_request_body on;
                     alias {{grpcDir}}/;
                     types { } default_type application/grpc;

@@ -97,7 +97,7 @@ public sealed class Testbed : IAsyncDisposable
         try
         {
             var grpcDir = Directory.CreateDirectory(Path.Combine(workDir, "backend", "grpc")).FullName;
-            await File.WriteAllBytesAsync(Path.Combine(grpcDir, GrpcUnary.Path[(GrpcUnary.Path.LastIndexOf('/') + 1)..]), testbed.GrpcResponse);
+            await File.WriteAllBytesAsync(Path.Combine(grpcDir, GrpcUnary.Method), testbed.GrpcResponse);
             await File.WriteAllBytesAsync(testbed.GrpcRequestFile = Path.Combine(workDir, "grpc-request"), testbed.GrpcRequest);
             await testbed.StartNginxAsync(Path.Combine(workDir, "backend"), PeerConfigs.Backend(Path.Combine(workDir, "backend"), backend, backendH2, settings.BodyBytes, grpcDir), settings.LoadCpus, backend, "backend nginx");
             await testbed.StartCausewayAsync(serverAddress, settings.ProxyCpus);
