@@ -331,7 +331,6 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         }
     }
 
-    /// <summary>The Istio-shaped resources of the simulated mesh, parsed as the CLI parses them.</summary>
     /// <summary>
     /// One measured phase from its start: seconds since, and the CPU used since by the control plane and by the clients
     /// (this process). The clients' own TLS handshakes and reads share one CPU here; how busy they kept it says how
@@ -352,6 +351,7 @@ public sealed class ControlPlaneScaleRun(string workDir, BenchSettings settings,
         public double ClientsCpuSeconds => ProcessUsage.CpuSeconds([Environment.ProcessId]) - _clientsCpu;
     }
 
+    /// <summary>The Istio-shaped resources of the simulated mesh, parsed as the CLI parses them.</summary>
     private static class Manifest
     {
         public static Resource Namespace(string name) => One($"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{istio.io/rev: default}}}}\n");

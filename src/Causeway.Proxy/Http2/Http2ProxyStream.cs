@@ -427,7 +427,7 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
         {
             // A refused stream was never processed: safe to send again whole (Istio's refused-stream retry), while the
             // copy of the request holds all of it.
-            if (refused && !_copy.Lost && !_requestDropped && _attempt < _down.MaxRetries)
+            if (refused && !_copy.Lost && _attempt < _down.MaxRetries)
             {
                 RequeueRequestLocked();
                 RetryLocked();
