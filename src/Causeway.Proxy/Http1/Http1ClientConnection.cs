@@ -290,7 +290,7 @@ public sealed class Http1ClientConnection : IDisposable
                 var (address, port, sni) = endpoint.Plaintext ? (endpoint.Address, (int)endpoint.Port, "") :
                     (endpoint.Address, endpoint.ViaGateway ? (int)endpoint.Port : _shared.Options.InboundPort, route.MeshSni);
                 // An endpoint outside the mesh takes HTTP/1.1 whatever the route says (no sidecar translates for it), as on the forwarder path.
-                var exchange = upgraded && !endpoint.Plaintext ? await UpgradedExchangeAsync(buffer, head, request, address, port, sni) :
+                var exchange = upgraded && !endpoint.Plaintext ? await UpgradedExchangeAsync(buffer, head, request, address, port, sni, _shared.Options.MaxRetries - attempt) :
                     await ExchangeAsync(buffer, head, request, address, port, sni, []);
                 if (exchange.Status == 0 && (exchange.Unreached || exchange.Refused))
                 {
@@ -413,16 +413,17 @@ public sealed class Http1ClientConnection : IDisposable
     /// Sends the request on an HTTP/2 stream to one mesh endpoint (<see cref="UpgradedRequestStream"/>, whose upstream
     /// connection's read loop writes the response to this client). A request buffered whole stays unconsumed until the
     /// stream ends, so that it can go again when no connection could be made or the stream was refused unprocessed; a
-    /// larger body is read on once the stream is open, and cannot.
+    /// larger body is read on once the stream is open, and the stream itself sends it again when refused, up to
+    /// <paramref name="retries"/> times, as far as its copy of the body reaches.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private async ValueTask<Exchange> UpgradedExchangeAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request, string address, int port, string sni)
+    private async ValueTask<Exchange> UpgradedExchangeAsync(ReadOnlySequence<byte> buffer, ReadOnlyMemory<byte> head, RequestHead request, string address, int port, string sni, int retries)
     {
         var whole = request.Length + request.ContentLength <= buffer.Length;
         var pool = Http2PoolFor(address, port, sni);
         var closeClient = request.Close || _closing;
-        var stream = new UpgradedRequestStream(this, _output, pool, head.Span, request, whole ? buffer.Slice(request.Length, request.ContentLength) : default, closeClient);
+        var stream = new UpgradedRequestStream(this, _output, pool, head.Span, request, whole ? buffer.Slice(request.Length, request.ContentLength) : default, closeClient, retries);
         _upgraded = stream;
         Task? body = null;
         var consumed = false;

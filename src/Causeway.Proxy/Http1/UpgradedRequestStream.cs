@@ -16,7 +16,10 @@ namespace Causeway.Proxy.Http1;
 /// (its Content-Length kept, else chunked, with trailers when chunked). The response is written into the client's
 /// pipe by the upstream connection's read loop itself, and the client connection's task resumes there once the
 /// response is whole, so that no thread sits between the two connections. Bytes are credited to the upstream once the
-/// client's pipe has taken them, so a slow client holds back its own stream, not the proxy's memory.
+/// client's pipe has taken them, so a slow client holds back its own stream, not the proxy's memory. A body buffered
+/// whole stays the client connection's, which sends the request again elsewhere when the upstream refuses it; a body
+/// read on as it arrives is copied (as far as <see cref="Http2Limits.RetryBufferBytes"/>) until the response starts,
+/// and this stream sends it again itself on a new stream of the pool.
 /// </summary>
 public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSource
 {
@@ -35,6 +38,11 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
 
     // A body the client's buffer holds whole; the buffer stays the client connection's, unconsumed, until this stream completes.
     private ReadOnlySequence<byte> _body;
+
+    // A streamed body, copied until the response starts: the client's pipe has let go of it, and a refused stream needs it again.
+    private Http2RequestCopy _copy;
+    private readonly int _maxRetries;
+    private int _attempt;
 
     private ManualResetValueTaskSourceCore<bool> _done;
     private Http2UpstreamConnection? _up;
@@ -55,9 +63,10 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
     private ArrayBufferWriter<byte>? _held;
     private int _uncredited;
 
-    internal UpgradedRequestStream(Http1ClientConnection client, PipeWriter output, Http2UpstreamPool pool, ReadOnlySpan<byte> head, in RequestHead request, ReadOnlySequence<byte> wholeBody, bool closeClient)
+    internal UpgradedRequestStream(Http1ClientConnection client, PipeWriter output, Http2UpstreamPool pool, ReadOnlySpan<byte> head, in RequestHead request, ReadOnlySequence<byte> wholeBody, bool closeClient, int maxRetries)
     {
         _client = client;
+        _maxRetries = maxRetries;
         _output = output;
         _pool = pool;
         _headRequest = request.IsHeadMethod(head);
@@ -72,10 +81,10 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
     /// <summary>The final response's status once its head went to the client; 0 before.</summary>
     public int Status { get; private set; }
 
-    /// <summary>No connection to the upstream could be made: nothing reached it, and another endpoint may be tried.</summary>
+    /// <summary>No connection to the upstream could be made for the first try: nothing reached it, and another endpoint may be tried.</summary>
     public bool Unreached { get; private set; }
 
-    /// <summary>The upstream refused the stream unprocessed (REFUSED_STREAM, or past its GOAWAY): safe to send again.</summary>
+    /// <summary>The upstream refused the stream of a body buffered whole unprocessed (REFUSED_STREAM, or past its GOAWAY): safe to send again.</summary>
     public bool Refused { get; private set; }
 
     /// <summary>Something of the response (an informational head at least) went to the client.</summary>
@@ -123,6 +132,15 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
                     return false;
                 }
 
+                if (!ResponseStarted)
+                {
+                    foreach (var segment in data)
+                    {
+                        _copy.AddBody(segment.Span, _pool.Limits.RetryBufferBytes);
+                    }
+                }
+
+                _request.Ended |= endStream;
                 SendLocked(_upOpen ? _up : null, data, endStream);
                 return true;
             }
@@ -240,7 +258,8 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
                 return;
             }
 
-            Unreached = true;
+            // A retry's body was read from the client already: the client connection cannot send it elsewhere.
+            Unreached = _attempt == 0;
             Error = reason;
             done = FinishLocked();
         }
@@ -278,6 +297,7 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
                 }
 
                 ResponseStarted = true;
+                _copy.Release();
                 if (status >= 200)
                 {
                     _headWritten = true;
@@ -387,12 +407,34 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
                 return;
             }
 
+            if (refused && !ResponseStarted && _bodyStreamed && !_copy.Lost && _attempt < _maxRetries)
+            {
+                RetryLocked();
+                return;
+            }
+
             Refused = refused && !ResponseStarted && !_bodyStreamed;
             Error = reason;
             done = FinishLocked();
         }
 
         Complete(done);
+    }
+
+    /// <summary>
+    /// Sends a refused stream's request again on the pool (Istio's refused-stream retry): its head, and its body as copied
+    /// so far in place of what was still queued for the refused stream; what the client sends meanwhile queues behind.
+    /// </summary>
+    private void RetryLocked()
+    {
+        _attempt++;
+        _request.Pending?.Clear();
+        _copy.QueueOn(_request.Pending ??= new(), credited: 0, ended: _request.Ended);
+        (_upId, _request.EndSent) = (0, false);
+        if (!_pool.TryOpen(this))
+        {
+            _pool.Wait(this);
+        }
     }
 
     internal override bool AdjustSendWindow(Http2Connection connection, int delta)
@@ -448,7 +490,7 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
     {
         lock (this)
         {
-            return $"upgraded HTTP/1.1 stream {_upId}: up open {_upOpen}, request: {_request.Describe("up")}; response: head written {_headWritten}, ended {_response.Ended}, flushing {_flushing}, uncredited {_uncredited}, finished {_finished}";
+            return $"upgraded HTTP/1.1 stream {_upId} (attempt {_attempt + 1}): up open {_upOpen}, request: {_request.Describe("up")}; response: head written {_headWritten}, ended {_response.Ended}, flushing {_flushing}, uncredited {_uncredited}, finished {_finished}";
         }
     }
 
@@ -736,6 +778,7 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
         }
 
         _body = default;
+        _copy.Release();
         ReturnHead();
         if (_roomWaiter is { } waiter)
         {

@@ -29,6 +29,9 @@ public sealed class Http2UpstreamPool(Http2UpstreamPools owner, string address, 
 
     public int ConnectionCount => _connections.Length;
 
+    /// <summary>The limits of the pools this one belongs to.</summary>
+    public Http2Limits Limits => owner.Limits;
+
     /// <summary>Opens the stream's request on a connection with room; false if none has. The caller holds the stream's lock.</summary>
     public bool TryOpen(Http2UpstreamStream stream)
     {

@@ -30,6 +30,9 @@ public sealed class Http2UpstreamPools(Func<Http2UpstreamPool, Task<Http2Upstrea
         }
     }
 
+    /// <summary>The limits every connection of these pools runs with.</summary>
+    public Http2Limits Limits => limits;
+
     /// <summary>Upstream connections open across the pools.</summary>
     public int Connections => _pools.Values.Sum(p => p.ConnectionCount);
 

@@ -1,7 +1,12 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
+using Causeway.Core.Identity;
 using Causeway.Proxy.Admin;
+using Causeway.Proxy.Http2;
+using Causeway.Proxy.Tests.Http2;
 using Causeway.Proxy.Inbound;
 using Causeway.Proxy.Tests.Integration;
 using Causeway.Testing;
@@ -123,6 +128,69 @@ public class UpgradedRequestStreamTests(ITestOutputHelper output)
 
         await stopping.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(6, appA.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)) + appB!.Seen.Count(p => p.StartsWith("GET /slow", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task StreamedBodiesThatAGoAwayLeftOut_AreSentAgainWhole_AsFarAsTheRetryBufferReaches()
+    {
+        await using var lab = new DataPlaneLab();
+        var c1 = await lab.StartClusterAsync("cluster1", "network1");
+        var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(15006));
+        await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-a", "helloworld", helloIp.ToString(), "v1") + "\n---\n" + Manifests.H2Upgrade("helloworld"));
+
+        // helloworld's "sidecar" answers one stream per connection, after a pause in which the others arrive, and then
+        // leaves them out with its GOAWAY, as a destination rotating its connections does.
+        using var ca = lab.Root.CreateIntermediate("cluster1");
+        using var leaf = ForgedCertificates.Leaf(ca, new SpiffeId("cluster.local", "sample", "helloworld"));
+        using var hello = new OneAnswerPerConnection(helloIp, 15006, TimeSpan.FromMilliseconds(300), SslStreamCertificateContext.Create(leaf, [ca.Signer], offline: true));
+        var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp, http2: new Http2Limits { RetryBufferBytes = 16 * 1024 });
+        await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1 && sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == true, "sleep sees the endpoint and the upgrade");
+        using var client = DataPlaneLab.ClientVia(sleepIp);
+
+        // Each body comes after its head, in two writes, so that the sidecar reads it on from the client's connection
+        // once the stream is open (it cannot keep it unconsumed for the client connection to send again). The last is
+        // past the retry buffer: nothing is kept of it to send again.
+        var sizes = new[] { 1024, 3000, 32 * 1024 };
+        var answers = await Task.WhenAll(sizes.Select(async (size, i) =>
+        {
+            await Task.Delay(50 * i);
+            var body = RandomNumberGenerator.GetBytes(size);
+            using var response = await client.PostAsync(Base + "/echo", new PausingContent(body));
+            var answer = await response.Content.ReadAsByteArrayAsync();
+            return (response.StatusCode, Echoed: answer.AsSpan().SequenceEqual([.. "ok"u8, .. body]), Text: Encoding.ASCII.GetString(answer));
+        }));
+
+        foreach (var answer in answers)
+        {
+            output.WriteLine($"{answer.StatusCode}: {answer.Text[..Math.Min(80, answer.Text.Length)]}");
+        }
+
+        Assert.Equal((HttpStatusCode.OK, true), (answers[0].StatusCode, answers[0].Echoed));
+        Assert.Equal((HttpStatusCode.OK, true), (answers[1].StatusCode, answers[1].Echoed));
+        Assert.Equal(HttpStatusCode.BadGateway, answers[2].StatusCode);
+        Assert.Contains("GOAWAY", answers[2].Text, StringComparison.Ordinal);
+        Assert.Equal(2, hello.LeftOut);
+        Assert.Equal(2, hello.Connections);
+    }
+
+    /// <summary>A body of a known length written after its head has left, in two halves with a pause between.</summary>
+    private sealed class PausingContent(byte[] body) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.FlushAsync();
+            await Task.Delay(30);
+            await stream.WriteAsync(body.AsMemory(0, body.Length / 2));
+            await stream.FlushAsync();
+            await Task.Delay(30);
+            await stream.WriteAsync(body.AsMemory(body.Length / 2));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = body.Length;
+            return true;
+        }
     }
 
     /// <summary>
