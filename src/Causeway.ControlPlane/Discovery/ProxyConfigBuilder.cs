@@ -97,7 +97,7 @@ public sealed class ProxyConfigBuilder(ControlPlaneOptions options, Func<string>
 
         // Finding the policies walks every local resource, four times; a change that touched none of them (a workload
         // came or went) keeps them.
-        if (last?.Changes is { } built && t.Local.Changes is { } now && now.TryGetSince(built, ChangeLog.Capacity, out var keys) && !keys.Exists(IsPolicy))
+        if (t.Local.Changes is { } now && now.NoneSince(last?.Changes, IsPolicy))
         {
             var kept = last with { Resources = t.Local.Resources, Changes = now };
             Volatile.Write(ref _lastPolicies, kept);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
 using Causeway.Core.Resources;
 
 namespace Causeway.ControlPlane.Registry;
@@ -58,4 +59,11 @@ public sealed class ChangeLog
 
         return true;
     }
+
+    /// <summary>
+    /// True when every key changed since <paramref name="earlier"/> is known and none is a <paramref name="match"/>:
+    /// what was derived from the state of <paramref name="earlier"/>, and only such keys affect, still holds.
+    /// </summary>
+    public bool NoneSince([NotNullWhen(true)] ChangeLog? earlier, Predicate<ResourceKey> match) =>
+        earlier is not null && TryGetSince(earlier, Capacity, out var keys) && !keys.Exists(match);
 }

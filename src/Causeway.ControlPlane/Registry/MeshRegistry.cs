@@ -104,7 +104,7 @@ public sealed class MeshRegistry : IAsyncDisposable
             var contents = _local.Contents;
             var since = _reconciled;
             _reconciled = contents.Changes;
-            if (since is not null && contents.Changes.TryGetSince(since, ChangeLog.Capacity, out var keys) && !keys.Exists(k => k.Kind == ResourceKinds.RemoteSecret.Name))
+            if (contents.Changes.NoneSince(since, static k => k.Kind == ResourceKinds.RemoteSecret.Name))
             {
                 return;
             }

@@ -111,19 +111,14 @@ public static class RequestHeadParser
         destination[w++] = (byte)' ';
         w += HeadBytes.Put(data[head.PathAndQuery], destination[w..]);
         w += HeadBytes.Put(" HTTP/1.1\r\n"u8, destination[w..]);
-        var pos = data.IndexOf("\r\n"u8) + 2;
-        var end = head.Length - 2;
-        while (pos < end)
+        foreach (var field in new FieldLines(data, head.Length))
         {
-            var line = data[pos..].Slice(0, data[pos..].IndexOf("\r\n"u8));
-            var kind = HeaderNames.Classify(line[..line.IndexOf((byte)':')]);
+            var kind = field.Kind;
             var drop = EndsAtThisHop(kind) || kind == HeaderName.Te || (kind == HeaderName.ForwardedClientCert && !extra.IsEmpty);
             if (!drop)
             {
-                w += HeadBytes.Put(data.Slice(pos, line.Length + 2), destination[w..]);
+                w += HeadBytes.Put(field.Line, destination[w..]);
             }
-
-            pos += line.Length + 2;
         }
 
         w += HeadBytes.Put(extra, destination[w..]);
@@ -153,21 +148,15 @@ public static class RequestHeadParser
         w += path.SequenceEqual("/"u8) ? HpackEncoder.WriteIndexed(StaticTable.PathRoot, destination[w..]) :
             HpackEncoder.WriteLiteral(StaticTable.PathRoot, path, destination[w..]);
         w += HpackEncoder.WriteLiteral(StaticTable.Authority, data[head.Host], destination[w..]);
-        var pos = data.IndexOf("\r\n"u8) + 2;
-        var end = head.Length - 2;
-        while (pos < end)
+        foreach (var field in new FieldLines(data, head.Length))
         {
-            var line = data[pos..].Slice(0, data[pos..].IndexOf("\r\n"u8));
-            pos += line.Length + 2;
-            HeaderNames.TrySplit(line, out var name, out var valueRange);
-            var value = line[valueRange];
-            var kind = HeaderNames.Classify(name);
-            if (kind == HeaderName.Host || EndsAtThisHop(kind) || (kind == HeaderName.Te && !Ascii.EqualsIgnoreCase(value, "trailers"u8)))
+            var kind = field.Kind;
+            if (kind == HeaderName.Host || EndsAtThisHop(kind) || (kind == HeaderName.Te && !Ascii.EqualsIgnoreCase(field.Value, "trailers"u8)))
             {
                 continue;
             }
 
-            w += kind == HeaderName.Te ? HpackEncoder.WriteLiteral("te"u8, "trailers"u8, destination[w..]) : HpackEncoder.WriteLiteralLowercase(name, value, destination[w..]);
+            w += kind == HeaderName.Te ? HpackEncoder.WriteLiteral("te"u8, "trailers"u8, destination[w..]) : HpackEncoder.WriteLiteralLowercase(field.Name, field.Value, destination[w..]);
         }
 
         return w;

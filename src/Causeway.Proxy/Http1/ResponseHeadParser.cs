@@ -94,20 +94,15 @@ public static class ResponseHeadParser
         var lineEnd = data.IndexOf("\r\n"u8);
         data[8..(lineEnd + 2)].CopyTo(destination[8..]);
         var w = lineEnd + 2;
-        var pos = w;
-        var end = head.Length - 2;
-        while (pos < end)
+        foreach (var field in new FieldLines(data, head.Length))
         {
-            var length = data[pos..].IndexOf("\r\n"u8);
-            var kind = HeaderNames.Classify(data.Slice(pos, data[pos..].IndexOf((byte)':')));
+            var kind = field.Kind;
             var drop = kind is HeaderName.Connection or HeaderName.KeepAlive or HeaderName.ProxyConnection || (kind == HeaderName.ContentLength && head.Chunked);
             if (!drop)
             {
-                data.Slice(pos, length + 2).CopyTo(destination[w..]);
-                w += length + 2;
+                field.Line.CopyTo(destination[w..]);
+                w += field.Line.Length;
             }
-
-            pos += length + 2;
         }
 
         if (closeClient)

@@ -84,7 +84,7 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
     /// <summary>No connection to the upstream could be made for the first try: nothing reached it, and another endpoint may be tried.</summary>
     public bool Unreached { get; private set; }
 
-    /// <summary>The upstream refused the stream of a body buffered whole unprocessed (REFUSED_STREAM, or past its GOAWAY): safe to send again.</summary>
+    /// <summary>The upstream refused the stream unprocessed (REFUSED_STREAM, or past its GOAWAY) while the client connection still holds the request whole: safe to send again.</summary>
     public bool Refused { get; private set; }
 
     /// <summary>Something of the response (an informational head at least) went to the client.</summary>

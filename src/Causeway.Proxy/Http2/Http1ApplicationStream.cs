@@ -625,17 +625,12 @@ internal sealed class Http1ApplicationStream : Http2Stream, IHttp2ServerStream
         try
         {
             var w = HpackEncoder.WriteStatus(response.Status, block);
-            var pos = data.IndexOf("\r\n"u8) + 2;
-            var end = response.Length - 2;
-            while (pos < end)
+            foreach (var field in new FieldLines(data, response.Length))
             {
-                var line = data[pos..].Slice(0, data[pos..].IndexOf("\r\n"u8));
-                pos += line.Length + 2;
-                HeaderNames.TrySplit(line, out var name, out var value);
-                var kind = HeaderNames.Classify(name);
+                var kind = field.Kind;
                 if (!IsHopByHop(kind) && !(kind == HeaderName.ContentLength && response.Chunked))
                 {
-                    w += HpackEncoder.WriteLiteralLowercase(name, line[value], block.AsSpan(w));
+                    w += HpackEncoder.WriteLiteralLowercase(field.Name, field.Value, block.AsSpan(w));
                 }
             }
 

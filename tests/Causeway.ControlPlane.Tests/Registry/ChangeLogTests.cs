@@ -45,4 +45,20 @@ public class ChangeLogTests
         Assert.Equal(ChangeLog.Capacity, keys.Count);
         Assert.Equal(Key(ChangeLog.Capacity), keys[^1]);
     }
+
+    [Fact]
+    public void NoneSince_HoldsOnlyWhenEveryChangeIsKnown_AndNoneMatches()
+    {
+        static bool IsPolicy(ResourceKey key) => key.Kind == "AuthorizationPolicy";
+        var start = ChangeLog.Start();
+        var workloads = start.Append(Key(1)).Append(Key(2));
+        var policy = workloads.Append(new ResourceKey("AuthorizationPolicy", "sample", "deny"));
+
+        Assert.True(workloads.NoneSince(start, IsPolicy));
+        Assert.False(policy.NoneSince(start, IsPolicy));
+        Assert.True(policy.NoneSince(policy, IsPolicy));
+        // Nothing to compare with, or a log of another list, says nothing: what was derived must be derived again.
+        Assert.False(workloads.NoneSince(null, IsPolicy));
+        Assert.False(workloads.NoneSince(ChangeLog.Start(), IsPolicy));
+    }
 }
