@@ -138,11 +138,11 @@ public class UpgradedRequestStreamTests(ITestOutputHelper output)
         var (sleepIp, helloIp) = (LoopbackAddresses.Next(15001, 15006), LoopbackAddresses.Next(15006));
         await c1.ApplyAsync(Manifests.Service("helloworld", 5000) + "\n---\n" + Manifests.Workload("helloworld-a", "helloworld", helloIp.ToString(), "v1") + "\n---\n" + Manifests.H2Upgrade("helloworld"));
 
-        // helloworld's "sidecar" answers one stream per connection, after a pause in which the others arrive, and then
-        // leaves them out with its GOAWAY, as a destination rotating its connections does.
+        // helloworld's "sidecar" answers one stream per connection, after a pause in which the others arrive (with room
+        // for a slow machine), and then leaves them out with its GOAWAY, as a destination rotating its connections does.
         using var ca = lab.Root.CreateIntermediate("cluster1");
         using var leaf = ForgedCertificates.Leaf(ca, new SpiffeId("cluster.local", "sample", "helloworld"));
-        using var hello = new OneAnswerPerConnection(helloIp, 15006, TimeSpan.FromMilliseconds(300), SslStreamCertificateContext.Create(leaf, [ca.Signer], offline: true));
+        using var hello = new OneAnswerPerConnection(helloIp, 15006, TimeSpan.FromMilliseconds(600), SslStreamCertificateContext.Create(leaf, [ca.Signer], offline: true));
         var sleep = await lab.StartSidecarAsync(c1, "sleep", "sample", "sleep", sleepIp, http2: new Http2Limits { RetryBufferBytes = 16 * 1024 });
         await DataPlaneLab.WaitUntilAsync(() => DataPlaneLab.Endpoints(sleep) == 1 && sleep.Config.Current?.Find(DataPlaneLab.Host, 5000)?.H2Upgrade == true, "sleep sees the endpoint and the upgrade");
         using var client = DataPlaneLab.ClientVia(sleepIp);
