@@ -428,8 +428,7 @@ public sealed class UpgradedRequestStream : Http2UpstreamStream, IValueTaskSourc
     private void RetryLocked()
     {
         _attempt++;
-        _request.Pending?.Clear();
-        _copy.QueueOn(_request.Pending ??= new(), credited: 0, ended: _request.Ended);
+        _copy.RequeueOn(ref _request, senderCredited: false);
         (_upId, _request.EndSent) = (0, false);
         if (!_pool.TryOpen(this))
         {

@@ -168,21 +168,6 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
         }
     }
 
-    /// <summary>
-    /// Puts the whole request back in the queue for the next attempt: what the refused one sent went nowhere. The client
-    /// was credited for that part when it went, so only what was still queued credits it as it leaves now.
-    /// </summary>
-    private void RequeueRequestLocked()
-    {
-        if (_headOnly)
-        {
-            return;
-        }
-
-        var queued = _request.Pending?.Clear() ?? 0;
-        _copy.QueueOn(_request.Pending ??= new(), credited: _copy.BodyLength - queued, ended: _request.Ended);
-    }
-
     private void RetryLocked()
     {
         _endpoint?.RequestEnded();
@@ -429,7 +414,11 @@ internal sealed class Http2ProxyStream : Http2UpstreamStream, IHttp2ServerStream
             // copy of the request holds all of it.
             if (refused && !_copy.Lost && _attempt < _down.MaxRetries)
             {
-                RequeueRequestLocked();
+                if (!_headOnly)
+                {
+                    _copy.RequeueOn(ref _request, senderCredited: true);
+                }
+
                 RetryLocked();
                 return;
             }

@@ -5,7 +5,9 @@ namespace Causeway.Proxy.Http2;
 /// <summary>
 /// A copy of a proxied request's body and trailers, kept while no response has started, for sending the request again
 /// on a new stream when the upstream refused it unprocessed. DATA frame boundaries are not kept: HTTP/2 lets a body be
-/// framed afresh. A mutable struct held in the <see cref="Http2ProxyStream"/> and used under its lock; its buffers are pooled.
+/// framed afresh. A mutable struct held in the stream it copies (<see cref="Http2ProxyStream"/>, or
+/// <see cref="Http1.UpgradedRequestStream"/> for a body it read on from its client) and used under that stream's lock;
+/// its buffers are pooled.
 /// </summary>
 internal struct Http2RequestCopy
 {
@@ -65,14 +67,19 @@ internal struct Http2RequestCopy
     }
 
     /// <summary>
-    /// Queues the request as copied so far on <paramref name="pending"/>, which must be empty: the first
-    /// <paramref name="credited"/> body bytes marked as credited to the client already, then the rest, then the
-    /// trailers; END_STREAM where the request had it (<paramref name="ended"/>, and its HEADERS did not carry it).
+    /// Puts the request, as copied so far, in <paramref name="request"/>'s queue in place of what was still queued for
+    /// the refused stream (whose bytes went nowhere), then the trailers, with END_STREAM where the request had it (its
+    /// HEADERS did not carry it). With <paramref name="senderCredited"/> the sender (an HTTP/2 client) was credited for
+    /// the bytes that went when they went, so those are marked credited, and only the bytes that were still queued
+    /// credit it as they leave now.
     /// </summary>
-    public readonly void QueueOn(Http2PendingFrames pending, int credited, bool ended)
+    public readonly void RequeueOn(ref Http2StreamDirection request, bool senderCredited)
     {
+        var queued = request.Pending?.Clear() ?? 0;
+        var pending = request.Pending ??= new();
+        var credited = senderCredited ? BodyLength - queued : 0;
         var body = _body.AsSpan(0, BodyLength);
-        var endsWithBody = ended && _trailers is null;
+        var endsWithBody = request.Ended && _trailers is null;
         if (credited > 0)
         {
             pending.EnqueueData(body[..credited], endStream: endsWithBody && credited == BodyLength, credited: true);
